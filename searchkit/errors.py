@@ -15,6 +15,7 @@ __all__ = [
     "QueryError",
     "ReaderError",
     "UnreadableFileError",
+    "EmptySourceError",
 ]
 
 
@@ -56,3 +57,7 @@ class ReaderError(SearchkitError):
 
 class UnreadableFileError(ReaderError):
     """A file is binary, undecodable or malformed. The message names the file."""
+
+
+class EmptySourceError(ReaderError):
+    """A file holds no text. The indexer skips it with a note, not a failure."""
