@@ -1,0 +1,412 @@
+"""Chinese text analysis: normalization, jieba segmentation, character grams.
+
+Normalization folds every character on its own: NFKC (full-width to
+half-width, compatibility forms), lower case, then OpenCC ``t2s`` applied to
+the single character (characters, not regional vocabulary). Folding per
+character makes normalization a homomorphism: any substring of a text
+normalizes to a substring of the normalized text, which is what exact keyword
+search needs. The price: canonical composition across characters
+(``e`` + U+0301 versus ``é``) is not applied.
+
+Two token streams come out of a paragraph:
+
+* ``words``: jieba in search mode over the normalized text (sub-words such as
+  团结 inside 民族团结 are emitted too), punctuation dropped. Used for ranking
+  and for the partial-match fallback.
+* ``grams``: overlapping character bigrams over the normalized text (runs of
+  white space count as one space), the position of each gram being the
+  ordinal of its first character. A keyword of n >= 2 characters is exactly
+  the phrase of its n-1 bigrams, so substring search needs no segmentation.
+  The last character also stands as a one-character gram, so that every
+  character starts some gram and a one-character keyword is a prefix query.
+
+Offsets always point into the ORIGINAL text.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import pickle
+import struct
+import tempfile
+import threading
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from whoosh.analysis import Token, Tokenizer
+
+__all__ = [
+    "AnalyzerSettings",
+    "Normalized",
+    "normalize",
+    "fold",
+    "Segmenter",
+    "ChineseTokenizer",
+    "gram_stream",
+    "keyword_grams",
+    "is_searchable",
+]
+
+_PACK_UINT = struct.Struct("!I").pack
+
+
+@dataclass(frozen=True)
+class AnalyzerSettings:
+    """What decides the tokens; recorded in the index and checked on open."""
+
+    segmenter: str = "jieba"
+    mode: str = "search"
+    hmm: bool = True
+    normalization: str = "per-char nfkc+lower+opencc-t2s"
+    grams: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------
+# Normalization
+
+_CJK_RANGES = (
+    (0x3400, 0x4DC0),
+    (0x4E00, 0xA000),
+    (0xF900, 0xFB00),
+    (0x20000, 0x2A6E0),
+    (0x2A700, 0x2EBF0),
+    (0x2F800, 0x2FA20),
+)
+
+_t2s_lock = threading.Lock()
+_t2s_table: dict[str, str] | None = None
+
+
+def _t2s_chars() -> dict[str, str]:
+    """OpenCC t2s applied to each CJK character alone, built once (~30 ms)."""
+    global _t2s_table
+    if _t2s_table is None:
+        with _t2s_lock:
+            if _t2s_table is None:
+                import opencc
+
+                converter = opencc.OpenCC("t2s")
+                chars = [chr(c) for lo, hi in _CJK_RANGES for c in range(lo, hi)]
+                converted = converter.convert("\n".join(chars)).split("\n")
+                table = {}
+                if len(converted) == len(chars):
+                    for original, simplified in zip(chars, converted):
+                        if original != simplified and len(simplified) == 1:
+                            table[original] = simplified
+                _t2s_table = table
+    return _t2s_table
+
+
+class _FoldTable(dict):  # type: ignore[type-arg]
+    """``str.translate`` table that folds characters on first sight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # Characters that fold to anything but exactly one character.
+        self.irregular: set[str] = set()
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        t2s = _t2s_chars()
+        folded = "".join(t2s.get(c, c) for c in unicodedata.normalize("NFKC", char).lower())
+        if len(folded) != 1:
+            self.irregular.add(char)
+        self[code] = folded
+        return folded
+
+
+_FOLD = _FoldTable()
+
+
+def fold(text: str) -> str:
+    """The normalized form of ``text`` (no offset map)."""
+    return text.translate(_FOLD)
+
+
+class Normalized:
+    """A normalized text and the map from its characters to the original."""
+
+    __slots__ = ("original", "text", "_origin")
+
+    def __init__(self, original: str, text: str, origin: list[int] | None) -> None:
+        self.original = original
+        self.text = text
+        # origin[i] is the original index of normalized char i; None = identity.
+        self._origin = origin
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a normalized span [start, end) onto the original text."""
+        origin = self._origin
+        if origin is None:
+            return start, end
+        if start >= end:
+            point = origin[start] if start < len(origin) else len(self.original)
+            return point, point
+        return origin[start], origin[end - 1] + 1
+
+
+def normalize(text: str) -> Normalized:
+    """Normalize ``text``, keeping the offset map back to the original."""
+    folded = text.translate(_FOLD)
+    irregular = _FOLD.irregular
+    if len(folded) == len(text) and (not irregular or irregular.isdisjoint(text)):
+        return Normalized(text, folded, None)
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        origin.extend([index] * len(_FOLD[ord(char)]))
+    return Normalized(text, folded, origin)
+
+
+def is_searchable(char: str) -> bool:
+    """Letters, digits and ideographs make tokens; punctuation does not."""
+    return char.isalnum()
+
+
+# --------------------------------------------------------------------------
+# Character grams
+
+
+def gram_stream(normalized: str) -> tuple[str, list[int] | None]:
+    """Collapse white-space runs to one space; map stream index -> normalized index."""
+    if not any(c.isspace() for c in normalized):
+        return normalized, None
+    stream: list[str] = []
+    where: list[int] = []
+    previous_space = True  # also strips leading white space
+    for index, char in enumerate(normalized):
+        if char.isspace():
+            if previous_space:
+                continue
+            char = " "
+            previous_space = True
+        else:
+            previous_space = False
+        stream.append(char)
+        where.append(index)
+    if stream and stream[-1] == " ":
+        stream.pop()
+        where.pop()
+    return "".join(stream), where
+
+
+def keyword_grams(keyword: str) -> list[str]:
+    """The grams a (normalized, collapsed) keyword must match, in order."""
+    if len(keyword) < 2:
+        return [keyword] if keyword else []
+    return [keyword[i : i + 2] for i in range(len(keyword) - 1)]
+
+
+def gram_postings(stream: str) -> dict[str, list[int]]:
+    """Bigram -> positions; the last character also stands alone."""
+    positions: dict[str, list[int]] = defaultdict(list)
+    for index in range(len(stream) - 1):
+        positions[stream[index : index + 2]].append(index)
+    if stream:
+        positions[stream[-1]].append(len(stream) - 1)
+    return positions
+
+
+# --------------------------------------------------------------------------
+# Segmentation
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("SEARCHKIT_CACHE") or os.environ.get("XDG_CACHE_HOME")
+    root = Path(base) if base else Path.home() / ".cache"
+    return root / "searchkit" if not os.environ.get("SEARCHKIT_CACHE") else root
+
+
+class Segmenter:
+    """A private jieba tokenizer, loaded lazily from a marshal cache.
+
+    jieba's own ``initialize`` logs through jieba's logger and writes its cache
+    to the temp folder; we build the same prefix dictionary and keep it in our
+    own cache folder, touching none of jieba's global state.
+    """
+
+    def __init__(self, settings: AnalyzerSettings | None = None) -> None:
+        self.settings = settings or AnalyzerSettings()
+        self._tokenizer: Any = None
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Whoosh pickles the schema (and so this) into its table of contents.
+        return {"settings": self.settings}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["settings"])  # type: ignore[misc]
+
+    @property
+    def tokenizer(self) -> Any:
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    self._tokenizer = self._load()
+        return self._tokenizer
+
+    @staticmethod
+    def _load() -> Any:
+        import jieba
+
+        tokenizer = jieba.Tokenizer()
+        dict_path = Path(jieba.get_dict_file().name)
+        stat = dict_path.stat()
+        cache = _cache_dir() / f"jieba-{jieba.__version__}-{stat.st_size}-{int(stat.st_mtime)}.marshal"
+        try:
+            with open(cache, "rb") as handle:
+                freq, total = marshal.load(handle)
+        except (OSError, ValueError, EOFError, TypeError):
+            with tokenizer.get_dict_file() as handle:
+                freq, total = tokenizer.gen_pfdict(handle)
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".jieba-")
+                with os.fdopen(fd, "wb") as handle:
+                    marshal.dump((freq, total), handle)
+                os.replace(tmp, cache)
+            except OSError:
+                pass  # no cache: slower next start, nothing worse
+        tokenizer.FREQ, tokenizer.total = freq, total
+        tokenizer.initialized = True
+        return tokenizer
+
+    def words(self, normalized: str, search: bool | None = None) -> list[tuple[str, int, int]]:
+        """(word, start, end) in normalized coordinates; punctuation dropped."""
+        search_mode = self.settings.mode == "search" if search is None else search
+        mode = "search" if search_mode else "default"
+        return [
+            (word, start, end)
+            for word, start, end in self.tokenizer.tokenize(normalized, mode=mode, HMM=self.settings.hmm)
+            if any(c.isalnum() for c in word)
+        ]
+
+    def in_dictionary(self, word: str) -> bool:
+        return bool(self.tokenizer.FREQ.get(word))
+
+
+# --------------------------------------------------------------------------
+# Postings for the writer, without Token objects
+
+
+def encode_positions(positions: list[int]) -> bytes:
+    """Whoosh's ``Positions`` posting value (count + pickled deltas)."""
+    deltas = []
+    base = 0
+    for pos in positions:
+        deltas.append(pos - base)
+        base = pos
+    return _PACK_UINT(len(deltas)) + pickle.dumps(deltas, 2)
+
+
+def position_items(positions: dict[str, list[int]]) -> list[tuple[bytes, int, float, bytes]]:
+    """(term bytes, freq, weight, value) tuples as ``FieldType.index`` yields them."""
+    return [
+        (term.encode("utf-8"), len(poses), float(len(poses)), encode_positions(poses))
+        for term, poses in positions.items()
+    ]
+
+
+def frequency_items(terms: Iterable[str]) -> list[tuple[bytes, int, float, bytes]]:
+    counts: dict[str, int] = defaultdict(int)
+    for term in terms:
+        counts[term] += 1
+    return [(term.encode("utf-8"), n, float(n), _PACK_UINT(n)) for term, n in counts.items()]
+
+
+def word_positions(words: list[tuple[str, int, int]]) -> dict[str, list[int]]:
+    positions: dict[str, list[int]] = defaultdict(list)
+    for ordinal, (word, _start, _end) in enumerate(words):
+        positions[word].append(ordinal)
+    return positions
+
+
+# --------------------------------------------------------------------------
+# The Whoosh tokenizer (the analyzer contract for ``analyze`` and for Whoosh)
+
+
+class ChineseTokenizer(Tokenizer):  # type: ignore[misc]
+    """Whoosh tokenizer: normalized jieba words with offsets into the original.
+
+    ``mode="index"`` (the default) emits search-mode sub-words; ``mode="query"``
+    emits jieba's default cut. Positions are token ordinals.
+    """
+
+    def __init__(self, segmenter: Segmenter | None = None) -> None:
+        self.segmenter = segmenter or Segmenter()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ChineseTokenizer) and other.segmenter.settings == self.segmenter.settings
+
+    def __hash__(self) -> int:
+        return hash(self.segmenter.settings)
+
+    def __call__(  # noqa: PLR0913 - Whoosh's tokenizer signature
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: Any,
+    ) -> Iterator[Token]:
+        normalized = normalize(value)
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        if not tokenize:
+            token.original = token.text = normalized.text
+            token.boost = 1.0
+            token.stopped = False
+            if positions:
+                token.pos = start_pos
+            if chars:
+                token.startchar = start_char
+                token.endchar = start_char + len(value)
+            yield token
+            return
+        search = mode != "query"
+        for ordinal, (word, start, end) in enumerate(self.segmenter.words(normalized.text, search=search)):
+            token.text = word
+            token.boost = 1.0
+            token.stopped = False
+            if keeporiginal:
+                ostart, oend = normalized.to_original(start, end)
+                token.original = value[ostart:oend]
+            if positions:
+                token.pos = start_pos + ordinal
+            if chars:
+                ostart, oend = normalized.to_original(start, end)
+                token.startchar = start_char + ostart
+                token.endchar = start_char + oend
+            yield token
+
+
+@dataclass(frozen=True)
+class AnalyzedToken:
+    """One token as ``searchkit analyze`` shows it."""
+
+    text: str
+    position: int
+    start: int
+    end: int
+    original: str
+
+
+def analyze(text: str, segmenter: Segmenter, query: bool = False) -> tuple[str, list[AnalyzedToken]]:
+    """Normalized text and its word tokens, for explaining matches."""
+    tokenizer = ChineseTokenizer(segmenter)
+    tokens = [
+        AnalyzedToken(t.text, t.pos, t.startchar, t.endchar, t.original)
+        for t in tokenizer(text, positions=True, chars=True, keeporiginal=True, mode="query" if query else "index")
+    ]
+    return fold(text), tokens

@@ -1,0 +1,673 @@
+"""The searchkit index: articles and their paragraphs in one Whoosh index.
+
+Three kinds of Whoosh documents share the index:
+
+* ``article``: id, title and metadata (stored only, never matched);
+* ``paragraph``: article id, ordinal, original text (stored), and the analyzed
+  ``words`` / ``grams`` of the text and ``title_words`` / ``title_grams`` of its
+  article's title (indexed from postings prepared without Token objects);
+* ``source``: one per indexed file with its content hash, written in the same
+  commit as the file's last article, so a file counts as indexed only once all
+  of it is.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from hashlib import sha1
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from whoosh import fields as wfields
+from whoosh import formats, index as windex
+from whoosh.filedb.filestore import FileStorage, RamStorage
+
+from . import analysis
+from .analysis import AnalyzerSettings, Segmenter
+from .documents import Article
+from .errors import (
+    ArticleNotFoundError,
+    CorruptIndexError,
+    EmptySourceError,
+    IndexLockedError,
+    IndexNotFoundError,
+    IndexVersionError,
+    ReaderError,
+    SearchkitError,
+)
+
+if TYPE_CHECKING:
+    from .query import SearchResult
+
+__all__ = ["SearchIndex", "IndexWriter", "IndexReport", "ArticleInfo", "IndexStats", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+META_FILE = "searchkit.json"
+META_FORMAT = "searchkit-index"
+DEFAULT_BATCH_SIZE = 1000
+
+
+# --------------------------------------------------------------------------
+# Schema
+
+
+class PreparedField(wfields.FieldType):  # type: ignore[misc]
+    """An indexed field that also takes postings prepared by the analyzer.
+
+    Given a :class:`Prepared`, ``index`` returns its postings as they are, so
+    the writer handles no Token objects; given text, it analyzes as usual.
+    """
+
+    def __init__(self, fmt: formats.Format, analyzer: Any) -> None:
+        self.format = fmt
+        self.analyzer = analyzer
+        self.scorable = True
+        self.stored = False
+        self.unique = False
+        self.vector = None
+        self.column_type = None
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if isinstance(value, Prepared):
+            return value.items
+        return super().index(value, **kwargs)
+
+
+class Prepared:
+    """Postings for one field of one document, ready for the writer."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[bytes, int, float, bytes]]) -> None:
+        self.items = items
+
+
+def make_schema() -> wfields.Schema:
+    tokenizer = analysis.ChineseTokenizer()
+    return wfields.Schema(
+        kind=wfields.ID(stored=True),
+        article_id=wfields.ID(stored=True, sortable=True),
+        source=wfields.ID(stored=True),
+        ordinal=wfields.STORED(),
+        title=wfields.STORED(),
+        text=wfields.STORED(),
+        meta=wfields.STORED(),
+        words=PreparedField(formats.Positions(), tokenizer),
+        grams=PreparedField(formats.Positions(), tokenizer),
+        title_words=PreparedField(formats.Frequency(), tokenizer),
+        title_grams=PreparedField(formats.Positions(), tokenizer),
+    )
+
+
+# --------------------------------------------------------------------------
+# Analysis of an article (runs in worker processes too: plain data in and out)
+
+
+@dataclass
+class PreparedArticle:
+    article: Article
+    article_id: str
+    paragraphs: list[dict[str, Any]]  # field name -> value, per paragraph doc
+
+
+def _text_postings(text: str, segmenter: Segmenter) -> tuple[Prepared, Prepared]:
+    normalized = analysis.fold(text)
+    words = segmenter.words(normalized)
+    stream, _ = analysis.gram_stream(normalized)
+    return (
+        Prepared(analysis.position_items(analysis.word_positions(words))),
+        Prepared(analysis.position_items(analysis.gram_postings(stream))),
+    )
+
+
+def article_id_for(article: Article) -> str:
+    if article.id:
+        return article.id
+    digest = sha1(json.dumps([article.title, article.paragraphs], ensure_ascii=False).encode("utf-8"))
+    return "sha1:" + digest.hexdigest()[:16]
+
+
+def prepare_article(article: Article, segmenter: Segmenter) -> PreparedArticle:
+    article_id = article_id_for(article)
+    title = article.title or ""
+    title_words, title_grams = _text_postings(title, segmenter)
+    title_words = Prepared(analysis.frequency_items(term.decode("utf-8") for term, n, _w, _v in title_words.items for _ in range(n)))
+    docs = []
+    for ordinal, text in enumerate(article.paragraphs):
+        words, grams = _text_postings(text, segmenter)
+        docs.append(
+            {
+                "kind": "paragraph",
+                "article_id": article_id,
+                "ordinal": ordinal,
+                "title": title,
+                "text": text,
+                "words": words,
+                "grams": grams,
+                "title_words": title_words,
+                "title_grams": title_grams,
+            }
+        )
+    return PreparedArticle(article, article_id, docs)
+
+
+# --------------------------------------------------------------------------
+# Results of listing and indexing
+
+
+@dataclass
+class ArticleInfo:
+    """An article as stored in the index."""
+
+    article_id: str
+    title: str
+    paragraphs: list[str]
+    subtitle: str | None = None
+    source: str | None = None
+    date: str | None = None
+    author: str | None = None
+    lines: list[int] | None = None
+
+    def to_json(self, with_text: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "article_id": self.article_id,
+            "title": self.title,
+            "source": self.source,
+            "paragraphs": self.paragraphs if with_text else len(self.paragraphs),
+        }
+        if with_text:
+            data.update(subtitle=self.subtitle, date=self.date, author=self.author, lines=self.lines)
+        return data
+
+
+@dataclass
+class IndexReport:
+    """What an indexing run did, per source file."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    articles: int = 0
+    paragraphs: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def summary(self) -> str:
+        return (
+            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
+            f"{len(self.skipped)} skipped, {len(self.failed)} failed "
+            f"({self.articles} articles, {self.paragraphs} paragraphs written)"
+        )
+
+
+@dataclass
+class IndexStats:
+    path: str | None
+    articles: int
+    paragraphs: int
+    sources: int
+    segments: int
+    size_bytes: int
+    schema_version: int
+    analyzer: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+ProgressCallback = Callable[[str, int], None]
+
+
+# --------------------------------------------------------------------------
+# The writer
+
+
+class IndexWriter:
+    """Buffers articles and writes them in batches, one commit per batch.
+
+    Use as a context manager: the last batch is committed on a clean exit and
+    dropped on an exception (earlier batches stay committed).
+    """
+
+    def __init__(self, index: SearchIndex, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+        self._index = index
+        self._batch_size = batch_size
+        self._articles: dict[str, PreparedArticle] = {}
+        self._sources: dict[str, str] = {}  # source -> content hash to record
+        self._deleted_sources: set[str] = set()
+        self._deleted_ids: set[str] = set()
+        self.articles_written = 0
+        self.paragraphs_written = 0
+
+    def __enter__(self) -> IndexWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.cancel()
+
+    def add_article(self, article: Article) -> str:
+        """Add (or replace, by id) one article; returns its id."""
+        prepared = prepare_article(article, self._index.segmenter)
+        self.add_prepared(prepared)
+        return prepared.article_id
+
+    def add_prepared(self, prepared: PreparedArticle) -> None:
+        self._articles[prepared.article_id] = prepared
+        if len(self._articles) >= self._batch_size:
+            self.commit()
+
+    def replace_source(self, source: str) -> None:
+        """Drop every article that came from ``source`` (before re-adding it)."""
+        self._deleted_sources.add(source)
+
+    def finish_source(self, source: str, content_hash: str) -> None:
+        """Record that all of ``source`` is in the batch; it commits with it."""
+        self._sources[source] = content_hash
+
+    def delete_article(self, article_id: str) -> None:
+        self._articles.pop(article_id, None)
+        self._deleted_ids.add(article_id)
+
+    def cancel(self) -> None:
+        self._articles.clear()
+        self._sources.clear()
+        self._deleted_sources.clear()
+        self._deleted_ids.clear()
+
+    def commit(self) -> None:
+        if not (self._articles or self._sources or self._deleted_sources or self._deleted_ids):
+            return
+        with self._index._whoosh_writer() as writer:
+            for source in self._deleted_sources | set(self._sources):
+                writer.delete_by_term("source", source)
+            for article_id in self._deleted_ids | set(self._articles):
+                writer.delete_by_term("article_id", article_id)
+            for prepared in self._articles.values():
+                article = prepared.article
+                writer.add_document(
+                    kind="article",
+                    article_id=prepared.article_id,
+                    source=article.source,
+                    title=article.title,
+                    meta={
+                        "subtitle": article.subtitle,
+                        "date": article.date,
+                        "author": article.author,
+                        "paragraphs": len(article.paragraphs),
+                        "lines": article.lines,
+                    },
+                )
+                for doc in prepared.paragraphs:
+                    writer.add_document(source=article.source, **doc)
+                self.articles_written += 1
+                self.paragraphs_written += len(prepared.paragraphs)
+            for source, content_hash in self._sources.items():
+                writer.add_document(kind="source", source=source, meta={"hash": content_hash})
+        self.cancel()
+
+
+# --------------------------------------------------------------------------
+# The index
+
+
+class SearchIndex:
+    """A searchkit index on disk (or in memory, for tests and embedding).
+
+    ``SearchIndex(path)`` opens an existing index; ``SearchIndex.create(path)``
+    makes one (or opens it if it exists with the same settings);
+    ``SearchIndex.in_memory()`` keeps everything in RAM.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        create: bool = False,
+        settings: AnalyzerSettings | None = None,
+        lock_timeout: float = 30.0,
+        _storage: Any = None,
+    ) -> None:
+        self.settings = settings or AnalyzerSettings()
+        self.lock_timeout = lock_timeout
+        self.segmenter = Segmenter(self.settings)
+        self.path = Path(path) if path is not None else None
+        self._local = threading.local()
+        self._meta_memory: dict[str, Any] | None = None
+        if _storage is not None:
+            self._storage = _storage
+            self._ix = _storage.create_index(make_schema())
+            self._meta_memory = self._meta_dict()
+            return
+        if self.path is None:
+            raise SearchkitError("an index needs a path (or use SearchIndex.in_memory())")
+        self._storage = None
+        self._ix = self._open_or_create(self.path, create)
+
+    @classmethod
+    def create(cls, path: str | os.PathLike[str], **kwargs: Any) -> SearchIndex:
+        return cls(path, create=True, **kwargs)
+
+    @classmethod
+    def in_memory(cls, **kwargs: Any) -> SearchIndex:
+        return cls(None, _storage=RamStorage(), **kwargs)
+
+    # -- opening
+
+    def _meta_dict(self) -> dict[str, Any]:
+        return {
+            "format": META_FORMAT,
+            "schema_version": SCHEMA_VERSION,
+            "analyzer": self.settings.to_dict(),
+        }
+
+    def _open_or_create(self, path: Path, create: bool) -> Any:
+        meta_path = path / META_FILE
+        if not path.exists():
+            if not create:
+                raise IndexNotFoundError(f"no index at {path}: build one with `searchkit --index {path} index PATH`")
+            path.mkdir(parents=True)
+        elif not path.is_dir():
+            raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")
+        if not meta_path.exists():
+            entries = [p for p in path.iterdir() if not p.name.startswith(".")]
+            if entries:
+                raise CorruptIndexError(
+                    f"{path} is not a searchkit index (it holds other files): choose an empty or new directory"
+                )
+            if not create:
+                raise IndexNotFoundError(f"no index at {path}: build one with `searchkit --index {path} index PATH`")
+            storage = FileStorage(str(path))
+            ix = storage.create_index(make_schema())
+            tmp = meta_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._meta_dict(), indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, meta_path)
+            return ix
+        self._check_meta(meta_path)
+        try:
+            return FileStorage(str(path)).open_index(schema=make_schema())
+        except Exception as exc:  # Whoosh raises many kinds on damaged files
+            raise CorruptIndexError(
+                f"index at {path} is damaged ({type(exc).__name__}): rebuild it with `searchkit --index {path} index PATH`"
+            ) from exc
+
+    def _check_meta(self, meta_path: Path) -> None:
+        path = meta_path.parent
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise CorruptIndexError(f"index at {path} has an unreadable {META_FILE}: rebuild the index") from exc
+        if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+            raise CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
+        version = meta.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise IndexVersionError(
+                f"index at {path} has schema version {version}, this searchkit needs {SCHEMA_VERSION}: "
+                f"rebuild it with `searchkit --index {path} reindex`"
+            )
+        if meta.get("analyzer") != self.settings.to_dict():
+            raise IndexVersionError(
+                f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
+                f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
+            )
+
+    # -- low level access
+
+    def _whoosh_writer(self) -> Any:
+        try:
+            return self._ix.writer(timeout=self.lock_timeout, delay=0.05)
+        except windex.LockError as exc:
+            raise IndexLockedError(
+                f"index at {self.path} is locked by another writer; gave up after {self.lock_timeout:g} s "
+                "(raise --lock-timeout or try again)"
+            ) from exc
+
+    def searcher(self) -> Any:
+        """A Whoosh searcher for this thread, refreshed when the index changed."""
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is None:
+            searcher = self._ix.searcher()
+        else:
+            searcher = searcher.refresh()
+        self._local.searcher = searcher
+        return searcher
+
+    def close(self) -> None:
+        searcher = getattr(self._local, "searcher", None)
+        if searcher is not None:
+            searcher.close()
+            self._local.searcher = None
+
+    def __enter__(self) -> SearchIndex:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- writing
+
+    def writer(self, batch_size: int = DEFAULT_BATCH_SIZE) -> IndexWriter:
+        return IndexWriter(self, batch_size=batch_size)
+
+    def add_article(self, article: Article) -> str:
+        """Add one article and commit; returns its id."""
+        with self.writer() as writer:
+            return writer.add_article(article)
+
+    def add_articles(self, articles: Iterable[Article], batch_size: int = DEFAULT_BATCH_SIZE) -> IndexReport:
+        report = IndexReport()
+        with self.writer(batch_size=batch_size) as writer:
+            for article in articles:
+                writer.add_article(article)
+        report.articles = writer.articles_written
+        report.paragraphs = writer.paragraphs_written
+        report.added = report.articles
+        return report
+
+    def add_files(
+        self,
+        paths: Sequence[str | os.PathLike[str]],
+        *,
+        fmt: str = "auto",
+        include: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        stdin: Any = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: ProgressCallback | None = None,
+    ) -> IndexReport:
+        """Index files and folders (``-`` reads ``stdin``), skipping unchanged files.
+
+        A file that fails is reported and the rest of the batch goes on; a
+        changed file replaces its own articles.
+        """
+        from . import readers
+
+        report = IndexReport()
+        known = self._source_hashes()
+        plain = [Path(p) for p in paths if str(p) != "-"]
+        file_paths = list(readers.iter_paths(plain, include=include, exclude=exclude))
+        use_stdin = any(str(p) == "-" for p in paths)
+        if progress:
+            progress("start", len(file_paths) + int(use_stdin))
+        with self.writer(batch_size=batch_size) as writer:
+            if use_stdin:
+                self._add_source(writer, report, known, lambda: readers.read_stream(stdin, fmt=fmt), "<stdin>")
+                if progress:
+                    progress("advance", 1)
+            for file_path in file_paths:
+                self._add_source(writer, report, known, lambda p=file_path: readers.open_source(p, fmt=fmt), str(file_path))
+                if progress:
+                    progress("advance", 1)
+        report.articles = writer.articles_written
+        report.paragraphs = writer.paragraphs_written
+        return report
+
+    def _add_source(
+        self,
+        writer: IndexWriter,
+        report: IndexReport,
+        known: dict[str, str],
+        open_source: Callable[[], Any],
+        display: str,
+    ) -> None:
+        try:
+            source = open_source()
+        except EmptySourceError as exc:
+            report.skipped.append((display, str(exc)))
+            return
+        except ReaderError as exc:
+            report.failed.append((display, str(exc)))
+            return
+        except OSError as exc:
+            report.failed.append((display, f"{display}: {exc.strerror or exc}"))
+            return
+        previous = known.get(source.name)
+        if previous == source.content_hash:
+            report.unchanged += 1
+            return
+        prepared = []
+        try:
+            for article in source.articles():
+                if article.source is None:
+                    article.source = source.name
+                prepared.append(prepare_article(article, self.segmenter))
+        except ReaderError as exc:
+            report.failed.append((display, str(exc)))
+            return
+        if not prepared:
+            report.skipped.append((display, f"{display}: no articles found, skipped"))
+            return
+        writer.replace_source(source.name)
+        for item in prepared:
+            writer.add_prepared(item)
+        writer.finish_source(source.name, source.content_hash)
+        known[source.name] = source.content_hash
+        if previous is None:
+            report.added += 1
+        else:
+            report.updated += 1
+
+    def _source_hashes(self) -> dict[str, str]:
+        searcher = self.searcher()
+        return {
+            fields["source"]: fields["meta"]["hash"]
+            for fields in searcher.documents(kind="source")
+        }
+
+    def delete(self, article_id: str) -> None:
+        """Delete one article (and its paragraphs)."""
+        if self._article_doc(article_id) is None:
+            raise ArticleNotFoundError(f"no article with id {article_id!r}")
+        with self.writer() as writer:
+            writer.delete_article(article_id)
+
+    def remove(self, target: str) -> int:
+        """Delete the articles of a source path, or one article by id; returns the count."""
+        searcher = self.searcher()
+        candidates = [target]
+        if target != "-" and os.path.exists(target):
+            candidates.insert(0, Path(target).resolve().as_posix())
+        for source in candidates:
+            ids = [d["article_id"] for d in searcher.documents(kind="article", source=source)]
+            if ids or searcher.document(kind="source", source=source):
+                with self.writer() as writer:
+                    writer.replace_source(source)
+                return len(ids)
+        if self._article_doc(target) is not None:
+            self.delete(target)
+            return 1
+        raise ArticleNotFoundError(f"no article or indexed source {target!r}")
+
+    # -- reading
+
+    def _article_doc(self, article_id: str) -> dict[str, Any] | None:
+        result: dict[str, Any] | None = self.searcher().document(kind="article", article_id=article_id)
+        return result
+
+    def get_article(self, article_id: str) -> ArticleInfo:
+        doc = self._article_doc(article_id)
+        if doc is None:
+            raise ArticleNotFoundError(f"no article with id {article_id!r}")
+        paragraphs = sorted(
+            self.searcher().documents(kind="paragraph", article_id=article_id), key=lambda d: d["ordinal"]
+        )
+        meta = doc.get("meta") or {}
+        return ArticleInfo(
+            article_id=article_id,
+            title=doc.get("title") or "",
+            paragraphs=[p["text"] for p in paragraphs],
+            subtitle=meta.get("subtitle"),
+            source=doc.get("source"),
+            date=meta.get("date"),
+            author=meta.get("author"),
+            lines=meta.get("lines"),
+        )
+
+    def list_articles(self) -> Iterator[ArticleInfo]:
+        """Every article (paragraph texts not loaded: ``paragraphs`` holds empty strings)."""
+        docs = sorted(self.searcher().documents(kind="article"), key=lambda d: d["article_id"])
+        for doc in docs:
+            meta = doc.get("meta") or {}
+            yield ArticleInfo(
+                article_id=doc["article_id"],
+                title=doc.get("title") or "",
+                paragraphs=[""] * int(meta.get("paragraphs", 0)),
+                subtitle=meta.get("subtitle"),
+                source=doc.get("source"),
+                date=meta.get("date"),
+                author=meta.get("author"),
+                lines=meta.get("lines"),
+            )
+
+    def count(self, kind: str) -> int:
+        return sum(1 for _ in self.searcher().document_numbers(kind=kind))
+
+    def stats(self) -> IndexStats:
+        size = 0
+        if self.path is not None:
+            size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+        return IndexStats(
+            path=str(self.path) if self.path else None,
+            articles=self.count("article"),
+            paragraphs=self.count("paragraph"),
+            sources=self.count("source"),
+            segments=len(self._ix._segments()),
+            size_bytes=size,
+            schema_version=SCHEMA_VERSION,
+            analyzer=self.settings.to_dict(),
+        )
+
+    def search(
+        self,
+        query: str,
+        *,
+        limit: int = 10,
+        level: str = "paragraph",
+        max_chars: int = 120,
+    ) -> SearchResult:
+        """Ranked hits with highlighted snippets. See :mod:`searchkit.query`."""
+        from .query import run_search
+
+        return run_search(self, query, limit=limit, level=level, max_chars=max_chars)
+
+    def optimize(self) -> None:
+        with self._whoosh_writer() as writer:
+            writer.optimize = True
+
+    def destroy(self) -> None:
+        """Delete the index directory (only a directory that holds a searchkit index)."""
+        self.close()
+        if self.path is not None and (self.path / META_FILE).exists():
+            shutil.rmtree(self.path)
+

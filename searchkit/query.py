@@ -1,0 +1,461 @@
+"""Queries: parsing, exact keyword matching, ranking, and the partial fallback.
+
+Syntax (only ASCII characters are operators; full-width ones are text):
+
+* ``民族团结 珠峰``: every keyword must appear in the paragraph, as that text
+  after normalization (find-in-page semantics, exact on character bigrams);
+* ``"冬游 西藏"``: exactly that text (a space matches any white space);
+* ``-word``: exclude; ``a OR b``; ``( ... )`` groups; ``title:word`` searches titles.
+
+Ranking is BM25F over jieba words of paragraph and title (title boosted),
+plus a small weight for the exact grams. When nothing holds every keyword,
+the query falls back to ranking by the words of the keywords, partial matches
+included, and says so.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from whoosh import query as wq
+
+from . import analysis
+from .errors import QueryError
+from .highlight import Snippet, make_snippet
+
+if TYPE_CHECKING:
+    from .index import SearchIndex
+
+__all__ = [
+    "Hit",
+    "SearchResult",
+    "parse_query",
+    "Keyword",
+    "Not",
+    "And",
+    "Or",
+    "PARTIAL_NOTE",
+    "MAX_QUERY_CHARS",
+    "MAX_KEYWORDS",
+]
+
+PARTIAL_NOTE = "no result has every keyword; showing partial matches"
+MAX_QUERY_CHARS = 2000
+MAX_KEYWORDS = 64
+MAX_LIMIT = 10000
+TITLE_BOOST = 2.0
+GRAMS_WEIGHT = 0.3
+LEVELS = ("paragraph", "article")
+
+# Question words and particles that say nothing about the answer's paragraph.
+QUESTION_WORDS = frozenset(
+    "什么 什么样 什么时候 哪 哪个 哪些 哪里 哪儿 哪一 哪年 哪位 谁 多少 几 是否 吗 呢 么 怎么 怎样 如何 为何 为什么 "
+    "的 了 是 在 和 与 及 或 有 被 把 从 对 于 其 之 也 都 而 由 以 为 中 等".split()
+)
+
+
+# --------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class Hit:
+    """One ranked hit: a paragraph, or an article with its best paragraph."""
+
+    article_id: str
+    paragraph: int | None
+    title: str
+    score: float
+    snippet: Snippet
+    source: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "article_id": self.article_id,
+            "paragraph": self.paragraph,
+            "title": self.title,
+            "score": round(self.score, 6),
+            "snippet": self.snippet.to_json(),
+        }
+
+
+@dataclass
+class SearchResult:
+    query: str
+    total: int
+    hits: list[Hit]
+    partial: bool = False
+    level: str = "paragraph"
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "query": self.query,
+            "total": self.total,
+            "hits": [hit.to_json() for hit in self.hits],
+        }
+        if self.partial:
+            data["partial"] = True
+        if self.notes:
+            data["notes"] = self.notes
+        return data
+
+
+# --------------------------------------------------------------------------
+# Parsing
+
+
+@dataclass(frozen=True)
+class Keyword:
+    text: str  # normalized, white space collapsed
+    raw: str
+    title: bool = False
+    quoted: bool = False
+
+
+@dataclass(frozen=True)
+class Not:
+    node: Node
+
+
+@dataclass(frozen=True)
+class And:
+    nodes: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    nodes: tuple[Node, ...]
+
+
+Node = Keyword | Not | And | Or
+
+_TOKEN = re.compile(r'\s+|"[^"]*"?|\(|\)|[^\s"()]+')
+_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+
+
+def _normalize_keyword(raw: str, quoted: bool) -> str:
+    text = " ".join(analysis.fold(raw).split())
+    if not quoted:
+        text = _EDGE_PUNCT.sub("", text)
+    return text
+
+
+class _Parser:
+    def __init__(self, query: str) -> None:
+        self.tokens = [t for t in _TOKEN.findall(query) if not t.isspace()]
+        self.position = 0
+        self.notes: list[str] = []
+        self.keywords = 0
+
+    def peek(self) -> str | None:
+        return self.tokens[self.position] if self.position < len(self.tokens) else None
+
+    def parse(self) -> Node | None:
+        node = self.parse_or()
+        while self.peek() is not None:  # a stray ")"
+            self.position += 1
+            self.note('ignored an unmatched ")"')
+            more = self.parse_or()
+            node = _join(And, [node, more])
+        return node
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def parse_or(self) -> Node | None:
+        parts = [self.parse_and()]
+        while self.peek() == "OR":
+            self.position += 1
+            parts.append(self.parse_and())
+        present = [p for p in parts if p is not None]
+        if len(present) < len(parts):
+            self.note('ignored an "OR" with nothing on one side')
+        return _join(Or, present)
+
+    def parse_and(self) -> Node | None:
+        parts: list[Node] = []
+        while True:
+            token = self.peek()
+            if token is None or token in (")", "OR"):
+                break
+            node = self.parse_unary()
+            if node is not None:
+                parts.append(node)
+        return _join(And, parts)
+
+    def parse_unary(self) -> Node | None:
+        token = self.tokens[self.position]
+        if token.startswith("-") and len(token) > 1 and not token[1].isdigit():
+            self.tokens[self.position] = token[1:]
+            node = self.parse_atom()
+            return Not(node) if node is not None else None
+        if token == "-":
+            self.position += 1
+            self.note('ignored a lone "-"')
+            return None
+        return self.parse_atom()
+
+    def parse_atom(self) -> Node | None:
+        token = self.tokens[self.position]
+        self.position += 1
+        if token == "(":
+            node = self.parse_or()
+            if self.peek() == ")":
+                self.position += 1
+            else:
+                self.note('closed an unmatched "("')
+            return node
+        title = False
+        if token.startswith("title:"):
+            title = True
+            token = token[len("title:") :]
+            if not token and self.peek() is not None and self.peek()[0] == '"':
+                token = self.tokens[self.position]
+                self.position += 1
+        quoted = token.startswith('"')
+        if quoted:
+            if len(token) == 1 or not token.endswith('"'):
+                self.note('closed an unmatched quote (")')
+                token = token[1:]
+            else:
+                token = token[1:-1]
+        text = _normalize_keyword(token, quoted)
+        if not any(c.isalnum() for c in text):
+            if token.strip():
+                self.note(f"ignored {token!r}: nothing to search for in it")
+            return None
+        self.keywords += 1
+        if self.keywords > MAX_KEYWORDS:
+            raise QueryError(f"query has more than {MAX_KEYWORDS} keywords")
+        return Keyword(text=text, raw=token, title=title, quoted=quoted)
+
+
+def _join(kind: type[And] | type[Or], parts: Sequence[Node | None]) -> Node | None:
+    present = [p for p in parts if p is not None]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    return kind(tuple(present))
+
+
+def parse_query(query: str) -> tuple[Node, list[str]]:
+    """Parse a query into a tree, with notes on what was repaired or ignored.
+
+    Raises :class:`QueryError` for a query with nothing to search for.
+    """
+    if len(query) > MAX_QUERY_CHARS:
+        raise QueryError(f"query is too long: {len(query)} characters (at most {MAX_QUERY_CHARS})")
+    if not query.strip():
+        raise QueryError("empty query")
+    parser = _Parser(query)
+    node = parser.parse()
+    if node is None:
+        raise QueryError(f"nothing to search for in query {query.strip()!r}")
+    if not _has_positive(node):
+        raise QueryError("a query needs at least one keyword that is not excluded with -")
+    return node, parser.notes
+
+
+def _has_positive(node: Node) -> bool:
+    if isinstance(node, Keyword):
+        return True
+    if isinstance(node, Not):
+        return False
+    if isinstance(node, And):
+        return any(_has_positive(n) for n in node.nodes)
+    return all(_has_positive(n) for n in node.nodes)
+
+
+def positive_keywords(node: Node) -> list[Keyword]:
+    if isinstance(node, Keyword):
+        return [node]
+    if isinstance(node, Not):
+        return []
+    found: list[Keyword] = []
+    for child in node.nodes:
+        found.extend(positive_keywords(child))
+    return found
+
+
+# --------------------------------------------------------------------------
+# Compiling to Whoosh
+
+
+def exact_query(keyword: Keyword) -> wq.Query:
+    """Documents whose (title or paragraph) text holds the keyword exactly."""
+    fieldname = "title_grams" if keyword.title else "grams"
+    grams = analysis.keyword_grams(keyword.text)
+    if len(keyword.text) == 1:
+        return wq.Prefix(fieldname, keyword.text)
+    if len(grams) == 1:
+        return wq.Term(fieldname, grams[0])
+    return wq.Phrase(fieldname, grams, slop=1)
+
+
+def _filter(node: Node) -> wq.Query:
+    if isinstance(node, Keyword):
+        return exact_query(node)
+    if isinstance(node, Not):
+        return wq.Not(_filter(node.node))
+    if isinstance(node, And):
+        positives = [_filter(n) for n in node.nodes if not isinstance(n, Not)]
+        negatives = [_filter(n.node) for n in node.nodes if isinstance(n, Not)]
+        required = positives[0] if len(positives) == 1 else wq.And(positives)
+        if negatives:
+            return wq.AndNot(required, negatives[0] if len(negatives) == 1 else wq.Or(negatives))
+        return required
+    return wq.Or([_filter(n) for n in node.nodes])
+
+
+def _negatives(node: Node) -> list[wq.Query]:
+    """Top-level exclusions and title filters, kept hard in the fallback."""
+    if isinstance(node, Not):
+        return [_filter(node.node)]
+    if isinstance(node, And):
+        return [_filter(n.node) for n in node.nodes if isinstance(n, Not)]
+    return []
+
+
+class Lexicon:
+    """Segments query text with the index's own word list: no jieba load at query time."""
+
+    MAX_WORD = 8
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self._known: dict[str, int] = {}
+
+    def doc_frequency(self, word: str) -> int:
+        if word not in self._known:
+            self._known[word] = int(self.reader.doc_frequency("words", word))
+        return self._known[word]
+
+    def segment(self, text: str) -> list[str]:
+        """Longest-words segmentation over indexed words, plus their indexed sub-words."""
+        words: list[str] = []
+        for chunk in re.findall(r"\w+", text):
+            words.extend(self._segment_chunk(chunk))
+        extra = []
+        for word in words:
+            if len(word) > 2:
+                for size in (2, 3):
+                    for i in range(len(word) - size + 1):
+                        sub = word[i : i + size]
+                        if sub != word and self.doc_frequency(sub):
+                            extra.append(sub)
+        return list(dict.fromkeys(words + extra))
+
+    def _segment_chunk(self, chunk: str) -> list[str]:
+        n = len(chunk)
+        # best[i]: (score, words) for chunk[:i]; score favours long known words.
+        best: list[tuple[float, list[str]]] = [(0.0, [])] + [(-math.inf, [])] * n
+        for i in range(n):
+            score, words = best[i]
+            if score == -math.inf:
+                continue
+            if score > best[i + 1][0]:  # skip a character no word covers
+                best[i + 1] = (score, words)
+            for j in range(i + 1, min(n, i + self.MAX_WORD) + 1):
+                word = chunk[i:j]
+                if self.doc_frequency(word):
+                    candidate = score + len(word) ** 2
+                    if candidate > best[j][0]:
+                        best[j] = (candidate, words + [word])
+        return best[n][1]
+
+
+def _ranking_query(words: Sequence[str], title: bool = True) -> wq.Query | None:
+    terms: list[wq.Query] = []
+    for word in words:
+        terms.append(wq.Term("words", word))
+        if title:
+            terms.append(wq.Term("title_words", word, boost=TITLE_BOOST))
+    if not terms:
+        return None
+    return wq.Or(terms)
+
+
+def run_search(
+    index: SearchIndex,
+    query: str,
+    *,
+    limit: int = 10,
+    level: str = "paragraph",
+    max_chars: int = 120,
+) -> SearchResult:
+    if level not in LEVELS:
+        raise QueryError(f"unknown level {level!r}: use paragraph or article")
+    if limit < 1 or limit > MAX_LIMIT:
+        raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
+    node, notes = parse_query(query)
+    searcher = index.searcher()
+    lexicon = Lexicon(searcher.reader())
+    keywords = positive_keywords(node)
+    words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
+    needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)
+
+    required = _filter(node)
+    ranking = _ranking_query(words)
+    scored = wq.AndMaybe(_boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+    scored = wq.And([wq.Term("kind", "paragraph"), scored])
+    results, total = _run(searcher, scored, limit, level)
+    partial = False
+    if total == 0:
+        fallback_words = [w for w in dict.fromkeys(words) if w not in QUESTION_WORDS] or list(dict.fromkeys(words))
+        fallback = _fallback_query(fallback_words, keywords, node)
+        if fallback is not None:
+            results, total = _run(searcher, fallback, limit, level)
+            partial = total > 0
+            if partial:
+                notes.append(PARTIAL_NOTE)
+                needles = sorted(set(needles) | set(fallback_words), key=len, reverse=True)
+    hits = [
+        Hit(
+            article_id=doc["article_id"],
+            paragraph=doc["ordinal"],
+            title=doc.get("title") or "",
+            score=score,
+            snippet=make_snippet(doc["text"], needles, max_chars=max_chars),
+            source=doc.get("source"),
+        )
+        for doc, score in results
+    ]
+    return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes)
+
+
+def _boosted(q: wq.Query, boost: float) -> wq.Query:
+    q = q.copy()
+    q.boost = boost
+    return q
+
+
+def _fallback_query(words: Sequence[str], keywords: Sequence[Keyword], node: Node) -> wq.Query | None:
+    ranking = _ranking_query(words)
+    if ranking is None:
+        return None
+    clauses: list[wq.Query] = [wq.Term("kind", "paragraph"), ranking]
+    clauses.extend(exact_query(k) for k in keywords if k.title)
+    q: wq.Query = wq.And(clauses)
+    negatives = _negatives(node)
+    if negatives:
+        q = wq.AndNot(q, wq.Or(negatives) if len(negatives) > 1 else negatives[0])
+    return q
+
+
+def _run(searcher: Any, q: wq.Query, limit: int, level: str) -> tuple[list[tuple[dict[str, Any], float]], int]:
+    if level == "paragraph":
+        results = searcher.search(q, limit=limit)
+        total = len(results)
+        return [(hit.fields(), hit.score) for hit in results], total
+    results = searcher.search(q, limit=limit, collapse="article_id", collapse_limit=1)
+    column = searcher.reader().column_reader("article_id")
+    total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
+    return [(hit.fields(), hit.score) for hit in results], total
+
