@@ -235,7 +235,6 @@ class Segmenter:
     def __init__(self, settings: AnalyzerSettings | None = None) -> None:
         self.settings = settings or AnalyzerSettings()
         self._tokenizer: Any = None
-        self._lock = threading.Lock()
 
     def __getstate__(self) -> dict[str, Any]:
         # Whoosh pickles the schema (and so this) into its table of contents.
@@ -247,9 +246,7 @@ class Segmenter:
     @property
     def tokenizer(self) -> Any:
         if self._tokenizer is None:
-            with self._lock:
-                if self._tokenizer is None:
-                    self._tokenizer = self._load()
+            self._tokenizer = _shared_tokenizer()
         return self._tokenizer
 
     @staticmethod
@@ -290,6 +287,20 @@ class Segmenter:
 
     def in_dictionary(self, word: str) -> bool:
         return bool(self.tokenizer.FREQ.get(word))
+
+
+_tokenizer_lock = threading.Lock()
+_tokenizer: Any = None
+
+
+def _shared_tokenizer() -> Any:
+    """One private jieba tokenizer per process: its dictionary is read-only after loading."""
+    global _tokenizer
+    if _tokenizer is None:
+        with _tokenizer_lock:
+            if _tokenizer is None:
+                _tokenizer = Segmenter._load()
+    return _tokenizer
 
 
 # --------------------------------------------------------------------------

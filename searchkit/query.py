@@ -334,7 +334,10 @@ class Lexicon:
 
     def doc_frequency(self, word: str) -> int:
         if word not in self._known:
-            self._known[word] = int(self.reader.doc_frequency("words", word))
+            # Title words count too: a keyword only a title holds still ranks.
+            self._known[word] = int(self.reader.doc_frequency("words", word)) + int(
+                self.reader.doc_frequency("title_words", word)
+            )
         return self._known[word]
 
     def segment(self, text: str) -> list[str]:

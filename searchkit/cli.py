@@ -1,0 +1,388 @@
+"""The ``searchkit`` command: argument parsing and output formatting only.
+
+Each command opens the index and calls one :class:`SearchIndex` method.
+
+Exit codes: 0 success; 1 an input or article failed (the rest was done);
+2 usage error or unusable query; 3 no index, or a damaged or incompatible one;
+4 the index stayed locked by another writer; 70 internal error (a bug);
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from .errors import (
+    ArticleNotFoundError,
+    CorruptIndexError,
+    IndexLockedError,
+    IndexNotFoundError,
+    IndexVersionError,
+    QueryError,
+    SearchkitError,
+)
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INDEX = 3
+EXIT_LOCKED = 4
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+_EXIT_CODES: list[tuple[type[SearchkitError], int]] = [
+    (QueryError, EXIT_USAGE),
+    (IndexNotFoundError, EXIT_INDEX),
+    (CorruptIndexError, EXIT_INDEX),
+    (IndexVersionError, EXIT_INDEX),
+    (IndexLockedError, EXIT_LOCKED),
+    (ArticleNotFoundError, EXIT_FAILED),
+]
+
+
+class SearchkitClickError(click.ClickException):
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def _click_error(error: SearchkitError) -> SearchkitClickError:
+    code = next((c for kind, c in _EXIT_CODES if isinstance(error, kind)), EXIT_FAILED)
+    return SearchkitClickError(str(error), code)
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except SearchkitError as error:
+        raise _click_error(error) from error
+
+
+def _open(ctx: click.Context, create: bool = False) -> Any:
+    from .index import SearchIndex
+
+    opts = ctx.obj
+    with _errors():
+        return SearchIndex(opts["index"], create=create, lock_timeout=opts["lock_timeout"])
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--index",
+    "index_dir",
+    envvar="SEARCHKIT_INDEX",
+    default="index",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Index directory (or $SEARCHKIT_INDEX).",
+)
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for another writer's lock.",
+)
+@click.version_option(package_name="searchkit")
+@click.pass_context
+def cli(ctx: click.Context, index_dir: str, lock_timeout: float) -> None:
+    """Chinese full-text search: index texts, search them with highlighted snippets."""
+    ctx.obj = {"index": index_dir, "lock_timeout": lock_timeout}
+
+
+@cli.command("index")
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "txt", "md", "jsonl", "newspaper"]),
+    default="auto",
+    show_default=True,
+    help="How to read the inputs.",
+)
+@click.option("--include", multiple=True, metavar="GLOB", help="Only files matching GLOB (repeatable).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip files matching GLOB (repeatable).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Articles per commit (a crash loses at most one batch).",
+)
+@click.pass_context
+def index_command(
+    ctx: click.Context, paths: tuple[str, ...], fmt: str, include: tuple[str, ...], exclude: tuple[str, ...], batch_size: int
+) -> None:
+    """Index files and folders (.txt, .md, .jsonl); - reads stdin.
+
+    Unchanged files are skipped, changed ones replace their own articles.
+    """
+    index = _open(ctx, create=True)
+    with _progress() as progress, _errors():
+        report = index.add_files(
+            list(paths),
+            fmt=fmt,
+            include=include,
+            exclude=exclude,
+            stdin=click.get_binary_stream("stdin"),
+            batch_size=batch_size,
+            progress=progress,
+        )
+    for _name, message in report.skipped:
+        click.echo(f"note: {message}", err=True)
+    for _name, message in report.failed:
+        click.echo(f"error: {message}", err=True)
+    click.echo(f"indexed: {report.summary()}")
+    if report.failed:
+        ctx.exit(EXIT_FAILED)
+
+
+@contextmanager
+def _progress() -> Iterator[Any]:
+    """A progress bar on stderr when it is a terminal; a no-op otherwise."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    state: dict[str, Any] = {}
+
+    def update(event: str, amount: int) -> None:
+        if event == "start":
+            bar = click.progressbar(length=amount, label="indexing", file=sys.stderr)
+            bar.__enter__()
+            state["bar"] = bar
+        elif "bar" in state:
+            state["bar"].update(amount)
+
+    try:
+        yield update
+    finally:
+        if "bar" in state:
+            state["bar"].__exit__(None, None, None)
+
+
+@cli.command("search")
+@click.argument("query")
+@click.option("--limit", "-n", type=click.IntRange(1, 10000), default=10, show_default=True)
+@click.option("--level", type=click.Choice(["paragraph", "article"]), default="paragraph", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (one per line with QUERY -).")
+@click.option(
+    "--render",
+    type=click.Choice(["auto", "color", "plain", "html"]),
+    default="auto",
+    show_default=True,
+    help="Highlighting: colour on a terminal, [brackets] otherwise, or HTML <mark>.",
+)
+@click.pass_context
+def search_command(ctx: click.Context, query: str, limit: int, level: str, as_json: bool, render: str) -> None:
+    """Search; QUERY - reads one query per line from stdin and prints JSON lines."""
+    index = _open(ctx)
+    if query == "-":
+        failed = False
+        for line in click.get_text_stream("stdin"):
+            text = line.rstrip("\r\n")
+            try:
+                _echo_json(index.search(text, limit=limit, level=level).to_json())
+            except QueryError as error:
+                failed = True
+                click.echo(f"error: {error}", err=True)
+                _echo_json({"query": text, "total": 0, "hits": [], "error": str(error)})
+            sys.stdout.flush()
+        if failed:
+            ctx.exit(EXIT_FAILED)
+        return
+    with _errors():
+        result = index.search(query, limit=limit, level=level)
+    if as_json:
+        _echo_json(result.to_json())
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    _print_hits(result, render)
+
+
+def _print_hits(result: Any, render: str) -> None:
+    from .highlight import render_ansi, render_html, render_plain
+
+    if render == "auto":
+        render = "color" if sys.stdout.isatty() else "plain"
+    renderer = {"color": render_ansi, "plain": render_plain, "html": render_html}[render]
+    if not result.hits:
+        click.echo(f"no results for {result.query!r}")
+        return
+    shown = len(result.hits)
+    click.echo(f"{result.total} result{'s' if result.total != 1 else ''} for {result.query!r} (showing {shown})")
+    for rank, hit in enumerate(result.hits, 1):
+        where = hit.article_id if hit.paragraph is None else f"{hit.article_id} ¶{hit.paragraph}"
+        title = hit.title or "(untitled)"
+        click.echo("")
+        click.echo(f"{rank}. {title}  [{where}]  score {hit.score:.2f}")
+        click.echo(f"   {renderer(hit.snippet)}")
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """List the indexed articles."""
+    index = _open(ctx)
+    with _errors():
+        articles = list(index.list_articles())
+    if as_json:
+        _echo_json([a.to_json() for a in articles])
+        return
+    for article in articles:
+        click.echo(f"{article.article_id}\t{article.title}\t{len(article.paragraphs)} paragraphs")
+
+
+@cli.command("show")
+@click.argument("article_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show_command(ctx: click.Context, article_id: str, as_json: bool) -> None:
+    """Show one article with its paragraphs and where they came from."""
+    index = _open(ctx)
+    with _errors():
+        article = index.get_article(article_id)
+    if as_json:
+        _echo_json(article.to_json(with_text=True))
+        return
+    click.echo(article.title)
+    if article.subtitle:
+        click.echo(article.subtitle)
+    details = [f"id: {article.article_id}"]
+    if article.author:
+        details.append(f"author: {article.author}")
+    if article.date:
+        details.append(f"date: {article.date}")
+    if article.source:
+        details.append(f"source: {article.source}")
+    click.echo("  ".join(details))
+    for ordinal, text in enumerate(article.paragraphs):
+        line = f" (line {article.lines[ordinal]})" if article.lines and ordinal < len(article.lines) else ""
+        click.echo(f"\n¶{ordinal}{line}\n{text}")
+
+
+@cli.command("stats")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def stats_command(ctx: click.Context, as_json: bool) -> None:
+    """Counts, size and settings of the index."""
+    index = _open(ctx)
+    with _errors():
+        stats = index.stats()
+    if as_json:
+        _echo_json(stats.to_json())
+        return
+    click.echo(f"index:          {stats.path}")
+    click.echo(f"articles:       {stats.articles}")
+    click.echo(f"paragraphs:     {stats.paragraphs}")
+    click.echo(f"source files:   {stats.sources}")
+    click.echo(f"segments:       {stats.segments}")
+    click.echo(f"size on disk:   {stats.size_bytes / 1e6:.2f} MB")
+    click.echo(f"schema version: {stats.schema_version}")
+    click.echo(f"analyzer:       {json.dumps(stats.analyzer, ensure_ascii=False)}")
+
+
+@cli.command("remove")
+@click.argument("targets", nargs=-1, required=True)
+@click.pass_context
+def remove_command(ctx: click.Context, targets: tuple[str, ...]) -> None:
+    """Delete the articles of a source PATH, or an article by ID."""
+    index = _open(ctx)
+    for target in targets:
+        with _errors():
+            count = index.remove(target)
+        click.echo(f"removed {count} article{'s' if count != 1 else ''} ({target})")
+
+
+@cli.command("analyze")
+@click.argument("text")
+@click.option("--query", "query_mode", is_flag=True, help="Query-time analysis instead of index-time.")
+@click.option("--json", "as_json", is_flag=True)
+def analyze_command(text: str, query_mode: bool, as_json: bool) -> None:
+    """Show the normalized text and tokens (offsets into TEXT, positions).
+
+    Index-time analysis gives the jieba search-mode words and the character
+    grams; --query gives how a query is split and matched.
+    """
+    from .analysis import Segmenter, analyze, gram_stream, keyword_grams
+    from .query import parse_query, positive_keywords
+
+    normalized, tokens = analyze(text, Segmenter(), query=query_mode)
+    data: dict[str, Any] = {
+        "text": text,
+        "normalized": normalized,
+        "tokens": [
+            {"text": t.text, "position": t.position, "start": t.start, "end": t.end, "original": t.original}
+            for t in tokens
+        ],
+    }
+    if query_mode:
+        with _errors():
+            node, notes = parse_query(text)
+        data["keywords"] = [
+            {"keyword": k.text, "field": "title" if k.title else "text", "grams": keyword_grams(k.text)}
+            for k in positive_keywords(node)
+        ]
+        data["notes"] = notes
+    else:
+        data["grams"] = keyword_grams(gram_stream(normalized)[0])
+    if as_json:
+        _echo_json(data)
+        return
+    click.echo(f"normalized: {normalized}")
+    click.echo("tokens (position  start-end  token  original):")
+    for t in data["tokens"]:
+        click.echo(f"  {t['position']:>4}  {t['start']:>4}-{t['end']:<4}  {t['text']}  {t['original']}")
+    if query_mode:
+        for k in data["keywords"]:
+            click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}")
+        for note in data["notes"]:
+            click.echo(f"note: {note}")
+    else:
+        click.echo(f"grams: {' '.join(data['grams'])}")
+
+
+def main() -> None:
+    """Entry point: no traceback ever reaches the user."""
+    try:
+        cli.main(prog_name="searchkit", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): not an error.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except SearchkitError as error:
+        _click_error(error).show()
+        sys.exit(_click_error(error).exit_code)
+    except Exception as error:  # noqa: BLE001 - last line of defence
+        if os.environ.get("SEARCHKIT_DEBUG"):
+            raise
+        click.echo(f"Error: internal error ({type(error).__name__}: {error}); set SEARCHKIT_DEBUG=1 for details", err=True)
+        sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":
+    main()

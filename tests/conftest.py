@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from searchkit import Article, SearchIndex
+
+SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_235373325ccc2d0f.txt"
+
+# Small handmade corpus: simplified and traditional script, full-width forms,
+# words jieba cuts differently in different contexts.
+CORPUS = [
+    Article(
+        id="a1",
+        title="民族团结之花",
+        paragraphs=[
+            "让民族团结之花绚丽绽放。各族群众共建美好家园。",
+            "桑珠孜区开展民族团结进步创建工作，累计完成投资8.77亿元。",
+        ],
+    ),
+    Article(
+        id="a2",
+        title="日喀則邊境管理支隊",
+        paragraphs=[
+            "作為G318國道進入珠峰必經之地，檢查站打造快速通關綠色通道。",
+            "ＧＰＳ定位與５Ｇ網絡覆蓋珠峰大本營。",
+        ],
+    ),
+    Article(
+        id="a3",
+        title="冬游西藏",
+        paragraphs=[
+            "第六轮“冬游西藏”免费游览景区名录发布。",
+            "和平民族团体在此聚会。",
+        ],
+    ),
+]
+
+
+@pytest.fixture()
+def index() -> SearchIndex:
+    ix = SearchIndex.in_memory()
+    ix.add_articles(CORPUS)
+    return ix

@@ -1,0 +1,222 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchkit import Article, QueryError, SearchIndex
+from searchkit.analysis import fold
+from searchkit.query import PARTIAL_NOTE, And, Keyword, Not, Or, parse_query
+
+
+def ids(result):
+    return [(h.article_id, h.paragraph) for h in result.hits]
+
+
+def id_set(result):
+    return set(ids(result))
+
+
+# -- exact keywords (find-in-page semantics)
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("民族团结", {("a1", 0), ("a1", 1)}),
+        # part of a word, and a sequence straddling two words
+        ("族团", {("a1", 0), ("a1", 1), ("a3", 1)}),
+        ("团结之", {("a1", 0)}),
+        ("平民", {("a3", 1)}),
+        # cross-script both ways
+        ("快速通关", {("a2", 0)}),
+        ("冬遊西藏", {("a3", 0)}),
+        # full-width and half-width, Latin and digits mixed with Chinese
+        ("g318国道", {("a2", 0)}),
+        ("GPS", {("a2", 1)}),
+        ("５g", {("a2", 1)}),
+        ("8.77亿元", {("a1", 1)}),
+        # one character
+        ("藏", {("a3", 0)}),
+    ],
+)
+def test_keyword_finds_exactly_the_paragraphs_that_hold_it(index: SearchIndex, query: str, expected: set) -> None:
+    result = index.search(query, limit=100)
+    assert id_set(result) == expected
+    assert result.total == len(expected)
+    assert not result.partial
+
+
+def test_keyword_highlighted_whole_in_original_script(index: SearchIndex) -> None:
+    result = index.search("快速通关")
+    snippet = result.hits[0].snippet
+    assert snippet.highlighted() == ["快速通關"]
+    assert snippet.text == "作為G318國道進入珠峰必經之地，檢查站打造快速通關綠色通道。"
+    assert snippet.highlights == [(22, 26)]
+
+
+def test_full_width_text_highlighted_at_its_place(index: SearchIndex) -> None:
+    snippet = index.search("gps").hits[0].snippet
+    assert snippet.highlights == [(0, 3)]
+    assert snippet.highlighted() == ["ＧＰＳ"]
+
+
+def test_several_keywords_are_anded(index: SearchIndex) -> None:
+    result = index.search("民族团结 投资")
+    assert ids(result) == [("a1", 1)]
+    assert result.hits[0].snippet.highlighted() == ["民族团结", "投资"]
+
+
+def test_quoted_phrase_is_exact_text(index: SearchIndex) -> None:
+    assert ids(index.search('"冬游西藏"')) == [("a3", 0)]
+    result = index.search('"快速 通关"')  # the text has no space there
+    assert result.partial
+
+
+def test_exclusion_or_and_title(index: SearchIndex) -> None:
+    assert ids(index.search("民族团结 -投资")) == [("a1", 0)]
+    assert id_set(index.search("珠峰 OR 投资", limit=100)) == {("a1", 1), ("a2", 0), ("a2", 1)}
+    assert id_set(index.search("title:日喀则", limit=100)) == {("a2", 0), ("a2", 1)}
+    assert ids(index.search("title:日喀则 GPS")) == [("a2", 1)]
+    assert id_set(index.search("(珠峰 OR 投资) -GPS", limit=100)) == {("a1", 1), ("a2", 0)}
+
+
+def test_fallback_to_partial_matches_says_so(index: SearchIndex) -> None:
+    result = index.search("民族 珠峰", limit=100)
+    assert result.partial
+    assert result.notes == [PARTIAL_NOTE]
+    assert id_set(result) == {("a1", 0), ("a1", 1), ("a3", 1), ("a2", 0), ("a2", 1)}
+
+
+def test_question_ranks_the_paragraph_with_most_words_first(index: SearchIndex) -> None:
+    result = index.search("什么是民族团结进步模范？")
+    assert result.partial
+    assert ids(result)[0] == ("a1", 1)
+    assert result.hits[0].snippet.highlighted() == ["民族团结进步"]
+
+
+def test_real_word_match_ranks_above_straddling_one() -> None:
+    ix = SearchIndex.in_memory()
+    ix.add_articles(
+        [
+            Article(id="straddle", title="甲", paragraphs=["世界和平民族团体在此聚会讨论合作事宜。"]),
+            Article(id="word", title="乙", paragraphs=["普通平民百姓的生活在此得到改善提高。"]),
+        ]
+    )
+    assert ids(ix.search("平民")) == [("word", 0), ("straddle", 0)]
+
+
+def test_title_match_weighs_more() -> None:
+    ix = SearchIndex.in_memory()
+    ix.add_articles(
+        [
+            Article(id="body", title="新闻", paragraphs=["珠峰景区今日开放。"]),
+            Article(id="title", title="珠峰景区", paragraphs=["珠峰景区今日开放。"]),
+        ]
+    )
+    assert ids(ix.search("珠峰")) == [("title", 0), ("body", 0)]
+
+
+def test_article_level_carries_best_paragraph(index: SearchIndex) -> None:
+    result = index.search("民族团结", level="article")
+    assert result.total == 1
+    assert [(h.article_id, h.paragraph) for h in result.hits] == [("a1", 0)]
+
+
+# -- parsing and malformed queries
+
+
+def test_parse_tree() -> None:
+    node, notes = parse_query('民族 -珠峰 (a OR "b c") title:西藏')
+    assert notes == []
+    assert node == And(
+        (
+            Keyword("民族", "民族"),
+            Not(Keyword("珠峰", "珠峰")),
+            Or((Keyword("a", "a"), Keyword("b c", "b c", quoted=True))),
+            Keyword("西藏", "西藏", title=True),
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "empty query"),
+        ("   ", "empty query"),
+        ("。，！", "nothing to search for in query '。，！'"),
+        ("OR", "nothing to search for in query 'OR'"),
+        ("(((", "nothing to search for in query '((('"),
+        ('""', "nothing to search for in query '\"\"'"),
+        ("-珠峰", "a query needs at least one keyword that is not excluded with -"),
+        ("x" * 2001, "query is too long: 2001 characters (at most 2000)"),
+    ],
+)
+def test_refused_queries(index: SearchIndex, query: str, message: str) -> None:
+    with pytest.raises(QueryError) as caught:
+        index.search(query)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("query", "note", "expected"),
+    [
+        ('"冬游西藏', 'closed an unmatched quote (")', {("a3", 0)}),
+        ("(珠峰 OR 投资", 'closed an unmatched "("', {("a1", 1), ("a2", 0), ("a2", 1)}),
+        ("珠峰)", 'ignored an unmatched ")"', {("a2", 0), ("a2", 1)}),
+        ("OR 珠峰", 'ignored an "OR" with nothing on one side', {("a2", 0), ("a2", 1)}),
+        ("珠峰 -", 'ignored a lone "-"', {("a2", 0), ("a2", 1)}),
+        ("珠峰 ！", "ignored '！': nothing to search for in it", {("a2", 0), ("a2", 1)}),
+    ],
+)
+def test_repaired_queries_are_answered_with_a_note(index: SearchIndex, query: str, note: str, expected: set) -> None:
+    result = index.search(query, limit=100)
+    assert note in result.notes
+    assert id_set(result) == expected
+
+
+def test_full_width_parentheses_are_text_not_syntax(index: SearchIndex) -> None:
+    node, _ = parse_query("（珠峰）")
+    assert node == Keyword("珠峰", "（珠峰）")
+
+
+def test_bad_limit_and_level(index: SearchIndex) -> None:
+    with pytest.raises(QueryError, match="^limit must be between 1 and 10000$"):
+        index.search("珠峰", limit=0)
+    with pytest.raises(QueryError, match="^unknown level 'book': use paragraph or article$"):
+        index.search("珠峰", level="book")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300), st.data())
+def test_any_query_string_is_answered_or_refused(index: SearchIndex, query: str, data) -> None:
+    try:
+        result = index.search(query)
+    except QueryError as error:
+        assert "\n" not in str(error)
+        return
+    assert result.total >= len(result.hits)
+
+
+# -- the property: any substring of any text is found
+
+_alphabet = st.sampled_from(list("民族团结珠峰日喀則西藏的一是了ＡＢab12３.，。 ％㍿"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=_alphabet, min_size=1, max_size=40), min_size=1, max_size=4), st.data())
+def test_every_substring_is_found(paragraphs: list[str], data) -> None:
+    ix = SearchIndex.in_memory()
+    ix.add_articles([Article(id="x", title="t", paragraphs=paragraphs)])
+    which = data.draw(st.integers(0, len(paragraphs) - 1))
+    text = paragraphs[which]
+    start = data.draw(st.integers(0, len(text) - 1))
+    end = data.draw(st.integers(start + 1, len(text)))
+    keyword = text[start:end]
+    quoted = '"' + keyword.replace('"', "") + '"'
+    if not any(c.isalnum() for c in fold(keyword)):
+        return
+    result = ix.search(quoted, limit=100)
+    expected = {("x", i) for i, p in enumerate(paragraphs) if " ".join(fold(keyword).split()) in " ".join(fold(p).split())}
+    assert ("x", which) in id_set(result)
+    assert id_set(result) == expected
