@@ -216,7 +216,7 @@ def iter_paths(
     """
     given = list(paths)
     for original in given:
-        if not os.path.lexists(original) or not os.path.exists(original):
+        if not os.path.exists(original):
             raise ReaderError(f"no such file or directory: {os.fspath(original)}")
     seen: set[str] = set()
     for original in given:
@@ -878,7 +878,7 @@ def _jsonl_articles(
 def _jsonl_record(raw: bytes, lineno: int, name: str, source: str | None, stdin: bool) -> Article:
     where = f"{name}:{lineno}"
     try:
-        line = raw.decode("utf-8")
+        line = raw.decode("utf-8").rstrip("\r\n")  # so columns count within the line
     except UnicodeDecodeError as exc:
         raise UnreadableFileError(f"{where}: invalid UTF-8 at byte {exc.start + 1}") from None
     try:

@@ -1,0 +1,636 @@
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from searchkit.errors import EmptySourceError, ReaderError, UnreadableFileError
+from searchkit.readers import (
+    FORMATS,
+    decode_bytes,
+    iter_paths,
+    looks_like_newspaper,
+    open_source,
+    parse_newspaper,
+    read_stream,
+)
+
+SEED = Path(__file__).parent.parent / "seeds" / "000_235373325ccc2d0f.txt"
+
+ESSAY = (
+    "秋天的回忆\n"
+    "\n"
+    "那年秋天，我们在山里走了很久。树叶黄了，\n"
+    "风也凉了。\n"
+    "\n"
+    "后来我常常想起那条小路。\n"
+)
+
+
+def posix(path: Path) -> str:
+    return path.absolute().as_posix()
+
+
+# --------------------------------------------------------------------------
+# Newspaper page
+
+
+@pytest.fixture(scope="module")
+def seed_articles():
+    return list(open_source(SEED).articles())
+
+
+def test_seed_is_read_as_newspaper():
+    source = open_source(SEED)
+    assert source.format == "newspaper"
+    assert source.encoding == "utf-8"
+    assert source.name == SEED.resolve().as_posix()
+    assert source.content_hash == hashlib.sha256(SEED.read_bytes()).hexdigest()
+
+
+def test_seed_article_headers(seed_articles):
+    got = [(a.title, a.subtitle, a.author, len(a.paragraphs)) for a in seed_articles]
+    assert got == [
+        ("让民族团结之花绚丽绽放", "桑珠孜区民族团结进步创建工作亮点频现", "扎西顿珠", 17),
+        ("日喀则市开展“九项行动” 深化主题教育", "学思想 强党性 重实践 建新功", "杨子彦", 9),
+        ("培训乡镇医保专干和医保工作人员", "昂仁县医保局", "旦增嘎瓦", 3),
+        ("对辖区重点场所开展消防安全大检查", "仲巴县公安局", "旦增嘎瓦", 3),
+        ("日喀则市应急管理局在日喀则市第三高级中学开展安全宣传进校园活动", None, "旦增嘎瓦", 2),
+        ("踔厉奋发担使命 倾情服务暖民心", "日喀则边境管理支队", "汪纯 贺烈烈", 10),
+    ]
+
+
+def test_seed_ids_sources_and_lines(seed_articles):
+    name = SEED.resolve().as_posix()
+    assert [a.id for a in seed_articles] == [f"{name}#{n}" for n in range(1, 7)]
+    assert all(a.source == name for a in seed_articles)
+    assert all(len(a.lines) == len(a.paragraphs) for a in seed_articles)
+    assert seed_articles[0].lines[:3] == [9, 11, 13]
+    assert seed_articles[5].lines == [110, 112, 114, 118, 120, 124, 128, 130, 132, 134]
+
+
+def test_seed_first_article_keeps_leftover_and_subheads(seed_articles):
+    first = seed_articles[0]
+    # The stray fragment after the byline belongs elsewhere on the page; kept.
+    assert first.paragraphs[0] == "10余次。"
+    subheads = [
+        "文化引领有力度 凝民族团结之心",
+        "创建落实有高度 筑民族团结之根",
+        "改善民生有温度 塑民族团结之魂",
+        "家园共建有深度 绘民族团结之景",
+    ]
+    assert [p for p in first.paragraphs if p in subheads] == subheads
+    assert "同时，桑珠孜区紧盯“四大工程”“六项行动”，多措并举，" in first.paragraphs[11]
+    assert first.paragraphs[11].startswith("同时，桑珠孜区紧盯“四大工程”“六项行动”")
+    assert first.lines[11] == 33
+
+
+def test_seed_dateline_text_is_first_paragraph(seed_articles):
+    second = seed_articles[1]
+    assert second.paragraphs[0].startswith("自第二批主题教育启动以来，日喀则市牢牢把握")
+    assert second.lines[0] == 51
+    assert not any("本报" in p and "电（" in p for p in second.paragraphs)
+    assert "大力发展绿色生态产业、清洁高效能产业，不断推动" in second.paragraphs[2]
+    assert second.paragraphs[6] == "演绎乡音乡情 宣讲入脑入心"
+
+
+def test_seed_broken_paragraphs_rejoined(seed_articles):
+    border = seed_articles[5]
+    assert any("打造快速通关“绿色通道”" in p for p in border.paragraphs)
+    assert any("这个检查站是最有爱、最有温度的" in p for p in border.paragraphs)
+    assert border.paragraphs[5].endswith("形成了“警爱民、民拥警，警民一家亲”的生动局面。")
+    medical = seed_articles[2]
+    assert medical.paragraphs[1].startswith(
+        "此次培训邀请了创智公司信息技术人员，就城乡居民基本医疗保险政策、城镇职工基本医疗保险政策"
+    )
+    fire = seed_articles[3]
+    assert "安全出口是否畅通、燃料存放是否规范" in fire.paragraphs[1]
+
+
+def test_seed_captions_are_paragraphs(seed_articles):
+    assert seed_articles[1].paragraphs[-1] == (
+        "图为小品节目《新时代文明实践趣事》演出现场。 本报记者 汪纯 旦增嘎瓦 摄"
+    )
+    assert seed_articles[1].lines[-1] == 69
+    photo = seed_articles[4]
+    assert photo.paragraphs == [
+        "11月5日，日喀则市应急管理局在日喀则市第三高级中学开展安全宣传进校园活动。",
+        "图为工作人员向学生讲解应急知识并发放宣传册。 本报记者 旦增嘎瓦 摄",
+    ]
+    assert photo.lines == [100, 101]
+    # No byline or photographer line is left as a paragraph of its own.
+    for article in seed_articles:
+        for paragraph in article.paragraphs:
+            assert not paragraph.startswith("本报记者")
+
+
+def test_looks_like_newspaper():
+    assert looks_like_newspaper(SEED.read_text(encoding="utf-8"))
+    assert not looks_like_newspaper(ESSAY)
+    assert not looks_like_newspaper("")
+
+
+def test_essay_txt_is_plain(tmp_path):
+    path = tmp_path / "essay.txt"
+    path.write_text(ESSAY, encoding="utf-8")
+    source = open_source(path)
+    assert source.format == "txt"
+    [article] = list(source.articles())
+    assert article.title == "秋天的回忆"
+    assert article.paragraphs == [
+        "那年秋天，我们在山里走了很久。树叶黄了，风也凉了。",
+        "后来我常常想起那条小路。",
+    ]
+    assert article.lines == [3, 6]
+    assert article.id == f"{posix(path)}#1"
+    assert article.source == posix(path)
+
+
+def test_parse_newspaper_small_page():
+    page = (
+        "西部新闻\n"
+        "\n"
+        "——一个副标题\n"
+        "\n"
+        "本报记者 张三 李四\n"
+        "\n"
+        "今天举行了会议，会议强调要把工作落到实处并且持续推进各项\n"
+        "\n"
+        "改革任务。\n"
+        "\n"
+        "第二个标题\n"
+        "本报北京电（记者 王五）会议于昨日闭幕。\n"
+    )
+    articles = parse_newspaper(page, source="page.txt")
+    assert [(a.id, a.title, a.subtitle, a.author) for a in articles] == [
+        ("page.txt#1", "西部新闻", "一个副标题", "张三 李四"),
+        ("page.txt#2", "第二个标题", None, "王五"),
+    ]
+    assert articles[0].paragraphs == [
+        "今天举行了会议，会议强调要把工作落到实处并且持续推进各项改革任务。"
+    ]
+    assert articles[0].lines == [7]
+    assert articles[1].paragraphs == ["会议于昨日闭幕。"]
+    assert articles[1].lines == [12]
+
+
+def test_parse_newspaper_without_source_uses_text_hash():
+    page = "标题一\n\n本报记者 张三\n\n正文。\n"
+    digest = hashlib.sha1(page.encode("utf-8")).hexdigest()[:12]
+    [article] = parse_newspaper(page)
+    assert article.id == f"stdin:{digest}#1"
+    assert article.source is None
+
+
+def test_newspaper_text_before_first_headline_is_an_article():
+    page = "上接第一版的内容，到此结束。\n\n新标题\n\n本报记者 张三\n\n正文。\n"
+    articles = parse_newspaper(page, source="p")
+    assert [a.title for a in articles] == ["上接第一版的内容，到此结束", "新标题"]
+    assert articles[0].author is None
+
+
+def test_forced_newspaper_format(tmp_path):
+    path = tmp_path / "page.md"
+    path.write_bytes(SEED.read_bytes())
+    source = open_source(path, "newspaper")
+    assert source.format == "newspaper"
+    assert len(list(source.articles())) == 6
+
+
+# --------------------------------------------------------------------------
+# Encodings
+
+SIMPLIFIED = "日喀则边境管理支队打造快速通关绿色通道。\n各族群众共建美好家园。\n"
+TRADITIONAL = "日喀則邊境管理支隊打造快速通關綠色通道。\n這是繁體中文的句子。\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "encoding"),
+    [
+        (SIMPLIFIED.encode("utf-8"), "utf-8"),
+        (codecs.BOM_UTF8 + SIMPLIFIED.encode("utf-8"), "utf-8-sig"),
+        (codecs.BOM_UTF16_LE + SIMPLIFIED.encode("utf-16-le"), "utf-16"),
+        (codecs.BOM_UTF16_BE + SIMPLIFIED.encode("utf-16-be"), "utf-16"),
+        (SIMPLIFIED.encode("gbk"), "gb18030"),
+        (SIMPLIFIED.encode("gb18030"), "gb18030"),
+        (TRADITIONAL.encode("gbk"), "gb18030"),
+        (TRADITIONAL.encode("big5"), "big5"),
+    ],
+    ids=["utf8", "utf8-bom", "utf16le", "utf16be", "gbk", "gb18030", "gbk-traditional", "big5"],
+)
+def test_decode_bytes_encodings(raw, encoding):
+    expected = SIMPLIFIED if "绿" in raw.decode(encoding, "ignore") else TRADITIONAL
+    assert decode_bytes(raw, "x.txt") == (expected, encoding)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "codec", "encoding"),
+    [
+        ("今天天气很好。", "gbk", "gb18030"),
+        ("今天天气很好。", "big5", "big5"),
+        ("這是繁體中文的句子。", "gbk", "gb18030"),
+        ("這是繁體中文的句子。", "big5", "big5"),
+        ("台灣的天氣很好", "big5", "big5"),
+        ("中文", "gbk", "gb18030"),
+        ("中文", "big5", "big5"),
+    ],
+)
+def test_decode_short_chinese(sentence, codec, encoding):
+    assert decode_bytes(sentence.encode(codec), "s.txt") == (sentence, encoding)
+
+
+def test_decode_bomless_utf16():
+    raw = "hello, world 你好\n".encode("utf-16-le")
+    assert decode_bytes(raw, "u.txt") == ("hello, world 你好\n", "utf-16-le")
+
+
+def test_decode_normalizes_newlines():
+    assert decode_bytes(b"a\r\nb\rc\n", "n.txt") == ("a\nb\nc\n", "utf-8")
+
+
+@pytest.mark.parametrize("codec", ["utf-8-sig", "utf-16", "gbk", "big5"])
+def test_open_source_encodings(tmp_path, codec):
+    text = "秋天的回憶\r\n\r\n那年秋天，我們在山裡走了很久。\r\n"
+    path = tmp_path / "enc.txt"
+    path.write_bytes(text.encode(codec))
+    source = open_source(path)
+    assert source.encoding == {"gbk": "gb18030"}.get(codec, codec)
+    [article] = list(source.articles())
+    assert (article.title, article.paragraphs) == ("秋天的回憶", ["那年秋天，我們在山裡走了很久。"])
+
+
+def test_binary_file(tmp_path):
+    path = tmp_path / "image.txt"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00")
+    with pytest.raises(UnreadableFileError) as info:
+        open_source(path)
+    assert str(info.value) == f"{posix(path)}: binary file, not text"
+
+
+def test_control_bytes_are_binary():
+    with pytest.raises(UnreadableFileError) as info:
+        decode_bytes(b"\x01\x02\x03\x04abc", "c.bin")
+    assert str(info.value) == "c.bin: binary file, not text"
+
+
+def test_undecodable_file(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("café crème".encode("latin-1"))
+    with pytest.raises(UnreadableFileError) as info:
+        open_source(path)
+    assert str(info.value) == (
+        f"{posix(path)}: cannot decode (not UTF-8, UTF-16, GB18030 or Big5)"
+    )
+
+
+@pytest.mark.parametrize("content", [b"", b"  \n\r\n\t ", codecs.BOM_UTF8 + b"\n"])
+@pytest.mark.parametrize("suffix", [".txt", ".md", ".jsonl"])
+def test_empty_file(tmp_path, content, suffix):
+    path = tmp_path / f"empty{suffix}"
+    path.write_bytes(content)
+    with pytest.raises(EmptySourceError) as info:
+        open_source(path)
+    assert str(info.value) == f"{posix(path)}: empty file, skipped"
+
+
+def test_directory_and_missing_file(tmp_path):
+    with pytest.raises(UnreadableFileError) as info:
+        open_source(tmp_path)
+    assert str(info.value) == f"{posix(tmp_path)}: is a directory"
+    with pytest.raises(UnreadableFileError) as info:
+        open_source(tmp_path / "gone.txt")
+    assert str(info.value) == (
+        f"{posix(tmp_path / 'gone.txt')}: cannot read (No such file or directory)"
+    )
+
+
+def test_unknown_format():
+    with pytest.raises(ValueError):
+        open_source(SEED, "pdf")
+    assert FORMATS == ("auto", "txt", "md", "jsonl", "newspaper")
+
+
+# --------------------------------------------------------------------------
+# txt and md
+
+
+def test_txt_joins_lines(tmp_path):
+    path = tmp_path / "mixed.txt"
+    path.write_text(
+        "  Title line  \n\nThe quick brown\nfox jumps.\n\n中文第一行\n中文第二行。\n\nEnglish\n中文\n",
+        encoding="utf-8",
+    )
+    [article] = list(open_source(path).articles())
+    assert article.title == "Title line"
+    assert article.paragraphs == ["The quick brown fox jumps.", "中文第一行中文第二行。", "English 中文"]
+    assert article.lines == [3, 6, 9]
+
+
+def test_txt_title_line_followed_by_text(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("标题\n正文第一行，\n正文第二行。\n", encoding="utf-8")
+    [article] = list(open_source(path).articles())
+    assert (article.title, article.paragraphs, article.lines) == (
+        "标题",
+        ["正文第一行，正文第二行。"],
+        [2],
+    )
+
+
+def test_txt_long_first_line_is_not_a_title(tmp_path):
+    path = tmp_path / "long-essay.txt"
+    long_line = "很长的一段话，" * 20
+    path.write_text(long_line + "\n", encoding="utf-8")
+    [article] = list(open_source(path).articles())
+    assert (article.title, article.paragraphs) == ("long-essay", [long_line])
+
+
+def test_md_title_from_heading(tmp_path):
+    path = tmp_path / "notes.md"
+    path.write_text(
+        "Intro line\n\n# 主标题 #\n正文一\n正文二\n\n## 小节\n\n更多内容。\n", encoding="utf-8"
+    )
+    source = open_source(path)
+    assert source.format == "md"
+    [article] = list(source.articles())
+    assert article.title == "主标题"
+    assert article.paragraphs == ["Intro line", "正文一正文二", "小节", "更多内容。"]
+    assert article.lines == [1, 4, 7, 9]
+
+
+def test_md_without_heading_uses_stem(tmp_path):
+    path = tmp_path / "plain-notes.MD"
+    path.write_text("just text\nmore text\n", encoding="utf-8")
+    [article] = list(open_source(path).articles())
+    assert (article.title, article.paragraphs) == ("plain-notes", ["just text more text"])
+
+
+def test_stdin_text_ids():
+    data = "标题\n\n正文。\n".encode("utf-8")
+    source = read_stream(io.BytesIO(data))
+    assert (source.name, source.format, source.encoding) == ("<stdin>", "txt", "utf-8")
+    assert source.content_hash == hashlib.sha256(data).hexdigest()
+    [article] = list(source.articles())
+    digest = hashlib.sha1("标题\n\n正文。\n".encode("utf-8")).hexdigest()[:12]
+    assert article.id == f"stdin:{digest}#1"
+    assert article.title == "标题"
+
+
+def test_stdin_newspaper():
+    source = read_stream(io.BytesIO(SEED.read_bytes()))
+    assert source.format == "newspaper"
+    ids = [a.id for a in source.articles()]
+    digest = hashlib.sha1(SEED.read_text(encoding="utf-8").encode("utf-8")).hexdigest()[:12]
+    assert ids == [f"stdin:{digest}#{n}" for n in range(1, 7)]
+
+
+def test_stdin_empty():
+    with pytest.raises(EmptySourceError) as info:
+        read_stream(io.BytesIO(b"\n\n"))
+    assert str(info.value) == "<stdin>: empty file, skipped"
+
+
+# --------------------------------------------------------------------------
+# JSONL
+
+
+def write_jsonl(path: Path, lines: list[str]) -> Path:
+    path.write_bytes("\n".join(lines).encode("utf-8") + b"\n")
+    return path
+
+
+def test_jsonl_records(tmp_path):
+    path = write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            json.dumps({"id": "x1", "title": "T1", "paragraphs": ["  leading", "", "b"],
+                        "source": "报纸", "date": "2023-11-06", "author": "张三"},
+                       ensure_ascii=False),
+            "",
+            "   ",
+            json.dumps({"title": "T2", "text": "第一段\n第一段续。\r\n\r\n第二段\n\n\n"},
+                       ensure_ascii=False),
+            json.dumps({"id": 7, "title": "T3", "paragraphs": []}),
+        ],
+    )
+    source = open_source(path)
+    assert (source.format, source.encoding) == ("jsonl", "utf-8")
+    first, second, third = list(source.articles())
+    assert first == first.__class__(
+        title="T1", paragraphs=["  leading", "", "b"], id="x1", source="报纸",
+        date="2023-11-06", author="张三", lines=[1, 1, 1],
+    )
+    assert first.lines == [1, 1, 1]
+    assert (second.id, second.paragraphs, second.lines, second.source) == (
+        f"{posix(path)}:4", ["第一段第一段续。", "第二段"], [4, 4], posix(path),
+    )
+    assert (third.id, third.paragraphs, third.lines) == ("7", [], [])
+
+
+def test_jsonl_bom_and_crlf(tmp_path):
+    path = tmp_path / "b.jsonl"
+    path.write_bytes(codecs.BOM_UTF8 + b'{"title": "A", "text": "x"}\r\n{"title": "B", "text": "y"}\r\n')
+    source = open_source(path)
+    assert source.encoding == "utf-8-sig"
+    assert [a.title for a in source.articles()] == ["A", "B"]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ('{"title": "x", ', "invalid JSON: Expecting property name enclosed in double quotes at column 16"),
+        ("[1, 2]", "record is not a JSON object"),
+        ('{"text": "x"}', 'missing "title"'),
+        ('{"title": 3, "text": "x"}', '"title" must be a string'),
+        ('{"title": "x"}', 'record has neither "paragraphs" nor "text"'),
+        ('{"title": "x", "paragraphs": ["a", 1]}', '"paragraphs" must be a list of strings'),
+        ('{"title": "x", "paragraphs": "a"}', '"paragraphs" must be a list of strings'),
+        ('{"title": "x", "text": ["a"]}', '"text" must be a string'),
+        ('{"title": "x", "text": "a", "id": true}', '"id" must be a non-empty string or an integer'),
+        ('{"title": "x", "text": "a", "date": 2023}', '"date" must be a string'),
+    ],
+)
+def test_jsonl_malformed_line(tmp_path, line, reason):
+    path = write_jsonl(tmp_path / "bad.jsonl", ['{"title": "ok", "text": "fine"}', "", line])
+    source = open_source(path)  # opening succeeds; the bad record raises when reached
+    articles = source.articles()
+    assert next(articles).title == "ok"
+    with pytest.raises(UnreadableFileError) as info:
+        next(articles)
+    assert str(info.value) == f"{posix(path)}:3: {reason}"
+
+
+def test_jsonl_invalid_utf8(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"title": "\xff"}\n')
+    with pytest.raises(UnreadableFileError) as info:
+        list(open_source(path).articles())
+    assert str(info.value) == f"{posix(path)}:1: invalid UTF-8 at byte 12"
+
+
+def test_jsonl_utf16_rejected(tmp_path):
+    path = tmp_path / "u16.jsonl"
+    path.write_bytes('{"title": "x", "text": "y"}\n'.encode("utf-16"))
+    with pytest.raises(UnreadableFileError) as info:
+        open_source(path)
+    assert str(info.value) == f"{posix(path)}: JSONL must be UTF-8, not UTF-16"
+
+
+def test_jsonl_streams(tmp_path, monkeypatch):
+    path = write_jsonl(
+        tmp_path / "many.jsonl",
+        [json.dumps({"title": f"t{i}", "text": "x"}) for i in range(1000)],
+    )
+    source = open_source(path)
+    articles = source.articles()
+    assert next(articles).title == "t0"
+    # Appending after the first record is read shows later lines are read lazily.
+    with open(path, "ab") as handle:
+        handle.write(b'{"title": "late", "text": "x"}\n')
+    assert [a.title for a in articles][-1] == "late"
+    # articles() can be iterated again.
+    assert sum(1 for _ in source.articles()) == 1001
+
+
+def test_jsonl_from_stdin():
+    line = b'{"title": "A", "text": "x"}'
+    source = read_stream(io.BytesIO(b"\n" + line + b"\n" + b'{"id": "k", "title": "B", "text": "y"}\n'))
+    assert source.format == "jsonl"
+    articles = list(source.articles())
+    assert [a.id for a in articles] == ["stdin:" + hashlib.sha1(line).hexdigest()[:12], "k"]
+    assert articles[0].lines == [2]
+    assert [a.id for a in source.articles()] == [a.id for a in articles]
+
+
+def test_txt_file_forced_to_jsonl(tmp_path):
+    path = tmp_path / "records.txt"
+    path.write_text('{"title": "A", "text": "x"}\n', encoding="utf-8")
+    assert open_source(path).format == "txt"
+    source = open_source(path, "jsonl")
+    assert [a.title for a in source.articles()] == ["A"]
+
+
+# --------------------------------------------------------------------------
+# iter_paths
+
+
+def make_tree(root: Path) -> None:
+    for rel in [
+        "b.txt",
+        "a.md",
+        "A2.TXT",
+        "c.jsonl",
+        "skip.pdf",
+        ".hidden.txt",
+        ".git/config.txt",
+        "sub/z.txt",
+        "sub/a.txt",
+        "sub/deeper/x.md",
+        "drafts/d.txt",
+        "m/n.txt",
+    ]:
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x", encoding="utf-8")
+
+
+def rels(paths, root: Path) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in paths]
+
+
+def test_iter_paths_walks_sorted(tmp_path):
+    make_tree(tmp_path)
+    assert rels(iter_paths([tmp_path]), tmp_path) == [
+        "A2.TXT",
+        "a.md",
+        "b.txt",
+        "c.jsonl",
+        "drafts/d.txt",
+        "m/n.txt",
+        "sub/a.txt",
+        "sub/deeper/x.md",
+        "sub/z.txt",
+    ]
+
+
+def test_iter_paths_include_exclude(tmp_path):
+    make_tree(tmp_path)
+    assert rels(iter_paths([tmp_path], include=["*.txt"]), tmp_path) == [
+        "b.txt", "drafts/d.txt", "m/n.txt", "sub/a.txt", "sub/z.txt",
+    ]
+    assert rels(iter_paths([tmp_path], include=["sub/*"]), tmp_path) == [
+        "sub/a.txt", "sub/deeper/x.md", "sub/z.txt",
+    ]
+    assert rels(iter_paths([tmp_path], exclude=["drafts", "a.*", "sub/deeper/*"]), tmp_path) == [
+        "A2.TXT", "b.txt", "c.jsonl", "m/n.txt", "sub/z.txt",
+    ]
+
+
+def test_iter_paths_files_as_given(tmp_path):
+    make_tree(tmp_path)
+    pdf = tmp_path / "skip.pdf"
+    hidden = tmp_path / ".hidden.txt"
+    sub = tmp_path / "sub"
+    assert list(iter_paths([pdf, str(hidden), sub, sub / "a.txt"])) == [
+        pdf, hidden, sub / "a.txt", sub / "deeper" / "x.md", sub / "z.txt",
+    ]
+    assert list(iter_paths([pdf], exclude=["*.pdf"])) == []
+
+
+def test_iter_paths_missing(tmp_path):
+    missing = tmp_path / "nope"
+    with pytest.raises(ReaderError) as info:
+        list(iter_paths([SEED, str(missing)]))
+    assert str(info.value) == f"no such file or directory: {missing}"
+
+
+# --------------------------------------------------------------------------
+# Robustness
+
+
+@given(st.binary(max_size=400))
+@settings(max_examples=300, deadline=None)
+def test_decode_bytes_never_crashes(data):
+    try:
+        text, encoding = decode_bytes(data, "h.bin")
+    except UnreadableFileError:
+        return
+    assert isinstance(text, str) and "\r" not in text
+    assert encoding in {"utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "gb18030", "big5", "cp950"}
+
+
+PAGE_LINES = st.sampled_from([
+    "", "", "标题", "——副标题", "本报记者 张三", "本报拉萨电（记者 李四）正文开始，", "正文没有结束",
+    "正文结束。", "图为现场。", "本报记者 王五 摄", "同时，紧盯“工程”", "“行动”，多措并举。", "短",
+])
+
+
+@given(st.lists(PAGE_LINES, max_size=30))
+@settings(max_examples=300, deadline=None)
+def test_parse_newspaper_on_random_pages(lines):
+    text = "\n".join(lines)
+    for article in parse_newspaper(text, source="p"):
+        assert article.title
+        assert len(article.lines) == len(article.paragraphs)
+        assert all(article.paragraphs)
+
+
+@given(st.binary(max_size=300), st.sampled_from(["auto", "txt", "md", "jsonl", "newspaper"]),
+       st.sampled_from([".txt", ".md", ".jsonl", ".dat"]))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_readers_raise_only_reader_errors(tmp_path, data, fmt, suffix):
+    path = tmp_path / f"random{suffix}"
+    path.write_bytes(data)
+    for opener in (lambda: open_source(path, fmt), lambda: read_stream(io.BytesIO(data), fmt)):
+        try:
+            for article in opener().articles():
+                assert isinstance(article.title, str)
+                assert len(article.lines) == len(article.paragraphs)
+        except ReaderError:
+            pass
