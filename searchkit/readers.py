@@ -77,7 +77,7 @@ Errors (exact texts; ``NAME`` is the absolute POSIX path or ``<stdin>``):
 - ``ReaderError("PATH: cannot list directory (REASON)")``
 - ``UnreadableFileError("NAME: cannot read (REASON)")``
 - ``UnreadableFileError("NAME: is a directory")``
-- ``UnreadableFileError("NAME: file too large (N bytes, limit M)")``
+- ``UnreadableFileError("NAME: file too large (limit M bytes)")``
 - ``UnreadableFileError("NAME: binary file, not text")``
 - ``UnreadableFileError("NAME: cannot decode (not UTF-8, UTF-16, GB18030 or Big5)")``
 - ``UnreadableFileError("NAME: JSONL must be UTF-8, not UTF-16")``
@@ -105,12 +105,12 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, cast
 
 from .documents import Article
 from .errors import EmptySourceError, ReaderError, UnreadableFileError
@@ -469,19 +469,22 @@ def _parse_plain(
     if markdown:
         # Headings are blocks of their own, whatever surrounds them.
         split: list[str] = []
-        for line in lines:
-            match = _MD_HEADING.match(line)
+        numbered: list[int] = []  # real line number of each line in split
+        fenced = False
+        for number, line in enumerate(lines, 1):
+            if line.lstrip().startswith(("```", "~~~")):
+                fenced = not fenced
+            match = None if fenced else _MD_HEADING.match(line)
             if match:
                 heading = (match.group(2) or "").strip()
                 if title is None and len(match.group(1)) == 1 and heading:
-                    title, title_line = heading, len(split) + 1
+                    title, title_line = heading, number
                 split.extend(["", heading, ""])
+                numbered.extend([number, number, number])
             else:
                 split.append(line)
-        # Keep line numbers true: the padding lines above shifted them.
-        numbered = _md_numbering(lines)
+                numbered.append(number)
         blocks = [(numbered[start - 1], block) for start, block in _blocks(split)]
-        title_line = numbered[title_line - 1] if title is not None else 0
     else:
         blocks = _blocks(lines)
         if blocks and len(blocks[0][1][0]) <= _MAX_TITLE_LINE:
@@ -502,17 +505,6 @@ def _parse_plain(
         source=source,
         lines=starts,
     )
-
-
-def _md_numbering(lines: Sequence[str]) -> list[int]:
-    """Map each line of the heading-padded Markdown back to its real line."""
-    numbers: list[int] = []
-    for number, line in enumerate(lines, 1):
-        if _MD_HEADING.match(line):
-            numbers.extend([number, number, number])
-        else:
-            numbers.append(number)
-    return numbers
 
 
 # --------------------------------------------------------------------------
@@ -864,7 +856,10 @@ def _stdin_prefix(text: str) -> str:
 
 
 def _jsonl_articles(
-    opener: Callable[[], IO[bytes]], name: str, source: str | None, stdin: bool
+    opener: Callable[[], AbstractContextManager[IO[bytes]]],
+    name: str,
+    source: str | None,
+    stdin: bool,
 ) -> Iterator[Article]:
     with opener() as stream:
         for lineno, raw in enumerate(stream, 1):
@@ -996,6 +991,10 @@ def _jsonl_encoding(head: bytes, name: str) -> str:
     return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
 
 
+def _too_large(name: str) -> str:
+    return f"{name}: file too large (limit {MAX_TEXT_BYTES} bytes)"
+
+
 def _display_name(path: Path) -> str:
     return Path(os.path.abspath(path)).as_posix()
 
@@ -1023,13 +1022,13 @@ def open_source(path: Path, fmt: str = "auto") -> Source:
                 use_jsonl = False
             if use_jsonl:
                 return _open_jsonl_file(path, name, handle, head)
-            rest = handle.read(MAX_TEXT_BYTES + 1 - len(head)) if len(head) == _CHUNK else b""
+            if os.fstat(handle.fileno()).st_size > MAX_TEXT_BYTES:
+                raise UnreadableFileError(_too_large(name))
+            data = head + handle.read() if len(head) == _CHUNK else head
     except OSError as exc:
         raise UnreadableFileError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    data = head + rest
-    if len(data) > MAX_TEXT_BYTES:
-        size = path.stat().st_size
-        raise UnreadableFileError(f"{name}: file too large ({size} bytes, limit {MAX_TEXT_BYTES})")
+    if len(data) > MAX_TEXT_BYTES:  # a pipe or device has no size up front
+        raise UnreadableFileError(_too_large(name))
     digest = hashlib.sha256(data).hexdigest()
     return _text_source(data, name, fmt, suffix, digest)
 
@@ -1082,9 +1081,7 @@ def read_stream(stream: BinaryIO, fmt: str = "auto", name: str = STDIN_NAME) -> 
                     break
                 total += len(chunk)
                 if total > MAX_TEXT_BYTES:
-                    raise UnreadableFileError(
-                        f"{name}: file too large (more than {MAX_TEXT_BYTES} bytes, limit {MAX_TEXT_BYTES})"
-                    )
+                    raise UnreadableFileError(_too_large(name))
                 parts.append(chunk)
             data = b"".join(parts)
             return _text_source(data, name, fmt, "", hashlib.sha256(data).hexdigest())
@@ -1108,12 +1105,12 @@ def read_stream(stream: BinaryIO, fmt: str = "auto", name: str = STDIN_NAME) -> 
     @contextmanager
     def opener() -> Iterator[IO[bytes]]:
         spool.seek(0)
-        yield spool  # type: ignore[misc]
+        yield cast("IO[bytes]", spool)
 
     return Source(
         name,
         digest.hexdigest(),
         encoding,
         "jsonl",
-        lambda: _jsonl_articles(opener, name, name, stdin=stdin),  # type: ignore[arg-type]
+        lambda: _jsonl_articles(opener, name, name, stdin=stdin),
     )

@@ -634,3 +634,12 @@ def test_readers_raise_only_reader_errors(tmp_path, data, fmt, suffix):
                 assert len(article.lines) == len(article.paragraphs)
         except ReaderError:
             pass
+
+
+def test_md_heading_inside_code_fence_is_text(tmp_path):
+    path = tmp_path / "code.md"
+    path.write_text("```\n# not a title\n```\n\n# Real title\n\nBody.\n", encoding="utf-8")
+    [article] = list(open_source(path).articles())
+    assert article.title == "Real title"
+    assert article.paragraphs == ["``` # not a title ```", "Body."]
+    assert article.lines == [1, 7]
