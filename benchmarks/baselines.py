@@ -16,6 +16,7 @@ They use jieba's global tokenizer, as such baselines normally do.
 Also a small command line, used to build in a subprocess (for peak RSS):
 
     python benchmarks/baselines.py build SYSTEM FILE.jsonl INDEX_DIR
+    python benchmarks/baselines.py search SYSTEM INDEX_DIR QUERY   (cold search, prints ids and snippets)
 """
 
 from __future__ import annotations
@@ -232,9 +233,16 @@ def read_units(jsonl_path) -> list[tuple[str, str]]:
 
 
 def main(argv: Sequence[str]) -> int:
-    if len(argv) != 4 or argv[0] != "build" or argv[1] not in SYSTEMS:
+    if len(argv) != 4 or argv[0] not in ("build", "search") or argv[1] not in SYSTEMS:
         print(__doc__, file=sys.stderr)
         return 2
+    if argv[0] == "search":
+        _, system, index_dir, query = argv
+        searcher = SYSTEMS[system].open(index_dir)
+        for pid, snippet in searcher.search_with_highlights(query, limit=10, mode="keyword"):
+            print(pid, snippet, sep="\t")
+        searcher.close()
+        return 0
     _, system, jsonl_path, out = argv
     start = time.perf_counter()
     paragraphs = read_units(jsonl_path)

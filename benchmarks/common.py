@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -264,20 +265,52 @@ class RunResult:
     stderr: str
 
 
+# A tiny launcher: spawns the command and reports that child's wall time and
+# peak RSS. Needed because on Linux a child's ru_maxrss also counts the memory
+# of the process it was forked from before exec (vfork/posix_spawn included),
+# which would report this (large) benchmark process's size for every build.
+_LAUNCHER = r"""
+import os, sys, time
+out, cmd = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter()
+pid = os.posix_spawn(cmd[0], cmd, os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(out, "w") as f:
+    f.write("%r %d %d" % (wall, usage.ru_maxrss, os.waitstatus_to_exitcode(status)))
+"""
+
+
 def run_measured(cmd: Sequence[str], stdin_text: str | None = None, env: dict | None = None, cwd=None) -> RunResult:
-    """Run a command; wall time and the peak RSS of that very child (os.wait4)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
-        if stdin_text is not None:
-            inp.write(stdin_text.encode("utf-8"))
-            inp.seek(0)
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdin=inp if stdin_text is not None else subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return RunResult(proc.returncode, wall, usage.ru_maxrss, out.read().decode("utf-8", "replace"), err.read().decode("utf-8", "replace"))
+    """Run a command; wall time and the peak RSS (KiB) of that very command.
+
+    The command runs under a small launcher interpreter (``python -S``), whose
+    own ~9 MiB is the floor of the RSS figure. ``cmd[0]`` must be a path.
+    """
+    with tempfile.NamedTemporaryFile(prefix="sk-rusage-", delete=False) as rep:
+        report = rep.name
+    try:
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
+            if stdin_text is not None:
+                inp.write(stdin_text.encode("utf-8"))
+                inp.seek(0)
+            exe = cmd[0] if os.path.isabs(cmd[0]) else (shutil.which(cmd[0]) or cmd[0])
+            launcher = [sys.executable, "-S", "-c", _LAUNCHER, report, exe, *cmd[1:]]
+            start = time.perf_counter()
+            proc = subprocess.run(launcher, stdin=inp if stdin_text is not None else subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd)
+            outer = time.perf_counter() - start
+            out.seek(0)
+            err.seek(0)
+            stdout = out.read().decode("utf-8", "replace")
+            stderr = err.read().decode("utf-8", "replace")
+        try:
+            wall_s, rss_s, code_s = Path(report).read_text().split()
+            wall, rss, code = float(wall_s), int(rss_s), int(code_s)
+        except (OSError, ValueError):
+            wall, rss, code = outer, 0, proc.returncode or 1
+        return RunResult(code, wall, rss, stdout, stderr)
+    finally:
+        os.unlink(report)
 
 
 def dir_size(path: str | os.PathLike[str]) -> int:

@@ -1,0 +1,306 @@
+"""Speed, memory and disk: searchkit against naive Whoosh and SQLite FTS5.
+
+    python benchmarks/speed.py [CORPUS ...] [--tang 10000 50000 [200000]] [--repeat R]
+                               [--queries N] [--systems searchkit,naive,fts5] [--no-cold]
+
+CORPUS: SQuAD JSON or JSONL (default: the shared CMRC and DRCD files; each is
+one corpus). ``--tang N``: the first N Tang poems as a corpus (repeatable;
+beyond the file's 57,607 poems the file is repeated with ids suffixed), default
+10000 and 50000; ``--tang 0`` for none.
+
+Per corpus and system:
+
+* index time: the build runs in a fresh subprocess (searchkit: its CLI JSONL
+  import; baselines: ``baselines.py build``), wall time including start-up;
+  ``--repeat R`` builds R times, median reported;
+* peak RSS of that subprocess (``os.wait4``), index size on disk;
+* per-query latency with snippets, warm, in this process (p50/p95 ms), for
+  keyword queries (random 2-4 character substrings; searchkit plain keyword,
+  naive AND-parser, FTS5 phrase) and question queries (the QA questions; for
+  Tang: the first 5 characters of random lines; searchkit as typed, naive
+  OR-parser, FTS5 OR of tokens).
+
+Then the cold CLI: ``searchkit --index DIR search 民族团结`` on an index of the
+seed newspaper page, a fresh process each time, 5 runs, median (and the same
+for the baselines through ``baselines.py search``).
+
+The machine is shared and noisy: compare the ratios, measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    BENCH_DIR,
+    DEFAULT_QA,
+    DEFAULT_SEED,
+    Doc,
+    dir_size,
+    eprint,
+    load_jsonl,
+    load_squad,
+    load_tang,
+    markdown_table,
+    median,
+    percentile,
+    ratio,
+    rng,
+    run_measured,
+    searchkit_available,
+    searchkit_cmd,
+    units,
+    write_jsonl,
+)
+from keywords import _ok  # noqa: E402
+
+ALL_SYSTEMS = ["searchkit", "naive", "fts5"]
+COLD_QUERY = "民族团结"
+
+
+def keyword_queries(unit_list: list[tuple[str, str]], n: int, seed: int) -> list[str]:
+    r = rng(seed)
+    out: list[str] = []
+    tries = 0
+    while len(out) < n and tries < n * 100:
+        tries += 1
+        _key, text = r.choice(unit_list)
+        length = r.randint(2, 4)
+        if len(text) < length:
+            continue
+        start = r.randint(0, len(text) - length)
+        piece = text[start : start + length]
+        if _ok(piece):
+            out.append(piece)
+    return out
+
+
+def line_queries(unit_list: list[tuple[str, str]], n: int, seed: int) -> list[str]:
+    r = rng(seed + 1)
+    out = []
+    for _ in range(n * 20):
+        if len(out) >= n:
+            break
+        text = r.choice(unit_list)[1].strip()
+        if len(text) >= 5:
+            out.append(text[:5])
+    return out
+
+
+def build_cmd(system: str, jsonl: Path, index_dir: Path) -> list[str]:
+    if system == "searchkit":
+        return searchkit_cmd() + ["--index", str(index_dir), "index", str(jsonl)]
+    return [sys.executable, str(BENCH_DIR / "baselines.py"), "build", system, str(jsonl), str(index_dir)]
+
+
+def build(system: str, jsonl: Path, index_dir: Path, repeat: int) -> dict:
+    walls, rss = [], []
+    for _ in range(max(1, repeat)):
+        if index_dir.exists():
+            shutil.rmtree(index_dir)
+        res = run_measured(build_cmd(system, jsonl, index_dir))
+        if res.returncode != 0:
+            raise RuntimeError(f"{system} build failed ({res.returncode}): {res.stderr.strip()[-2000:]}")
+        walls.append(res.wall)
+        rss.append(res.maxrss_kib)
+    return {"build_s": median(walls), "build_runs": walls, "rss_mib": max(rss) / 1024, "size": dir_size(index_dir)}
+
+
+def open_system(system: str, index_dir: Path):
+    """A (search with snippets) callable per query mode for the system."""
+    if system == "searchkit":
+        from searchkit import SearchIndex
+
+        opener = getattr(SearchIndex, "open", None) or SearchIndex
+        index = opener(index_dir)
+
+        def run(query: str, mode: str) -> int:
+            result = index.search(query, limit=10)
+            n = 0
+            for hit in result.hits:  # touch the snippets, as a caller would
+                n += len(hit.snippet.text) + len(hit.snippet.highlights)
+            return len(result.hits)
+
+        return run, index.close
+    from baselines import SYSTEMS
+
+    searcher = SYSTEMS[system].open(index_dir)
+
+    def run(query: str, mode: str) -> int:
+        return len(searcher.search_with_highlights(query, limit=10, mode=mode))
+
+    return run, searcher.close
+
+
+def time_queries(run, queries: list[str], mode: str, warmup: int = 5) -> dict:
+    for q in queries[:warmup]:
+        run(q, mode)
+    times, hits = [], 0
+    for q in queries:
+        t0 = time.perf_counter()
+        hits += run(q, mode) > 0
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"p50": percentile(times, 50), "p95": percentile(times, 95), "n": len(times), "with_hits": hits / len(times) if times else 0}
+
+
+def cold_runs(systems: list[str], workdir: Path, runs: int = 5) -> dict[str, dict]:
+    seed_jsonl = workdir / "seed.jsonl"
+    seed_text = DEFAULT_SEED.read_text(encoding="utf-8")
+    paragraphs = [p.strip() for p in seed_text.split("\n") if p.strip()]
+    write_jsonl([Doc("seed", paragraphs[0], paragraphs)], seed_jsonl)
+    out = {}
+    for system in systems:
+        index_dir = workdir / f"seed.{system}"
+        if system == "searchkit":
+            res = run_measured(searchkit_cmd() + ["--index", str(index_dir), "index", str(DEFAULT_SEED)])
+        else:
+            res = run_measured(build_cmd(system, seed_jsonl, index_dir))
+        if res.returncode != 0:
+            eprint(f"cold: {system} index failed: {res.stderr.strip()[-500:]}")
+            continue
+        walls, rss, hits = [], [], None
+        for _ in range(runs):
+            if system == "searchkit":
+                cmd = searchkit_cmd() + ["--index", str(index_dir), "search", COLD_QUERY]
+            else:
+                cmd = [sys.executable, str(BENCH_DIR / "baselines.py"), "search", system, str(index_dir), COLD_QUERY]
+            res = run_measured(cmd)
+            if res.returncode != 0:
+                eprint(f"cold: {system} search failed ({res.returncode}): {res.stderr.strip()[-500:]}")
+                break
+            walls.append(res.wall)
+            rss.append(res.maxrss_kib)
+            hits = res.stdout.count("\n")
+        if walls:
+            out[system] = {"median_s": median(walls), "runs": walls, "rss_mib": max(rss) / 1024, "output_lines": hits}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("corpora", nargs="*", type=Path, default=DEFAULT_QA)
+    parser.add_argument("--tang", type=int, nargs="+", default=[10000, 50000], metavar="N")
+    parser.add_argument("--repeat", type=int, default=1, help="builds per system and corpus (median)")
+    parser.add_argument("--queries", type=int, default=200, help="queries of each kind per corpus")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--systems", default=",".join(ALL_SYSTEMS))
+    parser.add_argument("--no-cold", action="store_true", help="skip the cold CLI timing")
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--json-out", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep indexes here (default: temp dir, removed)")
+    args = parser.parse_args(argv)
+
+    systems = [s.strip() for s in args.systems.split(",") if s.strip()]
+    if "searchkit" in systems and (reason := searchkit_available()):
+        eprint(f"searchkit unavailable ({reason}); skipping it")
+        systems.remove("searchkit")
+
+    corpora: list[tuple[str, list[Doc], list[str] | None]] = []
+    for path in args.corpora:
+        if str(path).endswith(".jsonl"):
+            corpora.append((path.stem, load_jsonl(path), None))
+        else:
+            qa = load_squad(path)
+            corpora.append((qa.name, qa.docs, [q for q, _ in qa.questions]))
+    for n in args.tang:
+        if n > 0:
+            corpora.append((f"tang{n // 1000}k" if n % 1000 == 0 else f"tang{n}", load_tang(n), None))
+
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="sk-speed-")
+        workdir = Path(tmp.name)
+    else:
+        workdir = args.workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+
+    results: list[dict] = []
+    cold: dict = {}
+    try:
+        for name, docs, questions in corpora:
+            unit_list = units(docs)
+            jsonl = write_jsonl(docs, workdir / f"{name}.jsonl")
+            kw = keyword_queries(unit_list, args.queries, args.seed)
+            if questions:
+                qs = rng(args.seed).sample(questions, min(args.queries, len(questions)))
+                qs = [" ".join(q.split()) for q in qs]
+            else:
+                qs = line_queries(unit_list, args.queries, args.seed)
+            eprint(f"{name}: {len(docs)} articles, {len(unit_list)} paragraphs, {sum(len(t) for _, t in unit_list)} chars")
+            for system in systems:
+                index_dir = workdir / f"{name}.{system}"
+                eprint(f"  {system}: building x{args.repeat} ...")
+                try:
+                    b = build(system, jsonl, index_dir, args.repeat)
+                except RuntimeError as exc:
+                    eprint(f"  {exc}")
+                    continue
+                eprint(f"    {b['build_s']:.1f}s, {b['rss_mib']:.0f} MiB RSS, {b['size'] / 2**20:.1f} MiB on disk; querying ...")
+                run, close = open_system(system, index_dir)
+                try:
+                    k = time_queries(run, kw, "keyword")
+                    q = time_queries(run, qs, "question")
+                finally:
+                    close()
+                eprint(f"    keyword p50 {k['p50']:.1f} ms p95 {k['p95']:.1f} ms; question p50 {q['p50']:.1f} ms p95 {q['p95']:.1f} ms")
+                results.append({"corpus": name, "system": system, "paragraphs": len(unit_list), **b, "kw": k, "q": q})
+                shutil.rmtree(index_dir, ignore_errors=True)
+            jsonl.unlink()
+        if not args.no_cold:
+            eprint("cold CLI ...")
+            cold = cold_runs(systems, workdir, args.cold_runs)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+    rows = []
+    for r in results:
+        rows.append(
+            [r["corpus"], r["system"], r["paragraphs"], r["build_s"], r["rss_mib"], r["size"] / 2**20,
+             r["kw"]["p50"], r["kw"]["p95"], r["q"]["p50"], r["q"]["p95"], r["kw"]["with_hits"], r["q"]["with_hits"]]
+        )
+    print(markdown_table(
+        ["corpus", "system", "paragraphs", "index s", "peak RSS MiB", "size MiB", "kw p50 ms", "kw p95 ms", "q p50 ms", "q p95 ms", "kw with hits", "q with hits"],
+        rows, digits=2))
+
+    ratio_rows = []
+    by = {(r["corpus"], r["system"]): r for r in results}
+    metrics = [("index s", lambda r: r["build_s"]), ("peak RSS", lambda r: r["rss_mib"]), ("size", lambda r: r["size"]),
+               ("kw p50", lambda r: r["kw"]["p50"]), ("kw p95", lambda r: r["kw"]["p95"]),
+               ("q p50", lambda r: r["q"]["p50"]), ("q p95", lambda r: r["q"]["p95"])]
+    for name, _docs, _q in corpora:
+        sk = by.get((name, "searchkit"))
+        if not sk:
+            continue
+        row = [name]
+        for _label, get in metrics:
+            row.append(ratio(get(by[(name, "naive")]), get(sk)) if (name, "naive") in by else None)
+        for _label, get in metrics:
+            row.append(ratio(get(by[(name, "fts5")]), get(sk)) if (name, "fts5") in by else None)
+        ratio_rows.append(row)
+    if ratio_rows:
+        print("\nratios baseline/searchkit (> 1: searchkit is faster / smaller)\n")
+        print(markdown_table(["corpus"] + [f"naive/sk {m}" for m, _ in metrics] + [f"fts5/sk {m}" for m, _ in metrics], ratio_rows, digits=2))
+    if cold:
+        print(f"\ncold `search {COLD_QUERY}` on the seed page, fresh process, {args.cold_runs} runs\n")
+        base = cold.get("searchkit", {}).get("median_s")
+        print(markdown_table(
+            ["system", "median s", "runs", "peak RSS MiB", "ratio to searchkit", "output lines"],
+            [[s, c["median_s"], " ".join(f"{w:.2f}" for w in c["runs"]), c["rss_mib"], ratio(c["median_s"], base), c["output_lines"]] for s, c in cold.items()],
+            digits=2))
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps({"results": results, "cold": cold}, ensure_ascii=False, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
