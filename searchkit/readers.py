@@ -565,8 +565,9 @@ def _credit_names(text: str) -> list[str] | None:
     if len(text) > 40 or not text.endswith("摄") or any(c in text for c in "。！？，"):
         return None
     body = text[:-1].rstrip(" /／")
-    if not body or body == text[:-1] and not ("记者" in body or "通讯员" in body):
-        return None  # "X摄" glued without a space only with a role word
+    glued = body == text[:-1]
+    if not body or (glued and "记者" not in body and "通讯员" not in body):
+        return None  # "...摄" without a space counts only with a role word
     names = [t for t in re.split(r"[\s、，,/／]+", body) if t]
     found: list[str] = []
     for token in names:
@@ -752,7 +753,13 @@ def _build_paragraphs(body: Sequence[_Unit]) -> tuple[list[str], list[int]]:
             paragraphs.append(text)
             starts.append(unit.line)
             kinds.append("caption")
-        elif unit.kind == _CREDIT and kinds and kinds[-1] == "caption" and not paragraphs[-1].endswith("摄"):
+        elif (
+            unit.kind == _CREDIT
+            and kinds
+            and kinds[-1] == "caption"
+            and not paragraphs[-1].endswith("摄")
+        ):
+            # A photographer line set apart from its caption by a blank line.
             paragraphs[-1] = f"{paragraphs[-1]} {unit.text}"
         elif unit.kind == _HEAD:
             paragraphs.append(unit.text)
@@ -879,7 +886,8 @@ def _jsonl_record(raw: bytes, lineno: int, name: str, source: str | None, stdin:
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        raise UnreadableFileError(f"{where}: invalid JSON: {exc.msg} at column {exc.colno}") from None
+        reason = f"{exc.msg} at column {exc.colno}"
+        raise UnreadableFileError(f"{where}: invalid JSON: {reason}") from None
     except (ValueError, RecursionError) as exc:  # e.g. huge integers, deep nesting
         reason = str(exc).split("\n", 1)[0] or type(exc).__name__
         raise UnreadableFileError(f"{where}: invalid JSON: {reason}") from None
