@@ -145,6 +145,7 @@ class Outcome:
     found: list[str]
     whole_highlight_hits: int = 0
     truncated: bool = False
+    unhighlighted: list[tuple[str, list[str]]] = field(default_factory=list)  # (snippet, its highlight texts)
     seconds: float = 0.0
 
     @property
@@ -182,10 +183,14 @@ def run_searchkit(docs: list[Doc], keywords: list[Keyword], truths: list[set[str
             found = [searchkit_hit_key(h) for h in result.hits] if not result.partial else []
             whole = 0
             if not result.partial:
+                missing = []
                 for h in result.hits:
                     spans = [h.snippet.text[s:e] for s, e in h.snippet.highlights]
-                    whole += any(ref_normalize(sp) == needle for sp in spans)
-            outcomes.append(Outcome(truth, found, whole, truncated=result.total > len(result.hits), seconds=seconds))
+                    ok = any(ref_normalize(sp) == needle for sp in spans)
+                    whole += ok
+                    if not ok and len(missing) < 2:
+                        missing.append((h.snippet.text, spans))
+            outcomes.append(Outcome(truth, found, whole, truncated=result.total > len(result.hits), seconds=seconds, unhighlighted=missing))
     finally:
         index.close()
     return outcomes, {"build_s": build_s, "size": dir_size(path), "report": getattr(report, "summary", lambda: "")()}
@@ -299,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
                 missed = sorted(o.truth - set(o.found))[:3]
                 extra = sorted(set(o.found) - o.truth)[:3]
                 eprint(f"  {kw.text!r} ({kw.kind}): truth {len(o.truth)}, found {len(o.found)}, missed {missed}, extra {extra}")
+    if "searchkit" in per_system and args.show_misses:
+        shown = 0
+        for kw, o in zip(keywords, per_system["searchkit"][0]):
+            for snippet, spans in o.unhighlighted:
+                if shown < args.show_misses:
+                    eprint(f"  searchkit hit for {kw.text!r} without a whole-keyword highlight: spans {spans} in {snippet!r}")
+                    shown += 1
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
