@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,7 +25,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from whoosh import fields as wfields
+from whoosh import query as wquery
 from whoosh import formats, index as windex
+from whoosh.codec.whoosh3 import (
+    LENGTHS_COLUMN,
+    W3Codec,
+    W3FieldWriter,
+    W3PostingsWriter,
+    W3TermInfo,
+    _lenfield,
+    byte_to_length,
+    length_to_byte,
+)
 from whoosh.filedb.filestore import FileStorage, RamStorage
 
 from . import analysis
@@ -50,6 +62,7 @@ SCHEMA_VERSION = 1
 META_FILE = "searchkit.json"
 META_FORMAT = "searchkit-index"
 DEFAULT_BATCH_SIZE = 1000
+INLINE_LIMIT = 8  # postings lists this short live in the term table
 
 
 # --------------------------------------------------------------------------
@@ -104,6 +117,95 @@ def make_schema() -> wfields.Schema:
     )
 
 
+class _CompactTermInfo(W3TermInfo):  # type: ignore[misc]
+    """Writes inlined postings with pickle protocol 5 instead of 2.
+
+    Protocol 2 spells every bytes object as a codecs call (~40 bytes each);
+    Whoosh's reader unpickles any protocol, so only writing changes.
+    """
+
+    def to_bytes(self) -> bytes:
+        if not self.is_inlined():
+            return bytes(super().to_bytes())
+        minlength = 0 if self._minlength is None else length_to_byte(self._minlength)
+        header = self._struct.pack(
+            True,
+            self._weight,
+            self._df,
+            minlength,
+            length_to_byte(self._maxlength),
+            self._maxweight,
+            0xFFFFFFFF if self._minid is None else self._minid,
+            0xFFFFFFFF if self._maxid is None else self._maxid,
+        )
+        return header + pickle.dumps(self._inlined, 5)
+
+
+class _InlinePostingsWriter(W3PostingsWriter):  # type: ignore[misc]
+    def finish_postings(self) -> Any:
+        # Whoosh 2.7's own inline branch calls a misspelled method
+        # (set_inline for set_inlined), so it never worked; this is it, fixed.
+        terminfo = self._terminfo
+        if not self.written() and len(self) < self._inlinelimit:
+            terminfo.__class__ = _CompactTermInfo
+            terminfo.add_block(self)
+            terminfo.set_inlined(self._ids, self._weights, self._values)
+            self._terminfo = None
+            return terminfo
+        return super().finish_postings()
+
+
+class _LengthsInMemory:
+    """Field lengths for the postings writer, read once per field.
+
+    Whoosh asks the per-document reader for a length at every posting (for
+    block statistics), one file read each; this reads each column once.
+    """
+
+    def __init__(self, per_doc_reader: Any) -> None:
+        self._reader = per_doc_reader
+        self._columns: dict[str, list[int | None] | None] = {}
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
+        if fieldname not in self._columns:
+            column = self._reader._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            self._columns[fieldname] = (
+                None if column is None else [byte_to_length(b) if b else None for b in column]
+            )
+        values = self._columns[fieldname]
+        return default if values is None else values[docnum]
+
+
+class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
+    def add_postings(self, schema: Any, lengths: Any, items: Any) -> Any:
+        return super().add_postings(schema, _LengthsInMemory(lengths) if lengths else lengths, items)
+
+
+class SearchkitCodec(W3Codec):  # type: ignore[misc]
+    """Whoosh's codec, with short posting lists stored inline in the term table.
+
+    Most character bigrams occur in a handful of paragraphs; with Whoosh's
+    default each one costs a compressed block of its own in the postings file,
+    which made writing slow and the index large.
+    """
+
+    def field_writer(self, storage: Any, segment: Any) -> Any:
+        return _FieldWriter(self, storage, segment)
+
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
+        return _InlinePostingsWriter(
+            dbfile,
+            blocklimit=self._blocklimit,
+            byteids=byteids,
+            compression=self._compression,
+            inlinelimit=self._inlinelimit,
+        )
+
+
+def make_codec() -> SearchkitCodec:
+    return SearchkitCodec(inlinelimit=INLINE_LIMIT)
+
+
 # --------------------------------------------------------------------------
 # Analysis of an article (runs in worker processes too: plain data in and out)
 
@@ -113,6 +215,7 @@ class PreparedArticle:
     article: Article
     article_id: str
     paragraphs: list[dict[str, Any]]  # field name -> value, per paragraph doc
+    origin: str | None = None  # the indexed file it came from (change detection)
 
 
 def _text_postings(text: str, segmenter: Segmenter) -> tuple[Prepared, Prepared]:
@@ -132,7 +235,7 @@ def article_id_for(article: Article) -> str:
     return "sha1:" + digest.hexdigest()[:16]
 
 
-def prepare_article(article: Article, segmenter: Segmenter) -> PreparedArticle:
+def prepare_article(article: Article, segmenter: Segmenter, origin: str | None = None) -> PreparedArticle:
     article_id = article_id_for(article)
     title = article.title or ""
     title_words, title_grams = _text_postings(title, segmenter)
@@ -153,7 +256,80 @@ def prepare_article(article: Article, segmenter: Segmenter) -> PreparedArticle:
                 "title_grams": title_grams,
             }
         )
-    return PreparedArticle(article, article_id, docs)
+    return PreparedArticle(article, article_id, docs, origin)
+
+
+_worker_segmenter: Segmenter | None = None
+
+
+def _worker_init(settings: AnalyzerSettings) -> None:
+    global _worker_segmenter
+    _worker_segmenter = Segmenter(settings)
+    _worker_segmenter.tokenizer  # load the dictionary once per worker
+
+
+def _worker_prepare(job: tuple[Article, str | None]) -> PreparedArticle:
+    segmenter = _worker_segmenter or Segmenter()
+    return prepare_article(job[0], segmenter, origin=job[1])
+
+
+class Preparer:
+    """Analyzes articles, in worker processes once there is enough work.
+
+    Articles go in chunks, so a large input never sits in memory whole, and
+    come back in input order.
+    """
+
+    CHUNK = 256
+
+    def __init__(self, segmenter: Segmenter, workers: int) -> None:
+        self.segmenter = segmenter
+        self.workers = workers
+        self._pool: Any = None
+        self._seen = 0
+
+    def __enter__(self) -> Preparer:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+            self._pool = None
+
+    def _pool_or_none(self) -> Any:
+        if self.workers <= 1 or self._seen < self.CHUNK:
+            return None
+        if self._pool is None:
+            import multiprocessing
+
+            methods = multiprocessing.get_all_start_methods()
+            # fork shares the loaded dictionary with the workers for free.
+            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            self._pool = context.Pool(self.workers, initializer=_worker_init, initargs=(self.segmenter.settings,))
+        return self._pool
+
+    def prepare(self, articles: Iterable[Article], origin: str | None = None) -> Iterator[PreparedArticle]:
+        chunk: list[tuple[Article, str | None]] = []
+        for article in articles:
+            chunk.append((article, origin))
+            if len(chunk) >= self.CHUNK:
+                yield from self._run(chunk)
+                chunk = []
+        if chunk:
+            yield from self._run(chunk)
+
+    def _run(self, chunk: list[tuple[Article, str | None]]) -> list[PreparedArticle]:
+        self._seen += len(chunk)
+        pool = self._pool_or_none()
+        if pool is None:
+            return [prepare_article(a, self.segmenter, origin=o) for a, o in chunk]
+        result: list[PreparedArticle] = pool.map(_worker_prepare, chunk, chunksize=16)
+        return result
+
+
+def default_workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 # --------------------------------------------------------------------------
@@ -290,8 +466,11 @@ class IndexWriter:
         if not (self._articles or self._sources or self._deleted_sources or self._deleted_ids):
             return
         with self._index._whoosh_writer() as writer:
-            for source in self._deleted_sources | set(self._sources):
+            for source in self._deleted_sources:
                 writer.delete_by_term("source", source)
+            for source in self._sources:
+                # Only the old marker: the file's articles may sit in earlier batches.
+                writer.delete_by_query(wquery.And([wquery.Term("kind", "source"), wquery.Term("source", source)]))
             for article_id in self._deleted_ids | set(self._articles):
                 writer.delete_by_term("article_id", article_id)
             for prepared in self._articles.values():
@@ -299,9 +478,10 @@ class IndexWriter:
                 writer.add_document(
                     kind="article",
                     article_id=prepared.article_id,
-                    source=article.source,
+                    source=prepared.origin,
                     title=article.title,
                     meta={
+                        "source": article.source,
                         "subtitle": article.subtitle,
                         "date": article.date,
                         "author": article.author,
@@ -310,7 +490,7 @@ class IndexWriter:
                     },
                 )
                 for doc in prepared.paragraphs:
-                    writer.add_document(source=article.source, **doc)
+                    writer.add_document(source=prepared.origin, **doc)
                 self.articles_written += 1
                 self.paragraphs_written += len(prepared.paragraphs)
             for source, content_hash in self._sources.items():
@@ -426,7 +606,7 @@ class SearchIndex:
 
     def _whoosh_writer(self) -> Any:
         try:
-            return self._ix.writer(timeout=self.lock_timeout, delay=0.05)
+            return self._ix.writer(timeout=self.lock_timeout, delay=0.05, codec=make_codec())
         except windex.LockError as exc:
             raise IndexLockedError(
                 f"index at {self.path} is locked by another writer; gave up after {self.lock_timeout:g} s "
@@ -465,11 +645,19 @@ class SearchIndex:
         with self.writer() as writer:
             return writer.add_article(article)
 
-    def add_articles(self, articles: Iterable[Article], batch_size: int = DEFAULT_BATCH_SIZE) -> IndexReport:
+    def add_articles(
+        self,
+        articles: Iterable[Article],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
+    ) -> IndexReport:
+        """Add (or replace, by id) articles, committing every ``batch_size``."""
         report = IndexReport()
-        with self.writer(batch_size=batch_size) as writer:
-            for article in articles:
-                writer.add_article(article)
+        preparer = Preparer(self.segmenter, default_workers() if workers is None else workers)
+        with self.writer(batch_size=batch_size) as writer, preparer:
+            for prepared in preparer.prepare(articles):
+                writer.add_prepared(prepared)
         report.articles = writer.articles_written
         report.paragraphs = writer.paragraphs_written
         report.added = report.articles
@@ -484,6 +672,7 @@ class SearchIndex:
         exclude: Sequence[str] = (),
         stdin: Any = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int | None = None,
         progress: ProgressCallback | None = None,
     ) -> IndexReport:
         """Index files and folders (``-`` reads ``stdin``), skipping unchanged files.
@@ -500,13 +689,16 @@ class SearchIndex:
         use_stdin = any(str(p) == "-" for p in paths)
         if progress:
             progress("start", len(file_paths) + int(use_stdin))
-        with self.writer(batch_size=batch_size) as writer:
+        preparer = Preparer(self.segmenter, default_workers() if workers is None else workers)
+        with self.writer(batch_size=batch_size) as writer, preparer:
             if use_stdin:
-                self._add_source(writer, report, known, lambda: readers.read_stream(stdin, fmt=fmt), "<stdin>")
+                opener = lambda: readers.read_stream(stdin, fmt=fmt)  # noqa: E731
+                self._add_source(writer, preparer, report, known, opener, "<stdin>")
                 if progress:
                     progress("advance", 1)
             for file_path in file_paths:
-                self._add_source(writer, report, known, lambda p=file_path: readers.open_source(p, fmt=fmt), str(file_path))
+                opener = lambda p=file_path: readers.open_source(p, fmt=fmt)  # noqa: E731
+                self._add_source(writer, preparer, report, known, opener, str(file_path))
                 if progress:
                     progress("advance", 1)
         report.articles = writer.articles_written
@@ -516,6 +708,7 @@ class SearchIndex:
     def _add_source(
         self,
         writer: IndexWriter,
+        preparer: Preparer,
         report: IndexReport,
         known: dict[str, str],
         open_source: Callable[[], Any],
@@ -530,27 +723,27 @@ class SearchIndex:
             report.failed.append((display, str(exc)))
             return
         except OSError as exc:
-            report.failed.append((display, f"{display}: {exc.strerror or exc}"))
+            report.failed.append((display, f"{display}: cannot read ({exc.strerror or exc})"))
             return
         previous = known.get(source.name)
         if previous == source.content_hash:
             report.unchanged += 1
             return
-        prepared = []
+        count = 0
         try:
-            for article in source.articles():
-                if article.source is None:
-                    article.source = source.name
-                prepared.append(prepare_article(article, self.segmenter))
+            for prepared in preparer.prepare(source.articles(), origin=source.name):
+                if count == 0:
+                    # Old articles of this file go only once the new ones read.
+                    writer.replace_source(source.name)
+                writer.add_prepared(prepared)
+                count += 1
         except ReaderError as exc:
+            # What was read stays; no marker, so the next run redoes the file.
             report.failed.append((display, str(exc)))
             return
-        if not prepared:
-            report.skipped.append((display, f"{display}: no articles found, skipped"))
+        if count == 0:
+            report.skipped.append((display, f"{source.name}: no articles found, skipped"))
             return
-        writer.replace_source(source.name)
-        for item in prepared:
-            writer.add_prepared(item)
         writer.finish_source(source.name, source.content_hash)
         known[source.name] = source.content_hash
         if previous is None:
@@ -608,7 +801,7 @@ class SearchIndex:
             title=doc.get("title") or "",
             paragraphs=[p["text"] for p in paragraphs],
             subtitle=meta.get("subtitle"),
-            source=doc.get("source"),
+            source=meta.get("source") or doc.get("source"),
             date=meta.get("date"),
             author=meta.get("author"),
             lines=meta.get("lines"),
@@ -624,7 +817,7 @@ class SearchIndex:
                 title=doc.get("title") or "",
                 paragraphs=[""] * int(meta.get("paragraphs", 0)),
                 subtitle=meta.get("subtitle"),
-                source=doc.get("source"),
+                source=meta.get("source") or doc.get("source"),
                 date=meta.get("date"),
                 author=meta.get("author"),
                 lines=meta.get("lines"),

@@ -292,8 +292,6 @@ def exact_query(keyword: Keyword) -> wq.Query:
     """Documents whose (title or paragraph) text holds the keyword exactly."""
     fieldname = "title_grams" if keyword.title else "grams"
     grams = analysis.keyword_grams(keyword.text)
-    if len(keyword.text) == 1:
-        return wq.Prefix(fieldname, keyword.text)
     if len(grams) == 1:
         return wq.Term(fieldname, grams[0])
     return wq.Phrase(fieldname, grams, slop=1)
