@@ -63,7 +63,7 @@ class AnalyzerSettings:
     mode: str = "search"
     hmm: bool = True
     normalization: str = "per-char nfkc+lower+opencc-t2s"
-    grams: int = 2
+    grams: int = 1  # characters: a keyword is the phrase of its characters
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

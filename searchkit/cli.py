@@ -135,7 +135,7 @@ def index_command(
             fmt=fmt,
             include=include,
             exclude=exclude,
-            stdin=click.get_binary_stream("stdin"),
+            stdin=sys.stdin.buffer,
             batch_size=batch_size,
             progress=progress,
         )
@@ -171,7 +171,7 @@ def _progress() -> Iterator[Any]:
             state["bar"].__exit__(None, None, None)
 
 
-@cli.command("search")
+@cli.command("search", context_settings={"ignore_unknown_options": True})
 @click.argument("query")
 @click.option("--limit", "-n", type=click.IntRange(1, 10000), default=10, show_default=True)
 @click.option("--level", type=click.Choice(["paragraph", "article"]), default="paragraph", show_default=True)
@@ -189,7 +189,7 @@ def search_command(ctx: click.Context, query: str, limit: int, level: str, as_js
     index = _open(ctx)
     if query == "-":
         failed = False
-        for line in click.get_text_stream("stdin"):
+        for line in sys.stdin:
             text = line.rstrip("\r\n")
             try:
                 _echo_json(index.search(text, limit=limit, level=level).to_json())

@@ -421,6 +421,7 @@ class IndexWriter:
         self._sources: dict[str, str] = {}  # source -> content hash to record
         self._deleted_sources: set[str] = set()
         self._deleted_ids: set[str] = set()
+        self._forgotten_sources: set[str] = set()
         self.articles_written = 0
         self.paragraphs_written = 0
 
@@ -452,6 +453,10 @@ class IndexWriter:
         """Record that all of ``source`` is in the batch; it commits with it."""
         self._sources[source] = content_hash
 
+    def forget_source(self, source: str) -> None:
+        """Drop the record that ``source`` was indexed (so re-indexing adds it again)."""
+        self._forgotten_sources.add(source)
+
     def delete_article(self, article_id: str) -> None:
         self._articles.pop(article_id, None)
         self._deleted_ids.add(article_id)
@@ -461,14 +466,15 @@ class IndexWriter:
         self._sources.clear()
         self._deleted_sources.clear()
         self._deleted_ids.clear()
+        self._forgotten_sources.clear()
 
     def commit(self) -> None:
-        if not (self._articles or self._sources or self._deleted_sources or self._deleted_ids):
+        if not (self._articles or self._sources or self._deleted_sources or self._deleted_ids or self._forgotten_sources):
             return
         with self._index._whoosh_writer() as writer:
             for source in self._deleted_sources:
                 writer.delete_by_term("source", source)
-            for source in self._sources:
+            for source in self._sources.keys() | self._forgotten_sources:
                 # Only the old marker: the file's articles may sit in earlier batches.
                 writer.delete_by_query(wquery.And([wquery.Term("kind", "source"), wquery.Term("source", source)]))
             for article_id in self._deleted_ids | set(self._articles):
@@ -760,38 +766,51 @@ class SearchIndex:
 
     def delete(self, article_id: str) -> None:
         """Delete one article (and its paragraphs)."""
-        if self._article_doc(article_id) is None:
+        doc = self._article_doc(article_id)
+        if doc is None:
             raise ArticleNotFoundError(f"no article with id {article_id!r}")
         with self.writer() as writer:
-            writer.delete_article(article_id)
+            writer.delete_article(doc["article_id"])
 
     def remove(self, target: str) -> int:
-        """Delete the articles of a source path, or one article by id; returns the count."""
-        searcher = self.searcher()
-        candidates = [target]
-        if target != "-" and os.path.exists(target):
-            candidates.insert(0, Path(target).resolve().as_posix())
-        for source in candidates:
-            ids = [d["article_id"] for d in searcher.documents(kind="article", source=source)]
-            if ids or searcher.document(kind="source", source=source):
-                with self.writer() as writer:
+        """Delete the articles of a file (or of every file under a folder), or one article by id.
+
+        Returns how many articles were deleted.
+        """
+        sources = set(self._source_hashes())
+        sources.update(d["source"] for d in self.searcher().documents(kind="article") if d.get("source"))
+        absolute = Path(target).resolve().as_posix()
+        matched = sorted(s for s in sources if s in (target, absolute) or s.startswith(absolute.rstrip("/") + "/"))
+        if matched:
+            searcher = self.searcher()
+            count = sum(1 for s in matched for _ in searcher.document_numbers(kind="article", source=s))
+            with self.writer() as writer:
+                for source in matched:
                     writer.replace_source(source)
-                return len(ids)
+                    writer.forget_source(source)
+            return count
         if self._article_doc(target) is not None:
             self.delete(target)
             return 1
-        raise ArticleNotFoundError(f"no article or indexed source {target!r}")
+        raise ArticleNotFoundError(f"no article or indexed file {target!r}")
 
     # -- reading
 
     def _article_doc(self, article_id: str) -> dict[str, Any] | None:
-        result: dict[str, Any] | None = self.searcher().document(kind="article", article_id=article_id)
+        searcher = self.searcher()
+        result: dict[str, Any] | None = searcher.document(kind="article", article_id=article_id)
+        path, hash_sign, rest = article_id.partition("#")
+        if result is None and hash_sign and not os.path.isabs(path):
+            # Ids of files are absolute paths; accept one relative to here.
+            absolute = f"{Path(path).resolve().as_posix()}#{rest}"
+            result = searcher.document(kind="article", article_id=absolute)
         return result
 
     def get_article(self, article_id: str) -> ArticleInfo:
         doc = self._article_doc(article_id)
         if doc is None:
             raise ArticleNotFoundError(f"no article with id {article_id!r}")
+        article_id = doc["article_id"]
         paragraphs = sorted(
             self.searcher().documents(kind="paragraph", article_id=article_id), key=lambda d: d["ordinal"]
         )
