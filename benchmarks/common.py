@@ -407,6 +407,20 @@ def markdown_table(headers: Sequence[str], rows: Iterable[Sequence], digits: int
     return "\n".join(lines)
 
 
+def provenance() -> str:
+    """One line naming the code measured: searchkit's commit (and whether the tree was dirty), Python, time."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "searchkit")
+    state = f"{head}{' + uncommitted changes in searchkit/' if dirty else ''}"
+    return f"searchkit at {state}; Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d %H:%M:%S')}; {os.cpu_count()} CPUs"
+
+
 def rng(seed: int) -> random.Random:
     return random.Random(seed)
 

@@ -54,6 +54,7 @@ from common import (  # noqa: E402
     ratio,
     ref_normalize,
     rng,
+    provenance,
     searchkit_available,
     searchkit_hit_key,
     units,
@@ -247,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--show-misses", type=int, default=5, help="print up to N wrong keywords per system")
     args = parser.parse_args(argv)
+    print(f"<!-- {provenance()} -->\n", flush=True)
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     if "searchkit" in systems and (reason := searchkit_available()):

@@ -34,6 +34,7 @@ from common import (  # noqa: E402
     markdown_table,
     qa_metrics,
     run_measured,
+    provenance,
     searchkit_available,
     searchkit_cmd,
     searchkit_hit_key,
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path, default=None, help="also write the figures as JSON here")
     parser.add_argument("--workdir", type=Path, default=None, help="keep indexes here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
+    print(f"<!-- {provenance()} -->\n", flush=True)
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     unknown = [s for s in systems if s not in ALL_SYSTEMS]

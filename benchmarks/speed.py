@@ -55,6 +55,7 @@ from common import (  # noqa: E402
     ratio,
     rng,
     run_measured,
+    provenance,
     searchkit_available,
     searchkit_cmd,
     units,
@@ -197,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--workdir", type=Path, default=None, help="keep indexes here (default: temp dir, removed)")
     args = parser.parse_args(argv)
+    print(f"<!-- {provenance()} -->\n", flush=True)
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     if "searchkit" in systems and (reason := searchkit_available()):
