@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="*", type=Path, default=DEFAULT_QA, help="SQuAD-format JSON files")
     parser.add_argument("--limit-questions", type=int, default=None, metavar="N", help="first N questions per set")
     parser.add_argument("--systems", default=",".join(ALL_SYSTEMS), help=f"comma-separated subset of {','.join(ALL_SYSTEMS)}")
+    parser.add_argument("--titles", choices=["article", "id"], default="article",
+                        help="searchkit article titles: the source's article title (DRCD: shared by all of an article's paragraphs) or the paragraph id")
     parser.add_argument("--json-out", type=Path, default=None, help="also write the figures as JSON here")
     parser.add_argument("--workdir", type=Path, default=None, help="keep indexes here (default: a temp dir, removed)")
     args = parser.parse_args(argv)
@@ -121,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in args.files:
             qa = load_squad(path)
+            if args.titles == "id":
+                for doc in qa.docs:
+                    doc.title = doc.id.split(":", 1)[-1]
             questions = qa.questions[: args.limit_questions] if args.limit_questions else qa.questions
             golds = [g for _, g in questions]
             config = cross_config(qa.script)
