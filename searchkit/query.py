@@ -288,6 +288,21 @@ def positive_keywords(node: Node) -> list[Keyword]:
 # Compiling to Whoosh
 
 
+class _BinaryOr(wq.Or):  # type: ignore[misc]
+    """``Or`` that always uses Whoosh's binary union matcher.
+
+    On indexes under 5,000 documents Whoosh picks its array matcher, which
+    drops matches under top-N pruning (measured: DRCD Recall@10 0.75 with it,
+    0.99 without). A class attribute, so it survives Whoosh's query rewrites.
+    """
+
+    matcher_type = wq.Or.DEFAULT_MATCHER
+
+
+def _union(queries: Sequence[wq.Query]) -> wq.Query:
+    return _BinaryOr(list(queries))
+
+
 def exact_query(keyword: Keyword) -> wq.Query:
     """Documents whose (title or paragraph) text holds the keyword exactly."""
     fieldname = "title_grams" if keyword.title else "grams"
@@ -307,9 +322,9 @@ def _filter(node: Node) -> wq.Query:
         negatives = [_filter(n.node) for n in node.nodes if isinstance(n, Not)]
         required = positives[0] if len(positives) == 1 else wq.And(positives)
         if negatives:
-            return wq.AndNot(required, negatives[0] if len(negatives) == 1 else wq.Or(negatives))
+            return wq.AndNot(required, negatives[0] if len(negatives) == 1 else _union(negatives))
         return required
-    return wq.Or([_filter(n) for n in node.nodes])
+    return _union([_filter(n) for n in node.nodes])
 
 
 def _negatives(node: Node) -> list[wq.Query]:
@@ -380,7 +395,7 @@ def _ranking_query(words: Sequence[str], title: bool = True) -> wq.Query | None:
             terms.append(wq.Term("title_words", word, boost=TITLE_BOOST))
     if not terms:
         return None
-    return wq.Or(terms)
+    return _union(terms)
 
 
 def run_search(
@@ -446,7 +461,7 @@ def _fallback_query(words: Sequence[str], keywords: Sequence[Keyword], node: Nod
     q: wq.Query = wq.And(clauses)
     negatives = _negatives(node)
     if negatives:
-        q = wq.AndNot(q, wq.Or(negatives) if len(negatives) > 1 else negatives[0])
+        q = wq.AndNot(q, _union(negatives) if len(negatives) > 1 else negatives[0])
     return q
 
 
