@@ -38,6 +38,7 @@ from whoosh.codec.whoosh3 import (
     length_to_byte,
 )
 from whoosh.filedb.filestore import FileStorage, RamStorage
+from whoosh.matching import ListMatcher
 
 from . import analysis
 from .analysis import AnalyzerSettings, Segmenter
@@ -191,6 +192,16 @@ class SearchkitCodec(W3Codec):  # type: ignore[misc]
 
     def field_writer(self, storage: Any, segment: Any) -> Any:
         return _FieldWriter(self, storage, segment)
+
+    def postings_reader(self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None) -> Any:
+        if terminfo.is_inlined():
+            ids, weights, values = terminfo.inlined_postings()
+            if len(values) != len(ids):
+                # Formats without values (Frequency) inline no value bytes, and
+                # Whoosh's list matcher then answers "" (str), which its merge
+                # refuses; give it the empty bytes each posting stands for.
+                return ListMatcher(ids, weights, (b"",) * len(ids), format_, scorer=scorer, term=term, terminfo=terminfo)
+        return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
 
     def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
         return _InlinePostingsWriter(
@@ -622,10 +633,14 @@ class SearchIndex:
     def searcher(self) -> Any:
         """A Whoosh searcher for this thread, refreshed when the index changed."""
         searcher = getattr(self._local, "searcher", None)
+        if searcher is not None and not searcher.up_to_date():
+            # Not searcher.refresh(): Whoosh-Reloaded 2.7.5 keeps the readers
+            # of segments merged away since, so every merged document would
+            # be found twice.
+            searcher.close()
+            searcher = None
         if searcher is None:
             searcher = self._ix.searcher()
-        else:
-            searcher = searcher.refresh()
         self._local.searcher = searcher
         return searcher
 

@@ -1,0 +1,46 @@
+"""The index on disk: segments, merges, searchers that follow commits."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from searchkit import Article, SearchIndex
+
+
+def batch(number: int) -> list[Article]:
+    return [
+        Article(id=f"b{number}-{i}", title=f"标题{number}{i}", paragraphs=[f"第{number}批第{i}段文字。"])
+        for i in range(3)
+    ]
+
+
+def hit_ids(ix: SearchIndex, query: str) -> list[str]:
+    return sorted(h.article_id for h in ix.search(query, limit=100).hits)
+
+
+def test_small_commits_merge_without_loss_or_duplicates(tmp_path: Path) -> None:
+    ix = SearchIndex.create(tmp_path / "ix")
+    for number in range(4):
+        # batch_size 2: two commits per call, so Whoosh merges small segments.
+        ix.add_articles(batch(number), batch_size=2, workers=1)
+        # A search between commits: the searcher must follow the merges.
+        assert hit_ids(ix, f"第{number}批") == [f"b{number}-0", f"b{number}-1", f"b{number}-2"]
+    stats = ix.stats()
+    assert (stats.articles, stats.paragraphs) == (12, 12)
+    assert hit_ids(ix, "title:标题1") == ["b1-0", "b1-1", "b1-2"]  # Frequency postings survive merging
+    ix.optimize()
+    assert ix.stats().segments == 1
+    assert hit_ids(ix, "第2批") == ["b2-0", "b2-1", "b2-2"]
+    assert hit_ids(ix, "title:标题3") == ["b3-0", "b3-1", "b3-2"]
+    reopened = SearchIndex(tmp_path / "ix")
+    assert [a.article_id for a in reopened.list_articles()] == sorted(f"b{n}-{i}" for n in range(4) for i in range(3))
+
+
+def test_replacing_an_article_across_segments(tmp_path: Path) -> None:
+    ix = SearchIndex.create(tmp_path / "ix")
+    for number in range(3):
+        ix.add_articles(batch(number), batch_size=1, workers=1)
+    ix.add_article(Article(id="b0-1", title="新标题", paragraphs=["改写后的段落。"]))
+    assert hit_ids(ix, "第0批") == ["b0-0", "b0-2"]
+    assert hit_ids(ix, "改写") == ["b0-1"]
+    assert ix.stats().articles == 9
