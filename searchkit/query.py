@@ -49,12 +49,21 @@ MAX_KEYWORDS = 64
 MAX_LIMIT = 10000
 TITLE_BOOST = 2.0
 GRAMS_WEIGHT = 0.3
+RANKING_FIELDS = ("words", "title_words")
+RERANK_POOL = 100  # partial matches re-ranked by coverage of the query's words
+COVERAGE_POWER = 1.0
 LEVELS = ("paragraph", "article")
 
 # Question words and particles that say nothing about the answer's paragraph.
 QUESTION_WORDS = frozenset(
     "什么 什么样 什么时候 哪 哪个 哪些 哪里 哪儿 哪一 哪年 哪位 谁 多少 几 是否 吗 呢 么 怎么 怎样 如何 为何 为什么 "
     "的 了 是 在 和 与 及 或 有 被 把 从 对 于 其 之 也 都 而 由 以 为 中 等".split()
+)
+
+# Question phrases, cut out before segmenting, so "哪一种" leaves no "一种".
+QUESTION_PHRASES = re.compile(
+    r"哪一?[个种座门年位国些里边儿家条部所项次天本场届任支类片块首名间月日]?|什么样?|什么时候|多少|多久|多长|多大|多高|多远"
+    r"|几[个年次种位岁天件]|为什么|为何|如何|怎么样?|怎样|何[处时地种人年]|是否|谁|吗|呢"
 )
 
 
@@ -353,11 +362,20 @@ class Lexicon:
             )
         return self._known[word]
 
-    def segment(self, text: str) -> list[str]:
-        """Longest-words segmentation over indexed words, plus their indexed sub-words."""
+    def idf(self, word: str) -> float:
+        documents = max(1, self.reader.doc_count())
+        return math.log(1 + documents / (1 + self.doc_frequency(word)))
+
+    def main_words(self, text: str) -> list[str]:
+        """Segmentation over indexed words (see :meth:`_segment_chunk`)."""
         words: list[str] = []
         for chunk in re.findall(r"\w+", text):
             words.extend(self._segment_chunk(chunk))
+        return words
+
+    def segment(self, text: str) -> list[str]:
+        """:meth:`main_words`, plus their indexed sub-words."""
+        words = self.main_words(text)
         extra = []
         for word in words:
             if len(word) > 2:
@@ -369,19 +387,29 @@ class Lexicon:
         return list(dict.fromkeys(words + extra))
 
     def _segment_chunk(self, chunk: str) -> list[str]:
+        """Most probable segmentation under a unigram model of the index's words.
+
+        A word's probability is its document frequency over the number of
+        documents, so a known compound wins over its parts exactly when its
+        parts occur together more often than by chance (柏林围墙 stays whole;
+        国在, a rare jieba cut, gives way to 国 + 在). A character no word
+        covers is skipped at the price of an unseen word.
+        """
         n = len(chunk)
-        # best[i]: (score, words) for chunk[:i]; score favours long known words.
+        documents = max(2, self.reader.doc_count())
+        unseen = math.log(0.5 / documents)
         best: list[tuple[float, list[str]]] = [(0.0, [])] + [(-math.inf, [])] * n
         for i in range(n):
             score, words = best[i]
             if score == -math.inf:
                 continue
-            if score > best[i + 1][0]:  # skip a character no word covers
-                best[i + 1] = (score, words)
+            if score + unseen > best[i + 1][0]:
+                best[i + 1] = (score + unseen, words)
             for j in range(i + 1, min(n, i + self.MAX_WORD) + 1):
                 word = chunk[i:j]
-                if self.doc_frequency(word):
-                    candidate = score + len(word) ** 2
+                frequency = self.doc_frequency(word)
+                if frequency:
+                    candidate = score + math.log(min(frequency, documents) / documents)
                     if candidate > best[j][0]:
                         best[j] = (candidate, words + [word])
         return best[n][1]
@@ -424,10 +452,17 @@ def run_search(
     results, total = _run(searcher, scored, limit, level)
     partial = False
     if total == 0:
-        fallback_words = [w for w in dict.fromkeys(words) if w not in QUESTION_WORDS] or list(dict.fromkeys(words))
+        asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
+        fallback_words = [w for text in asked for w in lexicon.segment(text) if w not in QUESTION_WORDS]
+        fallback_words = list(dict.fromkeys(fallback_words)) or list(dict.fromkeys(words))
+        core = [w for text in asked for w in lexicon.main_words(text) if w not in QUESTION_WORDS]
         fallback = _fallback_query(fallback_words, keywords, node)
         if fallback is not None:
-            results, total = _run(searcher, fallback, limit, level)
+            core = list(dict.fromkeys(core)) or fallback_words
+            weights = {w: lexicon.idf(w) for w in core}
+            pool = max(limit, RERANK_POOL)
+            results, total = _run(searcher, fallback, pool, level, with_terms=True)
+            results = _rerank_by_coverage(results, weights)[:limit]
             partial = total > 0
             if partial:
                 notes.append(PARTIAL_NOTE)
@@ -441,9 +476,27 @@ def run_search(
             snippet=make_snippet(doc["text"], needles, max_chars=max_chars),
             source=doc.get("source"),
         )
-        for doc, score in results
+        for doc, score, _matched in results
     ]
     return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes)
+
+
+def _rerank_by_coverage(results: list[_Ranked], weights: dict[str, float]) -> list[_Ranked]:
+    """Scale each partial match's score by the share of the query's words it holds.
+
+    Shares are idf-weighted, so holding the one rare word of a question counts
+    more than holding its common ones; BM25 alone lets many repeats of one
+    word beat a paragraph with every word.
+    """
+    total = sum(weights.values())
+    if total <= 0:
+        return results
+    reranked = []
+    for doc, score, matched in results:
+        share = sum(weight for word, weight in weights.items() if word in matched) / total
+        reranked.append((doc, score * share**COVERAGE_POWER, matched))
+    reranked.sort(key=lambda item: -item[1])
+    return reranked
 
 
 def _boosted(q: wq.Query, boost: float) -> wq.Query:
@@ -465,13 +518,22 @@ def _fallback_query(words: Sequence[str], keywords: Sequence[Keyword], node: Nod
     return q
 
 
-def _run(searcher: Any, q: wq.Query, limit: int, level: str) -> tuple[list[tuple[dict[str, Any], float]], int]:
-    if level == "paragraph":
-        results = searcher.search(q, limit=limit)
-        total = len(results)
-        return [(hit.fields(), hit.score) for hit in results], total
-    results = searcher.search(q, limit=limit, collapse="article_id", collapse_limit=1)
-    column = searcher.reader().column_reader("article_id")
-    total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
-    return [(hit.fields(), hit.score) for hit in results], total
+_Ranked = tuple[dict[str, Any], float, frozenset[str]]
 
+
+def _run(searcher: Any, q: wq.Query, limit: int, level: str, with_terms: bool = False) -> tuple[list[_Ranked], int]:
+    """Ranked (stored fields, score, matched words) and the total number of hits."""
+    if level == "paragraph":
+        results = searcher.search(q, limit=limit, terms=with_terms)
+        total = len(results)
+    else:
+        results = searcher.search(q, limit=limit, collapse="article_id", collapse_limit=1, terms=with_terms)
+        column = searcher.reader().column_reader("article_id")
+        total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
+    ranked = []
+    for hit in results:
+        matched = frozenset(
+            text.decode("utf-8") for fieldname, text in hit.matched_terms() if fieldname in RANKING_FIELDS
+        ) if with_terms else frozenset()
+        ranked.append((hit.fields(), hit.score, matched))
+    return ranked, total
