@@ -448,7 +448,7 @@ def run_search(
     required = _filter(node)
     ranking = _ranking_query(words)
     scored = wq.AndMaybe(_boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
-    scored = wq.And([wq.Term("kind", "paragraph"), scored])
+    # No kind filter: only paragraph documents have the analyzed fields.
     results, total = _run(searcher, scored, limit, level)
     partial = False
     if total == 0:
@@ -509,9 +509,8 @@ def _fallback_query(words: Sequence[str], keywords: Sequence[Keyword], node: Nod
     ranking = _ranking_query(words)
     if ranking is None:
         return None
-    clauses: list[wq.Query] = [wq.Term("kind", "paragraph"), ranking]
-    clauses.extend(exact_query(k) for k in keywords if k.title)
-    q: wq.Query = wq.And(clauses)
+    titles = [exact_query(k) for k in keywords if k.title]
+    q: wq.Query = wq.And([ranking, *titles]) if titles else ranking
     negatives = _negatives(node)
     if negatives:
         q = wq.AndNot(q, _union(negatives) if len(negatives) > 1 else negatives[0])
@@ -523,11 +522,15 @@ _Ranked = tuple[dict[str, Any], float, frozenset[str]]
 
 def _run(searcher: Any, q: wq.Query, limit: int, level: str, with_terms: bool = False) -> tuple[list[_Ranked], int]:
     """Ranked (stored fields, score, matched words) and the total number of hits."""
+    # optimize=False: no block skipping, so the collector counts every match
+    # as it goes; the exact total would otherwise take a second pass.
     if level == "paragraph":
-        results = searcher.search(q, limit=limit, terms=with_terms)
+        results = searcher.search(q, limit=limit, terms=with_terms, optimize=False)
         total = len(results)
     else:
-        results = searcher.search(q, limit=limit, collapse="article_id", collapse_limit=1, terms=with_terms)
+        results = searcher.search(
+            q, limit=limit, collapse="article_id", collapse_limit=1, terms=with_terms, optimize=False
+        )
         column = searcher.reader().column_reader("article_id")
         total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
     ranked = []
