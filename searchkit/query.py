@@ -522,15 +522,20 @@ _Ranked = tuple[dict[str, Any], float, frozenset[str]]
 
 def _run(searcher: Any, q: wq.Query, limit: int, level: str, with_terms: bool = False) -> tuple[list[_Ranked], int]:
     """Ranked (stored fields, score, matched words) and the total number of hits."""
-    # optimize=False: no block skipping, so the collector counts every match
-    # as it goes; the exact total would otherwise take a second pass.
+    # The exact total needs every match counted: no block skipping and no
+    # matcher replacement (both drop documents that cannot reach the top), so
+    # the collector counts as it goes instead of a second pass over the index.
+    collapse = {} if level == "paragraph" else {"collapse": "article_id", "collapse_limit": 1}
+    collector = searcher.collector(limit=limit, optimize=False, terms=with_terms, **collapse)
+    inner = collector
+    while hasattr(inner, "child"):
+        inner = inner.child
+    inner.replace = 0
+    searcher.search_with_collector(q, collector)
+    results = collector.results()
     if level == "paragraph":
-        results = searcher.search(q, limit=limit, terms=with_terms, optimize=False)
         total = len(results)
     else:
-        results = searcher.search(
-            q, limit=limit, collapse="article_id", collapse_limit=1, terms=with_terms, optimize=False
-        )
         column = searcher.reader().column_reader("article_id")
         total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
     ranked = []
