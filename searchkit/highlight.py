@@ -69,15 +69,38 @@ def merge_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(start, end) for start, end in merged]
 
 
-def _sentences(text: str) -> list[tuple[int, int]]:
-    units = []
+def _merge_matches(spans: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """Like :func:`merge_spans`, but repeats of one needle that only touch stay apart.
+
+    民族 + 团结 become one span; 00 found twice in 0000 stays two, each the
+    keyword whole.
+    """
+    merged: list[list[Any]] = []
+    for start, end, needle in sorted(spans):
+        if merged and (start < merged[-1][1] or start == merged[-1][1] and needle not in merged[-1][2]):
+            merged[-1][1] = max(merged[-1][1], end)
+            merged[-1][2].add(needle)
+        else:
+            merged.append([start, end, {needle}])
+    return [(start, end) for start, end, _needles in merged]
+
+
+def _sentences(text: str, spans: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
+    """Sentences of ``text``; two sentences a match runs across count as one."""
+    units: list[tuple[int, int]] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
         units.append((start, match.end()))
         start = match.end()
     if start < len(text):
         units.append((start, len(text)))
-    return [(s, e) for s, e in units if text[s:e].strip()]
+    joined: list[tuple[int, int]] = []
+    for unit in units:
+        if joined and any(s[0] < joined[-1][1] < s[1] for s in spans):
+            joined[-1] = (joined[-1][0], unit[1])
+        else:
+            joined.append(unit)
+    return [(s, e) for s, e in joined if text[s:e].strip()]
 
 
 def _window(unit: tuple[int, int], spans: list[tuple[int, int, int]], width: int) -> tuple[int, int]:
@@ -122,7 +145,7 @@ def make_snippet(
     spans = find_spans(text, needles)
     if len(text) <= max_chars:
         return _build(text, [(0, len(text))], spans, len(text))
-    units = _sentences(text) or [(0, len(text))]
+    units = _sentences(text, spans) or [(0, len(text))]
     wanted = {s[2] for s in spans}
     chosen: list[tuple[int, int]] = []
     covered: set[int] = set()
@@ -187,7 +210,7 @@ def _grow(chosen: list[tuple[int, int]], units: list[tuple[int, int]], budget: i
 
 def _build(text: str, pieces: list[tuple[int, int]], spans: list[tuple[int, int, int]], length: int) -> Snippet:
     parts: list[str] = []
-    highlights: list[tuple[int, int]] = []
+    highlights: list[tuple[int, int, int]] = []
     offset = 0
     for index, (start, end) in enumerate(pieces):
         # Trim white space at the edges so offsets stay exact.
@@ -199,14 +222,14 @@ def _build(text: str, pieces: list[tuple[int, int]], spans: list[tuple[int, int,
             if not parts or not parts[-1].endswith(ELLIPSIS):
                 parts.append(ELLIPSIS)
                 offset += len(ELLIPSIS)
-        for s_start, s_end, _n in spans:
+        for s_start, s_end, needle in spans:
             if s_start >= start and s_end <= end:
-                highlights.append((offset + s_start - start, offset + s_end - start))
+                highlights.append((offset + s_start - start, offset + s_end - start, needle))
         parts.append(text[start:end].replace("\n", " "))
         offset += end - start
     if pieces and pieces[-1][1] < length and not _ends_sentence(text, pieces[-1][1]):
         parts.append(ELLIPSIS)
-    return Snippet("".join(parts), merge_spans(highlights))
+    return Snippet("".join(parts), _merge_matches(highlights))
 
 
 def _starts_sentence(text: str, index: int) -> bool:
