@@ -52,6 +52,7 @@ GRAMS_WEIGHT = 0.3
 RANKING_FIELDS = ("words", "title_words")
 RERANK_POOL = 100  # partial matches re-ranked by coverage of the query's words
 COVERAGE_POWER = 1.0
+BIGRAM_WEIGHT = 1.0
 LEVELS = ("paragraph", "article")
 
 # Question words and particles that say nothing about the answer's paragraph.
@@ -462,7 +463,7 @@ def run_search(
             weights = {w: lexicon.idf(w) for w in core}
             pool = max(limit, RERANK_POOL)
             results, total = _run(searcher, fallback, pool, level, with_terms=True)
-            results = _rerank_by_coverage(results, weights)[:limit]
+            results = _rerank_by_coverage(results, weights, asked)[:limit]
             partial = total > 0
             if partial:
                 notes.append(PARTIAL_NOTE)
@@ -481,20 +482,31 @@ def run_search(
     return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes)
 
 
-def _rerank_by_coverage(results: list[_Ranked], weights: dict[str, float]) -> list[_Ranked]:
-    """Scale each partial match's score by the share of the query's words it holds.
+def _bigrams(text: str) -> set[str]:
+    return {chunk[i : i + 2] for chunk in re.findall(r"\w+", text) for i in range(len(chunk) - 1)}
 
-    Shares are idf-weighted, so holding the one rare word of a question counts
-    more than holding its common ones; BM25 alone lets many repeats of one
-    word beat a paragraph with every word.
+
+def _rerank_by_coverage(results: list[_Ranked], weights: dict[str, float], asked: Sequence[str]) -> list[_Ranked]:
+    """Scale each partial match's score by how much of the question it holds.
+
+    Two shares: of the question's words, idf-weighted (holding the one rare
+    word counts more than holding the common ones; BM25 alone lets many
+    repeats of one word beat a paragraph with every word), and of the
+    question's character bigrams, which rewards the question's own phrasing
+    whatever jieba made of it (孙中山的故乡 written just so in the answer).
     """
     total = sum(weights.values())
     if total <= 0:
         return results
+    grams = set().union(*(_bigrams(text) for text in asked))
     reranked = []
     for doc, score, matched in results:
         share = sum(weight for word, weight in weights.items() if word in matched) / total
-        reranked.append((doc, score * share**COVERAGE_POWER, matched))
+        phrasing = 1.0
+        if grams:
+            text = analysis.fold(doc["text"])
+            phrasing += BIGRAM_WEIGHT * sum(1 for gram in grams if gram in text) / len(grams)
+        reranked.append((doc, score * share**COVERAGE_POWER * phrasing, matched))
     reranked.sort(key=lambda item: -item[1])
     return reranked
 

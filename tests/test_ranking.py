@@ -82,3 +82,16 @@ def test_question_in_either_script_ranks_alike() -> None:
     traditional = ix.search("青藏鐵路經過哪個山口？")
     assert ids(simplified) == ids(traditional) == [("t", 0), ("s", 0)]
     assert [h.score for h in simplified.hits] == [h.score for h in traditional.hits]
+
+
+def test_the_questions_own_phrasing_ranks_first() -> None:
+    ix = SearchIndex.in_memory()
+    ix.add_articles(
+        [
+            Article(id="scattered", title="广州", paragraphs=["孙中山早年离开广东，去过很多地方，后来很少回到故乡。"]),
+            Article(id="phrased", title="翠亨村", paragraphs=["翠亨村有一座纪念馆，这里是孙中山的故乡，游客很多。"]),
+        ]
+    )
+    result = ix.search("孙中山的故乡在哪里？")
+    assert result.partial
+    assert ids(result) == [("phrased", 0), ("scattered", 0)]
