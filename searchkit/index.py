@@ -64,6 +64,7 @@ META_FILE = "searchkit.json"
 META_FORMAT = "searchkit-index"
 DEFAULT_BATCH_SIZE = 1000
 INLINE_LIMIT = 8  # postings lists this short live in the term table
+POOL_LIMIT_MB = 32
 
 
 # --------------------------------------------------------------------------
@@ -623,7 +624,10 @@ class SearchIndex:
 
     def _whoosh_writer(self) -> Any:
         try:
-            return self._ix.writer(timeout=self.lock_timeout, delay=0.05, codec=make_codec())
+            # limitmb: Whoosh's posting pool spills to disk past this estimate,
+            # which undercounts Python objects ~3x; 128 (its default) let a
+            # merge at 50k poems peak at 510 MiB.
+            return self._ix.writer(timeout=self.lock_timeout, delay=0.05, codec=make_codec(), limitmb=POOL_LIMIT_MB)
         except windex.LockError as exc:
             raise IndexLockedError(
                 f"index at {self.path} is locked by another writer; gave up after {self.lock_timeout:g} s "

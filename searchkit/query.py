@@ -52,7 +52,7 @@ GRAMS_WEIGHT = 0.3
 RANKING_FIELDS = ("words", "title_words")
 RERANK_POOL = 100  # partial matches re-ranked by coverage of the query's words
 COVERAGE_POWER = 1.0
-BIGRAM_WEIGHT = 1.0
+BIGRAM_WEIGHT = 2.0
 LEVELS = ("paragraph", "article")
 
 # Question words and particles that say nothing about the answer's paragraph.
@@ -63,8 +63,8 @@ QUESTION_WORDS = frozenset(
 
 # Question phrases, cut out before segmenting, so "哪一种" leaves no "一种".
 QUESTION_PHRASES = re.compile(
-    r"哪一?[个种座门年位国些里边儿家条部所项次天本场届任支类片块首名间月日]?|什么样?|什么时候|多少|多久|多长|多大|多高|多远"
-    r"|几[个年次种位岁天件]|为什么|为何|如何|怎么样?|怎样|何[处时地种人年]|是否|谁|吗|呢"
+    r"哪一?[个种座门年位国些里边儿家条部所项次天本场届任支类片块首名间月日]?|[什甚]么样?|[什甚]么时候|多少|多久|多长|多大|多高|多远"
+    r"|几[个年次种位岁天件名座家条本届月日号点成倍人]|为[什甚]么|为何|如何|怎么样?|怎样|何[处时地种人年者]|是否|谁|吗|呢"
 )
 
 
@@ -492,8 +492,9 @@ def _rerank_by_coverage(results: list[_Ranked], weights: dict[str, float], asked
     Two shares: of the question's words, idf-weighted (holding the one rare
     word counts more than holding the common ones; BM25 alone lets many
     repeats of one word beat a paragraph with every word), and of the
-    question's character bigrams, which rewards the question's own phrasing
-    whatever jieba made of it (孙中山的故乡 written just so in the answer).
+    question's character bigrams found in title or text, which rewards the
+    question's own phrasing whatever jieba made of it (孙中山的故乡 written
+    just so in the answer).
     """
     total = sum(weights.values())
     if total <= 0:
@@ -504,7 +505,7 @@ def _rerank_by_coverage(results: list[_Ranked], weights: dict[str, float], asked
         share = sum(weight for word, weight in weights.items() if word in matched) / total
         phrasing = 1.0
         if grams:
-            text = analysis.fold(doc["text"])
+            text = analysis.fold(f"{doc.get('title') or ''}\n{doc['text']}")
             phrasing += BIGRAM_WEIGHT * sum(1 for gram in grams if gram in text) / len(grams)
         reranked.append((doc, score * share**COVERAGE_POWER * phrasing, matched))
     reranked.sort(key=lambda item: -item[1])
