@@ -3,9 +3,9 @@
 Each command opens the index and calls one :class:`SearchIndex` method.
 
 Exit codes: 0 success; 1 an input or article failed (the rest was done);
-2 usage error or unusable query; 3 no index, or a damaged or incompatible one;
-4 the index stayed locked by another writer; 70 internal error (a bug);
-130 interrupted.
+2 usage error or unusable query; 3 no index, or a damaged or incompatible one
+(also: ``check`` found a problem); 4 the index stayed locked by another
+writer; 70 internal error (a bug); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -65,19 +65,42 @@ def _errors() -> Iterator[None]:
         raise _click_error(error) from error
 
 
+# Indexes this run opened, so an unexpected failure can be told apart from a
+# damaged index (see main()).
+_OPENED: list[Any] = []
+
+
 def _open(ctx: click.Context, create: bool = False) -> Any:
     from .index import SearchIndex
 
     opts = ctx.obj
     with _errors():
-        return SearchIndex(opts["index"], create=create, lock_timeout=opts["lock_timeout"])
+        index = SearchIndex(opts["index"], create=create, lock_timeout=opts["lock_timeout"])
+    _OPENED.append(index)
+    return index
+
+
+class _Unexpected(Exception):
+    """An exception click must not see: it turns EOFError into "interrupted"."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EOFError as error:  # a truncated index file, not Ctrl-D
+            raise _Unexpected(error) from error
 
 
 def _echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--index",
     "index_dir",
@@ -120,13 +143,27 @@ def cli(ctx: click.Context, index_dir: str, lock_timeout: float) -> None:
     show_default=True,
     help="Articles per commit (a crash loses at most one batch).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes analyzing text (default: CPUs, at most 4; 1 = none besides this one).",
+)
 @click.pass_context
 def index_command(
-    ctx: click.Context, paths: tuple[str, ...], fmt: str, include: tuple[str, ...], exclude: tuple[str, ...], batch_size: int
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    fmt: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    batch_size: int,
+    workers: int | None,
 ) -> None:
     """Index files and folders (.txt, .md, .jsonl); - reads stdin.
 
     Unchanged files are skipped, changed ones replace their own articles.
+    Commits every --batch-size articles: killed, it keeps the batches
+    committed so far, and running the same command again completes the rest.
     """
     index = _open(ctx, create=True)
     with _progress() as progress, _errors():
@@ -137,6 +174,7 @@ def index_command(
             exclude=exclude,
             stdin=sys.stdin.buffer,
             batch_size=batch_size,
+            workers=workers,
             progress=progress,
         )
     for _name, message in report.skipped:
@@ -294,6 +332,62 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"analyzer:       {json.dumps(stats.analyzer, ensure_ascii=False)}")
 
 
+@cli.command("check")
+@click.option("--quick", is_flag=True, help="Skip reading every posting (stored documents only).")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def check_command(ctx: click.Context, quick: bool, as_json: bool) -> None:
+    """Verify the index: segments, stored documents, postings, consistency.
+
+    Prints one line per problem; exits 0 when the index is sound, 3 when not.
+    """
+    from .index import SearchIndex
+
+    path = ctx.obj["index"]
+    with _errors():
+        report = SearchIndex.check_path(path, postings=not quick)
+    if as_json:
+        _echo_json(report.to_json())
+    else:
+        for problem in report.problems:
+            click.echo(f"problem: {problem}")
+        for note in report.notes:
+            click.echo(f"note: {note}")
+        counts = (
+            f"{report.articles} articles, {report.paragraphs} paragraphs, {report.sources} source files, "
+            f"{report.segments} segments, {report.terms} terms"
+        )
+        if report.ok:
+            click.echo(f"index at {path} is sound ({counts})")
+        else:
+            count = len(report.problems)
+            click.echo(
+                f"index at {path} has {count} problem{'s' if count != 1 else ''}: "
+                f"rebuild it with `searchkit --index {path} reindex`"
+            )
+    if not report.ok:
+        ctx.exit(EXIT_INDEX)
+
+
+@cli.command("reindex")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Articles per commit.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes analyzing text.")
+@click.pass_context
+def reindex_command(ctx: click.Context, batch_size: int, workers: int | None) -> None:
+    """Rebuild the index from its own stored texts with this searchkit's schema and analyzer.
+
+    For an index of an older schema version or other analyzer settings. The
+    new index is built beside the old one and swapped in when complete, so an
+    interruption leaves the old one as it was. Holds the write lock meanwhile.
+    """
+    from .index import SearchIndex
+
+    path = ctx.obj["index"]
+    with _errors():
+        report = SearchIndex.reindex(path, lock_timeout=ctx.obj["lock_timeout"], batch_size=batch_size, workers=workers)
+    click.echo(f"reindexed: {report.summary()}")
+
+
 @cli.command("remove")
 @click.argument("targets", nargs=-1, required=True)
 @click.pass_context
@@ -357,7 +451,10 @@ def analyze_command(text: str, query_mode: bool, as_json: bool) -> None:
 def main() -> None:
     """Entry point: no traceback ever reaches the user."""
     try:
-        cli.main(prog_name="searchkit", standalone_mode=False)
+        # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
+        code = cli.main(prog_name="searchkit", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except click.ClickException as error:
@@ -378,10 +475,36 @@ def main() -> None:
         _click_error(error).show()
         sys.exit(_click_error(error).exit_code)
     except Exception as error:  # noqa: BLE001 - last line of defence
+        if isinstance(error, _Unexpected):
+            error = error.error  # type: ignore[assignment]
         if os.environ.get("SEARCHKIT_DEBUG"):
-            raise
+            raise error from None
+        damaged = _damage_of(error)
+        if damaged:
+            click.echo(f"Error: {damaged}", err=True)
+            sys.exit(EXIT_INDEX)
         click.echo(f"Error: internal error ({type(error).__name__}: {error}); set SEARCHKIT_DEBUG=1 for details", err=True)
         sys.exit(EXIT_INTERNAL)
+
+
+def _damage_of(error: BaseException) -> str | None:
+    """After an unexpected failure: the damage message if the index is damaged.
+
+    Opening verifies the segments, but damage inside one shows only when that
+    part is read; a full check tells a damaged index from a bug.
+    """
+    from .index import damaged_message
+
+    for index in _OPENED:
+        if index.path is None:
+            continue
+        try:
+            report = index.check()
+        except Exception:  # noqa: BLE001 - a check that fails is a finding too
+            return damaged_message(index.path, error)
+        if not report.ok:
+            return damaged_message(index.path, error)
+    return None
 
 
 if __name__ == "__main__":

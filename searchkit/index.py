@@ -55,6 +55,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .maintenance import CheckReport, ReindexReport
     from .query import SearchResult
 
 __all__ = ["SearchIndex", "IndexWriter", "IndexReport", "ArticleInfo", "IndexStats", "SCHEMA_VERSION"]
@@ -516,6 +517,20 @@ class IndexWriter:
         self.cancel()
 
 
+def damaged_message(path: Any, exc: BaseException) -> str:
+    return (
+        f"index at {path} is damaged ({type(exc).__name__}): rebuild it with `searchkit --index {path} reindex` "
+        "(if that fails, delete it and index your files again)"
+    )
+
+
+def no_toc_message(path: Any, exc: BaseException) -> str:
+    return (
+        f"index at {path} is damaged (no readable table of contents: {type(exc).__name__}): "
+        "delete it and index your files again"
+    )
+
+
 # --------------------------------------------------------------------------
 # The index
 
@@ -552,6 +567,11 @@ class SearchIndex:
             raise SearchkitError("an index needs a path (or use SearchIndex.in_memory())")
         self._storage = None
         self._ix = self._open_or_create(self.path, create)
+        try:
+            # Open the segments now, so a damaged one is reported on opening.
+            self._local.searcher = self._ix.searcher()
+        except Exception as exc:  # Whoosh raises many kinds on damaged files
+            raise CorruptIndexError(damaged_message(self.path, exc)) from exc
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], **kwargs: Any) -> SearchIndex:
@@ -596,16 +616,16 @@ class SearchIndex:
         try:
             return FileStorage(str(path)).open_index(schema=make_schema())
         except Exception as exc:  # Whoosh raises many kinds on damaged files
-            raise CorruptIndexError(
-                f"index at {path} is damaged ({type(exc).__name__}): rebuild it with `searchkit --index {path} index PATH`"
-            ) from exc
+            raise CorruptIndexError(no_toc_message(path, exc)) from exc
 
     def _check_meta(self, meta_path: Path) -> None:
         path = meta_path.parent
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise CorruptIndexError(f"index at {path} has an unreadable {META_FILE}: rebuild the index") from exc
+            raise CorruptIndexError(
+                f"index at {path} has an unreadable {META_FILE}: rebuild it with `searchkit --index {path} reindex`"
+            ) from exc
         if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
             raise CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
         version = meta.get("schema_version")
@@ -895,6 +915,42 @@ class SearchIndex:
     def optimize(self) -> None:
         with self._whoosh_writer() as writer:
             writer.optimize = True
+
+    # -- maintenance (see searchkit.maintenance)
+
+    def check(self, postings: bool = True) -> CheckReport:
+        """Verify this index: segments, stored documents, postings, consistency."""
+        from .maintenance import check_index
+
+        return check_index(self, postings=postings)
+
+    @classmethod
+    def check_path(cls, path: str | os.PathLike[str], *, settings: AnalyzerSettings | None = None,
+                   postings: bool = True) -> CheckReport:
+        """Verify the index at ``path``; an index that cannot be opened is a problem, not an error.
+
+        Raises :class:`IndexNotFoundError` only when there is no index at all.
+        """
+        from .maintenance import check_path
+
+        return check_path(Path(path), settings=settings, postings=postings)
+
+    @classmethod
+    def reindex(cls, path: str | os.PathLike[str], *, settings: AnalyzerSettings | None = None,
+                lock_timeout: float = 30.0, batch_size: int = DEFAULT_BATCH_SIZE,
+                workers: int | None = None) -> ReindexReport:
+        """Rebuild the index at ``path`` from its own stored documents, then swap it in.
+
+        Works on an index of another schema version or analyzer settings (or
+        with an unreadable ``searchkit.json``) as long as Whoosh can read its
+        stored fields. The new index is built next to the old one and
+        exchanged with it by rename, so an interruption leaves the old one
+        intact. Holds the index's write lock throughout.
+        """
+        from .maintenance import reindex
+
+        return reindex(Path(path), settings=settings or AnalyzerSettings(), lock_timeout=lock_timeout,
+                       batch_size=batch_size, workers=default_workers() if workers is None else workers)
 
     def destroy(self) -> None:
         """Delete the index directory (only a directory that holds a searchkit index)."""
