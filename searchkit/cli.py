@@ -94,6 +94,12 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EOFError as error:  # a truncated index file, not Ctrl-D
             raise _Unexpected(error) from error
+        except KeyboardInterrupt:  # click would print a blank line first
+            raise _Interrupted() from None
+
+
+class _Interrupted(Exception):
+    pass
 
 
 def _echo_json(data: Any) -> None:
@@ -107,7 +113,7 @@ def _echo_json(data: Any) -> None:
     envvar="SEARCHKIT_INDEX",
     default="index",
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=click.Path(),
     help="Index directory (or $SEARCHKIT_INDEX).",
 )
 @click.option(
@@ -463,7 +469,7 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Interrupted):
         click.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except BrokenPipeError:

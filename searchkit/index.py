@@ -18,6 +18,7 @@ import os
 import pickle
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha1
@@ -248,7 +249,20 @@ def article_id_for(article: Article) -> str:
     return "sha1:" + digest.hexdigest()[:16]
 
 
+def _check_text(article: Article) -> None:
+    """Refuse text that is not valid Unicode (lone surrogates, e.g. from a JSON escape)."""
+    for text in (article.title or "", *article.paragraphs):
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            where = f"article {article.id!r}" if article.id else f"article {article.title[:30]!r}"
+            raise ReaderError(
+                f"{where}: text holds a lone surrogate U+{ord(text[exc.start]):04X}, which is not valid Unicode"
+            ) from None
+
+
 def prepare_article(article: Article, segmenter: Segmenter, origin: str | None = None) -> PreparedArticle:
+    _check_text(article)
     article_id = article_id_for(article)
     title = article.title or ""
     title_words, title_grams = _text_postings(title, segmenter)
@@ -613,10 +627,18 @@ class SearchIndex:
             os.replace(tmp, meta_path)
             return ix
         self._check_meta(meta_path)
-        try:
-            return FileStorage(str(path)).open_index(schema=make_schema())
-        except Exception as exc:  # Whoosh raises many kinds on damaged files
-            raise CorruptIndexError(no_toc_message(path, exc)) from exc
+        for attempt in range(20):
+            try:
+                return FileStorage(str(path)).open_index(schema=make_schema())
+            except FileNotFoundError as exc:
+                # A writer's commit replaced the table of contents between
+                # listing and opening it: read the new one.
+                if attempt == 19:
+                    raise CorruptIndexError(no_toc_message(path, exc)) from exc
+                time.sleep(0.05)
+            except Exception as exc:  # Whoosh raises many kinds on damaged files
+                raise CorruptIndexError(no_toc_message(path, exc)) from exc
+        raise AssertionError("unreachable")
 
     def _check_meta(self, meta_path: Path) -> None:
         path = meta_path.parent
@@ -884,6 +906,13 @@ class SearchIndex:
     def count(self, kind: str) -> int:
         return sum(1 for _ in self.searcher().document_numbers(kind=kind))
 
+    def _segment_count(self) -> int:
+        # From this thread's searcher, not the table of contents on disk:
+        # a concurrent commit may replace that between listing and reading.
+        from whoosh.reading import EmptyReader
+
+        return sum(1 for r, _ in self.searcher().reader().leaf_readers() if not isinstance(r, EmptyReader))
+
     def stats(self) -> IndexStats:
         size = 0
         if self.path is not None:
@@ -893,7 +922,7 @@ class SearchIndex:
             articles=self.count("article"),
             paragraphs=self.count("paragraph"),
             sources=self.count("source"),
-            segments=len(self._ix._segments()),
+            segments=self._segment_count(),
             size_bytes=size,
             schema_version=SCHEMA_VERSION,
             analyzer=self.settings.to_dict(),
