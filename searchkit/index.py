@@ -531,6 +531,13 @@ class IndexWriter:
         self.cancel()
 
 
+def _file_size(path: Path) -> int:
+    try:
+        return path.stat().st_size if path.is_file() else 0
+    except FileNotFoundError:  # removed by a concurrent commit
+        return 0
+
+
 def damaged_message(path: Any, exc: BaseException) -> str:
     return (
         f"index at {path} is damaged ({type(exc).__name__}): rebuild it with `searchkit --index {path} reindex` "
@@ -916,7 +923,7 @@ class SearchIndex:
     def stats(self) -> IndexStats:
         size = 0
         if self.path is not None:
-            size = sum(p.stat().st_size for p in self.path.iterdir() if p.is_file())
+            size = sum(_file_size(p) for p in self.path.iterdir())
         return IndexStats(
             path=str(self.path) if self.path else None,
             articles=self.count("article"),
