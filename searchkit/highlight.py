@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -94,31 +95,61 @@ def _sentences(text: str, spans: Sequence[tuple[int, int, int]]) -> list[tuple[i
         start = match.end()
     if start < len(text):
         units.append((start, len(text)))
+    # One sweep: spans and boundaries both ascend (linear, for 100,000-character paragraphs).
     joined: list[tuple[int, int]] = []
+    reach = 0  # the furthest end of the spans that start before the boundary
+    next_span = 0
     for unit in units:
-        if joined and any(s[0] < joined[-1][1] < s[1] for s in spans):
-            joined[-1] = (joined[-1][0], unit[1])
-        else:
-            joined.append(unit)
+        if joined:
+            boundary = joined[-1][1]
+            while next_span < len(spans) and spans[next_span][0] < boundary:
+                reach = max(reach, spans[next_span][1])
+                next_span += 1
+            if reach > boundary:
+                joined[-1] = (joined[-1][0], unit[1])
+                continue
+        joined.append(unit)
     return [(s, e) for s, e in joined if text[s:e].strip()]
 
 
-def _window(unit: tuple[int, int], spans: list[tuple[int, int, int]], width: int) -> tuple[int, int]:
-    """The ``width``-long part of ``unit`` holding the most distinct needles."""
+def _inside(spans: list[tuple[int, int, int]], starts: list[int], unit: tuple[int, int]) -> list[tuple[int, int, int]]:
+    """The spans wholly inside ``unit`` (``starts``: the spans' sorted starts)."""
+    first = bisect_left(starts, unit[0])
+    last = bisect_left(starts, unit[1])
+    return [span for span in spans[first:last] if span[1] <= unit[1]]
+
+
+def _window(unit: tuple[int, int], inside: list[tuple[int, int, int]], width: int) -> tuple[int, int]:
+    """The ``width``-long part of ``unit`` holding the most distinct needles (``inside`` it)."""
     ustart, uend = unit
     if uend - ustart <= width:
         return unit
-    inside = [s for s in spans if s[0] >= ustart and s[1] <= uend]
     if not inside:
         return ustart, ustart + width
+    # Two pointers over the spans (sorted by start): the group starting at
+    # span i runs while the spans end within ``width`` of its start.
     best = (-1, -1, 0, 0)
+    counts: dict[int, int] = {}
+    j = 0
+    group_end = 0
     for i, (first_start, _e, _n) in enumerate(inside):
-        group = [s for s in inside[i:] if s[1] - first_start <= width]
-        if not group:
-            group = [inside[i]]
-        key = (len({s[2] for s in group}), len(group))
+        if j < i:
+            j, counts, group_end = i, {}, 0
+        while j < len(inside) and inside[j][1] - first_start <= width:
+            counts[inside[j][2]] = counts.get(inside[j][2], 0) + 1
+            group_end = max(group_end, inside[j][1])
+            j += 1
+        if j == i:  # a span longer than the window on its own
+            key, last = (1, 1), inside[i][1]
+        else:
+            key, last = (len(counts), j - i), group_end
         if key > best[:2]:
-            best = (key[0], key[1], first_start, max(s[1] for s in group))
+            best = (key[0], key[1], first_start, last)
+        if j > i:
+            needle = inside[i][2]
+            counts[needle] -= 1
+            if not counts[needle]:
+                del counts[needle]
     first, last = best[2], best[3]
     slack = max(0, width - (last - first))
     start = max(ustart, first - slack // 3)
@@ -146,33 +177,35 @@ def make_snippet(
     if len(text) <= max_chars:
         return _build(text, [(0, len(text))], spans, len(text))
     units = _sentences(text, spans) or [(0, len(text))]
+    starts = [span[0] for span in spans]
+    per_unit = [_inside(spans, starts, unit) for unit in units]
+    needles_per_unit = [{span[2] for span in found} for found in per_unit]
     wanted = {s[2] for s in spans}
     chosen: list[tuple[int, int]] = []
     covered: set[int] = set()
     budget = max_chars
     while budget >= _MIN_FRAGMENT and len(chosen) < max_fragments:
         best_key: tuple[int, int, int] | None = None
-        best_unit = None
-        for unit in units:
+        best_index = -1
+        for index, unit in enumerate(units):
             if any(unit[0] < c[1] and c[0] < unit[1] for c in chosen):
                 continue
-            found = [s for s in spans if s[0] >= unit[0] and s[0] < unit[1]]
-            new = {s[2] for s in found} - covered
-            key = (len(new), len(found), -unit[0])
+            new = needles_per_unit[index] - covered
+            key = (len(new), len(per_unit[index]), -unit[0])
             if (new or not chosen and not spans) and (best_key is None or key > best_key):
-                best_key, best_unit = key, unit
-        if best_unit is None:
+                best_key, best_index = key, index
+        if best_index < 0:
             break
         # Leave room for the separators between fragments.
         width = budget - (len(ELLIPSIS) if chosen else 0)
-        piece = _window(best_unit, spans, width)
+        piece = _window(units[best_index], per_unit[best_index], width)
         chosen.append(piece)
-        covered |= {s[2] for s in spans if s[0] >= piece[0] and s[1] <= piece[1]}
+        covered |= {s[2] for s in per_unit[best_index] if s[0] >= piece[0] and s[1] <= piece[1]}
         budget -= piece[1] - piece[0] + (len(ELLIPSIS) if len(chosen) > 1 else 0)
         if covered >= wanted:
             break
     if not chosen:
-        chosen = [_window(units[0], spans, max_chars)]
+        chosen = [_window(units[0], per_unit[0], max_chars)]
         budget = max_chars - (chosen[0][1] - chosen[0][0])
     chosen = _grow(chosen, units, budget)
     return _build(text, chosen, spans, len(text))

@@ -61,3 +61,11 @@ def test_renderings() -> None:
     assert render_ansi(snippet) == "<b>\x1b[1;31m珠峰\x1b[0m</b> & \x1b[1;31m日喀则\x1b[0m"
     assert render_html(snippet) == "&lt;b&gt;<mark>珠峰</mark>&lt;/b&gt; &amp; <mark>日喀则</mark>"
     assert snippet.to_json() == {"text": "<b>珠峰</b> & 日喀则", "highlights": [[3, 5], [12, 15]]}
+
+
+def test_keyword_repeated_through_a_100000_character_paragraph() -> None:
+    # One sentence, 50,000 matches: the window search is linear, not quadratic.
+    snippet = make_snippet("珠峰" * 50000, ["珠峰"], max_chars=120)
+    assert snippet.text.startswith("珠峰") and snippet.text.endswith(ELLIPSIS)
+    assert len(snippet.text) == 120 + len(ELLIPSIS)
+    assert snippet.highlights == [(i, i + 2) for i in range(0, 120, 2)]
