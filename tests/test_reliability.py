@@ -493,8 +493,10 @@ def test_long_paragraph_indexes_and_snippets(tmp_path: Path) -> None:
     snippet = result.hits[0].snippet
     assert snippet.highlighted() == ["独一无二的关键词"]
     assert len(snippet.text) <= 200
-    # (A keyword repeated thousands of times in one paragraph makes the
-    # snippet quadratic in the matches: reported, see README Reliability.)
+    # A keyword repeated 6,000 times, and a question, in the same paragraph.
+    repeated = ix.search("民族团结")
+    assert repeated.total == 1 and repeated.hits[0].snippet.highlighted()[0] == "民族团结"
+    assert ix.search("哪里有民族团结的投资").total == 1
     assert ix.get_article("long").paragraphs == [text]
 
 
