@@ -322,6 +322,11 @@ def test_damage_inside_a_segment_never_gives_a_traceback(capsys, monkeypatch, se
         for command in (("search", "民族团结"), ("search", "民族团结", "--level", "article"), ("list",),
                         ("show", f"{SEED.as_posix()}#6")):
             code, _out, err = cli_main(capsys, monkeypatch, "--index", str(ix), *command)
+            if command[0] == "show" and code == 1:
+                # Damage in the id postings can hide the article: a wrong
+                # answer, still one line; `check` below is what finds it.
+                assert err == f"Error: no article with id {command[1]!r}\n"
+                continue
             assert code in (0, 3), (offset, command, err)
             assert "Traceback" not in err and err.count("\n") <= 1, (offset, command, err)
             if code == 3:
@@ -330,7 +335,7 @@ def test_damage_inside_a_segment_never_gives_a_traceback(capsys, monkeypatch, se
         if code == 3:
             found += 1
             assert out.splitlines()[-1].endswith(f": rebuild it with `searchkit --index {ix} reindex`")
-            assert all(line.startswith("problem: ") for line in out.splitlines()[:-1])
+            assert all(line.startswith(("problem: ", "note: ")) for line in out.splitlines()[:-1])
     assert found >= 5  # most damage is found by check
 
 
