@@ -188,7 +188,7 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
 class SearchkitCodec(W3Codec):  # type: ignore[misc]
     """Whoosh's codec, with short posting lists stored inline in the term table.
 
-    Most character bigrams occur in a handful of paragraphs; with Whoosh's
+    Most rare characters and words occur in a handful of paragraphs; with Whoosh's
     default each one costs a compressed block of its own in the postings file,
     which made writing slow and the index large.
     """

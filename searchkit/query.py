@@ -3,14 +3,15 @@
 Syntax (only ASCII characters are operators; full-width ones are text):
 
 * ``民族团结 珠峰``: every keyword must appear in the paragraph, as that text
-  after normalization (find-in-page semantics, exact on character bigrams);
+  after normalization (find-in-page semantics, exact on the phrase of its characters);
 * ``"冬游 西藏"``: exactly that text (a space matches any white space);
 * ``-word``: exclude; ``a OR b``; ``( ... )`` groups; ``title:word`` searches titles.
 
 Ranking is BM25F over jieba words of paragraph and title (title boosted),
 plus a small weight for the exact grams. When nothing holds every keyword,
 the query falls back to ranking by the words of the keywords, partial matches
-included, and says so.
+included, and says so; those are re-scored by how much of the question they
+hold (idf-weighted words, character bigrams).
 """
 
 from __future__ import annotations
