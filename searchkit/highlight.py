@@ -61,13 +61,8 @@ def find_spans(text: str, needles: Sequence[str]) -> list[tuple[int, int, int]]:
 
 def merge_spans(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     """Sorted spans with overlapping and touching ones merged."""
-    merged: list[list[int]] = []
-    for start, end in sorted(spans):
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], end)
-        else:
-            merged.append([start, end])
-    return [(start, end) for start, end in merged]
+    # Each span its own needle, so touching ones merge too.
+    return _merge_matches([(start, end, number) for number, (start, end) in enumerate(spans)])
 
 
 def _merge_matches(spans: Sequence[tuple[int, int, int]]) -> list[tuple[int, int]]:
