@@ -377,7 +377,10 @@ class Lexicon:
 
     def segment(self, text: str) -> list[str]:
         """:meth:`main_words`, plus their indexed sub-words."""
-        words = self.main_words(text)
+        return self.with_sub_words(self.main_words(text))
+
+    def with_sub_words(self, words: Sequence[str]) -> list[str]:
+        """``words``, then the indexed 2- and 3-character parts of the longer ones, once each."""
         extra = []
         for word in words:
             if len(word) > 2:
@@ -386,7 +389,7 @@ class Lexicon:
                         sub = word[i : i + size]
                         if sub != word and self.doc_frequency(sub):
                             extra.append(sub)
-        return list(dict.fromkeys(words + extra))
+        return list(dict.fromkeys([*words, *extra]))
 
     def _segment_chunk(self, chunk: str) -> list[str]:
         """Most probable segmentation under a unigram model of the index's words.
@@ -455,11 +458,12 @@ def run_search(
     partial = False
     if total == 0:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
-        fallback_words = [w for text in asked for w in lexicon.segment(text) if w not in QUESTION_WORDS]
+        main = [lexicon.main_words(text) for text in asked]
+        fallback_words = [w for found in main for w in lexicon.with_sub_words(found) if w not in QUESTION_WORDS]
         fallback_words = list(dict.fromkeys(fallback_words)) or list(dict.fromkeys(words))
-        core = [w for text in asked for w in lexicon.main_words(text) if w not in QUESTION_WORDS]
         fallback = _fallback_query(fallback_words, keywords, node)
         if fallback is not None:
+            core = [w for found in main for w in found if w not in QUESTION_WORDS]
             core = list(dict.fromkeys(core)) or fallback_words
             weights = {w: lexicon.idf(w) for w in core}
             pool = max(limit, RERANK_POOL)
