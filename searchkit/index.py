@@ -634,18 +634,17 @@ class SearchIndex:
             os.replace(tmp, meta_path)
             return ix
         self._check_meta(meta_path)
-        for attempt in range(20):
+        for _attempt in range(20):
             try:
                 return FileStorage(str(path)).open_index(schema=make_schema())
             except FileNotFoundError as exc:
                 # A writer's commit replaced the table of contents between
                 # listing and opening it: read the new one.
-                if attempt == 19:
-                    raise CorruptIndexError(no_toc_message(path, exc)) from exc
+                missing = exc
                 time.sleep(0.05)
             except Exception as exc:  # Whoosh raises many kinds on damaged files
                 raise CorruptIndexError(no_toc_message(path, exc)) from exc
-        raise AssertionError("unreachable")
+        raise CorruptIndexError(no_toc_message(path, missing)) from missing
 
     def _check_meta(self, meta_path: Path) -> None:
         path = meta_path.parent
