@@ -16,6 +16,13 @@ def ids(result) -> list[tuple[str, int | None]]:
     return [(h.article_id, h.paragraph) for h in result.hits]
 
 
+def index_of(*articles: tuple[str, str, str]) -> SearchIndex:
+    """An in-memory index of one-paragraph articles given as (id, title, text)."""
+    ix = SearchIndex.in_memory()
+    ix.add_articles([Article(id=i, title=title, paragraphs=[text]) for i, title, text in articles])
+    return ix
+
+
 @pytest.fixture(scope="module")
 def synthetic() -> SearchIndex:
     """1,200 paragraphs of random place words: 2,400 Whoosh documents."""
@@ -43,13 +50,10 @@ def test_top_hits_are_the_head_of_the_full_ranking(synthetic: SearchIndex, seed:
 
 
 def test_paragraph_with_every_word_beats_repeats_of_one() -> None:
-    ix = SearchIndex.in_memory()
-    ix.add_articles(
-        [
-            Article(id="repeats", title="甲", paragraphs=["长江长江长江，长江长江长江，长江奔流不息。"]),
-            Article(id="all", title="乙", paragraphs=["长江大桥连通两岸铁路。"]),
-            Article(id="other", title="丙", paragraphs=["黄河铁路今日通车。"]),
-        ]
+    ix = index_of(
+        ("repeats", "甲", "长江长江长江，长江长江长江，长江奔流不息。"),
+        ("all", "乙", "长江大桥连通两岸铁路。"),
+        ("other", "丙", "黄河铁路今日通车。"),
     )
     result = ix.search("长江的铁路在哪里？")
     assert result.partial
@@ -58,12 +62,9 @@ def test_paragraph_with_every_word_beats_repeats_of_one() -> None:
 
 
 def test_title_words_weigh_more_in_partial_matches() -> None:
-    ix = SearchIndex.in_memory()
-    ix.add_articles(
-        [
-            Article(id="body", title="新闻", paragraphs=["敦煌壁画修复工作今年完成。"]),
-            Article(id="title", title="敦煌壁画", paragraphs=["修复工作今年完成，游客可以参观。"]),
-        ]
+    ix = index_of(
+        ("body", "新闻", "敦煌壁画修复工作今年完成。"),
+        ("title", "敦煌壁画", "修复工作今年完成，游客可以参观。"),
     )
     result = ix.search("敦煌壁画是什么时候修复的？")
     assert result.partial
@@ -71,12 +72,9 @@ def test_title_words_weigh_more_in_partial_matches() -> None:
 
 
 def test_question_in_either_script_ranks_alike() -> None:
-    ix = SearchIndex.in_memory()
-    ix.add_articles(
-        [
-            Article(id="t", title="鐵路", paragraphs=["青藏鐵路經過崑崙山口，全長一千九百多公里。"]),
-            Article(id="s", title="铁路", paragraphs=["京张铁路是中国自主设计的第一条铁路。"]),
-        ]
+    ix = index_of(
+        ("t", "鐵路", "青藏鐵路經過崑崙山口，全長一千九百多公里。"),
+        ("s", "铁路", "京张铁路是中国自主设计的第一条铁路。"),
     )
     simplified = ix.search("青藏铁路经过哪个山口？")
     traditional = ix.search("青藏鐵路經過哪個山口？")
@@ -85,12 +83,9 @@ def test_question_in_either_script_ranks_alike() -> None:
 
 
 def test_the_questions_own_phrasing_ranks_first() -> None:
-    ix = SearchIndex.in_memory()
-    ix.add_articles(
-        [
-            Article(id="scattered", title="广州", paragraphs=["孙中山早年离开广东，去过很多地方，后来很少回到故乡。"]),
-            Article(id="phrased", title="翠亨村", paragraphs=["翠亨村有一座纪念馆，这里是孙中山的故乡，游客很多。"]),
-        ]
+    ix = index_of(
+        ("scattered", "广州", "孙中山早年离开广东，去过很多地方，后来很少回到故乡。"),
+        ("phrased", "翠亨村", "翠亨村有一座纪念馆，这里是孙中山的故乡，游客很多。"),
     )
     result = ix.search("孙中山的故乡在哪里？")
     assert result.partial
