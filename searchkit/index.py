@@ -552,6 +552,48 @@ def no_toc_message(path: Any, exc: BaseException) -> str:
     )
 
 
+def missing_index_error(path: Any) -> IndexNotFoundError:
+    return IndexNotFoundError(f"no index at {path}: build one with `searchkit --index {path} index PATH`")
+
+
+def locked_error(path: Any, timeout: float) -> IndexLockedError:
+    return IndexLockedError(
+        f"index at {path} is locked by another writer; gave up after {timeout:g} s (raise --lock-timeout or try again)"
+    )
+
+
+def check_unindexed_directory(path: Path) -> None:
+    """For a directory without searchkit.json: refuse one that holds other files."""
+    if any(not p.name.startswith(".") for p in path.iterdir()):
+        raise CorruptIndexError(
+            f"{path} is not a searchkit index (it holds other files): choose an empty or new directory"
+        )
+
+
+def check_meta(meta_path: Path, settings: AnalyzerSettings) -> None:
+    """Refuse a searchkit.json that is unreadable, foreign, or of another schema or analyzer."""
+    path = meta_path.parent
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CorruptIndexError(
+            f"index at {path} has an unreadable {META_FILE}: rebuild it with `searchkit --index {path} reindex`"
+        ) from exc
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
+    version = meta.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise IndexVersionError(
+            f"index at {path} has schema version {version}, this searchkit needs {SCHEMA_VERSION}: "
+            f"rebuild it with `searchkit --index {path} reindex`"
+        )
+    if meta.get("analyzer") != settings.to_dict():
+        raise IndexVersionError(
+            f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
+            f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
+        )
+
+
 # --------------------------------------------------------------------------
 # The index
 
@@ -615,25 +657,21 @@ class SearchIndex:
         meta_path = path / META_FILE
         if not path.exists():
             if not create:
-                raise IndexNotFoundError(f"no index at {path}: build one with `searchkit --index {path} index PATH`")
+                raise missing_index_error(path)
             path.mkdir(parents=True)
         elif not path.is_dir():
             raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")
         if not meta_path.exists():
-            entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-            if entries:
-                raise CorruptIndexError(
-                    f"{path} is not a searchkit index (it holds other files): choose an empty or new directory"
-                )
+            check_unindexed_directory(path)
             if not create:
-                raise IndexNotFoundError(f"no index at {path}: build one with `searchkit --index {path} index PATH`")
+                raise missing_index_error(path)
             storage = FileStorage(str(path))
             ix = storage.create_index(make_schema())
             tmp = meta_path.with_suffix(".tmp")
             tmp.write_text(json.dumps(self._meta_dict(), indent=2) + "\n", encoding="utf-8")
             os.replace(tmp, meta_path)
             return ix
-        self._check_meta(meta_path)
+        check_meta(meta_path, self.settings)
         for _attempt in range(20):
             try:
                 return FileStorage(str(path)).open_index(schema=make_schema())
@@ -646,28 +684,6 @@ class SearchIndex:
                 raise CorruptIndexError(no_toc_message(path, exc)) from exc
         raise CorruptIndexError(no_toc_message(path, missing)) from missing
 
-    def _check_meta(self, meta_path: Path) -> None:
-        path = meta_path.parent
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CorruptIndexError(
-                f"index at {path} has an unreadable {META_FILE}: rebuild it with `searchkit --index {path} reindex`"
-            ) from exc
-        if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
-            raise CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
-        version = meta.get("schema_version")
-        if version != SCHEMA_VERSION:
-            raise IndexVersionError(
-                f"index at {path} has schema version {version}, this searchkit needs {SCHEMA_VERSION}: "
-                f"rebuild it with `searchkit --index {path} reindex`"
-            )
-        if meta.get("analyzer") != self.settings.to_dict():
-            raise IndexVersionError(
-                f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
-                f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
-            )
-
     # -- low level access
 
     def _whoosh_writer(self) -> Any:
@@ -677,10 +693,7 @@ class SearchIndex:
             # merge at 50k poems peak at 510 MiB.
             return self._ix.writer(timeout=self.lock_timeout, delay=0.05, codec=make_codec(), limitmb=POOL_LIMIT_MB)
         except windex.LockError as exc:
-            raise IndexLockedError(
-                f"index at {self.path} is locked by another writer; gave up after {self.lock_timeout:g} s "
-                "(raise --lock-timeout or try again)"
-            ) from exc
+            raise locked_error(self.path, self.lock_timeout) from exc
 
     def searcher(self) -> Any:
         """A Whoosh searcher for this thread, refreshed when the index changed."""

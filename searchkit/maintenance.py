@@ -16,7 +16,6 @@ import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from whoosh.filedb.filestore import FileStorage
@@ -27,8 +26,6 @@ from .analysis import AnalyzerSettings
 from .documents import Article
 from .errors import (
     CorruptIndexError,
-    IndexLockedError,
-    IndexNotFoundError,
     IndexVersionError,
     SearchkitError,
 )
@@ -106,18 +103,14 @@ class _Problems:
 
 def _meta_problem(path: Path, settings: AnalyzerSettings) -> str | None:
     """The problem with searchkit.json, or None. Foreign directories raise."""
-    from .index import META_FILE, SearchIndex
+    from .index import META_FILE, check_meta, check_unindexed_directory, missing_index_error
 
     meta_path = path / META_FILE
     if not meta_path.exists():
-        entries = [p for p in path.iterdir() if not p.name.startswith(".")]
-        if entries:
-            raise CorruptIndexError(
-                f"{path} is not a searchkit index (it holds other files): choose an empty or new directory"
-            )
-        raise IndexNotFoundError(f"no index at {path}: build one with `searchkit --index {path} index PATH`")
+        check_unindexed_directory(path)
+        raise missing_index_error(path)
     try:
-        SearchIndex._check_meta(SimpleNamespace(settings=settings), meta_path)  # type: ignore[arg-type]
+        check_meta(meta_path, settings)
     except IndexVersionError as exc:
         return str(exc)
     except CorruptIndexError as exc:
@@ -127,18 +120,14 @@ def _meta_problem(path: Path, settings: AnalyzerSettings) -> str | None:
     return None
 
 
-def _missing(path: Path) -> IndexNotFoundError:
-    return IndexNotFoundError(f"no index at {path}: build one with `searchkit --index {path} index PATH`")
-
-
 def check_path(path: Path, settings: AnalyzerSettings | None = None, postings: bool = True) -> CheckReport:
-    from .index import make_schema, no_toc_message
+    from .index import make_schema, missing_index_error, no_toc_message
 
     settings = settings or AnalyzerSettings()
     if not path.is_dir():
         if path.exists():
             raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")
-        raise _missing(path)
+        raise missing_index_error(path)
     report = CheckReport(path=str(path))
     problem = _meta_problem(path, settings)
     if problem:
@@ -303,12 +292,12 @@ def reindex(
     batch_size: int,
     workers: int,
 ) -> ReindexReport:
-    from .index import META_FILE, META_FORMAT, Preparer, SearchIndex, make_schema
+    from .index import META_FILE, META_FORMAT, Preparer, SearchIndex, locked_error, make_schema, missing_index_error
 
     if not path.is_dir():
         if path.exists():
             raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")
-        raise _missing(path)
+        raise missing_index_error(path)
     meta_path = path / META_FILE
     if not meta_path.exists():
         _meta_problem(path, settings)  # raises: foreign or empty directory
@@ -321,10 +310,7 @@ def reindex(
     storage = FileStorage(str(path))
     lock = storage.lock("MAIN_WRITELOCK")
     if not try_for(lock.acquire, timeout=lock_timeout, delay=0.05):
-        raise IndexLockedError(
-            f"index at {path} is locked by another writer; gave up after {lock_timeout:g} s "
-            "(raise --lock-timeout or try again)"
-        )
+        raise locked_error(path, lock_timeout)
     report = ReindexReport(path=str(path))
     tmp = path.parent / f".{path.name}.reindex"
     reader = None
