@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 import threading
 import time
@@ -28,22 +27,12 @@ from typing import TYPE_CHECKING, Any
 from whoosh import fields as wfields
 from whoosh import query as wquery
 from whoosh import formats, index as windex
-from whoosh.codec.whoosh3 import (
-    LENGTHS_COLUMN,
-    W3Codec,
-    W3FieldWriter,
-    W3PostingsWriter,
-    W3TermInfo,
-    _lenfield,
-    byte_to_length,
-    length_to_byte,
-)
 from whoosh.filedb.filestore import FileStorage, RamStorage
-from whoosh.matching import ListMatcher
 
 from . import analysis
 from .analysis import AnalyzerSettings, Segmenter
 from .documents import Article
+from .segments import SearchkitWriter, make_codec
 from .errors import (
     ArticleNotFoundError,
     CorruptIndexError,
@@ -65,8 +54,6 @@ SCHEMA_VERSION = 1
 META_FILE = "searchkit.json"
 META_FORMAT = "searchkit-index"
 DEFAULT_BATCH_SIZE = 1000
-INLINE_LIMIT = 8  # postings lists this short live in the term table
-POOL_LIMIT_MB = 32
 
 
 # --------------------------------------------------------------------------
@@ -119,105 +106,6 @@ def make_schema() -> wfields.Schema:
         title_words=PreparedField(formats.Frequency(), tokenizer),
         title_grams=PreparedField(formats.Positions(), tokenizer),
     )
-
-
-class _CompactTermInfo(W3TermInfo):  # type: ignore[misc]
-    """Writes inlined postings with pickle protocol 5 instead of 2.
-
-    Protocol 2 spells every bytes object as a codecs call (~40 bytes each);
-    Whoosh's reader unpickles any protocol, so only writing changes.
-    """
-
-    def to_bytes(self) -> bytes:
-        if not self.is_inlined():
-            return bytes(super().to_bytes())
-        minlength = 0 if self._minlength is None else length_to_byte(self._minlength)
-        header = self._struct.pack(
-            True,
-            self._weight,
-            self._df,
-            minlength,
-            length_to_byte(self._maxlength),
-            self._maxweight,
-            0xFFFFFFFF if self._minid is None else self._minid,
-            0xFFFFFFFF if self._maxid is None else self._maxid,
-        )
-        return header + pickle.dumps(self._inlined, 5)
-
-
-class _InlinePostingsWriter(W3PostingsWriter):  # type: ignore[misc]
-    def finish_postings(self) -> Any:
-        # Whoosh 2.7's own inline branch calls a misspelled method
-        # (set_inline for set_inlined), so it never worked; this is it, fixed.
-        terminfo = self._terminfo
-        if not self.written() and len(self) < self._inlinelimit:
-            terminfo.__class__ = _CompactTermInfo
-            terminfo.add_block(self)
-            terminfo.set_inlined(self._ids, self._weights, self._values)
-            self._terminfo = None
-            return terminfo
-        return super().finish_postings()
-
-
-class _LengthsInMemory:
-    """Field lengths for the postings writer, read once per field.
-
-    Whoosh asks the per-document reader for a length at every posting (for
-    block statistics), one file read each; this reads each column once.
-    """
-
-    def __init__(self, per_doc_reader: Any) -> None:
-        self._reader = per_doc_reader
-        self._columns: dict[str, list[int | None] | None] = {}
-
-    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
-        if fieldname not in self._columns:
-            column = self._reader._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-            self._columns[fieldname] = (
-                None if column is None else [byte_to_length(b) if b else None for b in column]
-            )
-        values = self._columns[fieldname]
-        return default if values is None else values[docnum]
-
-
-class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
-    def add_postings(self, schema: Any, lengths: Any, items: Any) -> Any:
-        return super().add_postings(schema, _LengthsInMemory(lengths) if lengths else lengths, items)
-
-
-class SearchkitCodec(W3Codec):  # type: ignore[misc]
-    """Whoosh's codec, with short posting lists stored inline in the term table.
-
-    Most rare characters and words occur in a handful of paragraphs; with Whoosh's
-    default each one costs a compressed block of its own in the postings file,
-    which made writing slow and the index large.
-    """
-
-    def field_writer(self, storage: Any, segment: Any) -> Any:
-        return _FieldWriter(self, storage, segment)
-
-    def postings_reader(self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None) -> Any:
-        if terminfo.is_inlined():
-            ids, weights, values = terminfo.inlined_postings()
-            if len(values) != len(ids):
-                # Formats without values (Frequency) inline no value bytes, and
-                # Whoosh's list matcher then answers "" (str), which its merge
-                # refuses; give it the empty bytes each posting stands for.
-                return ListMatcher(ids, weights, (b"",) * len(ids), format_, scorer=scorer, term=term, terminfo=terminfo)
-        return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
-
-    def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
-        return _InlinePostingsWriter(
-            dbfile,
-            blocklimit=self._blocklimit,
-            byteids=byteids,
-            compression=self._compression,
-            inlinelimit=self._inlinelimit,
-        )
-
-
-def make_codec() -> SearchkitCodec:
-    return SearchkitCodec(inlinelimit=INLINE_LIMIT)
 
 
 # --------------------------------------------------------------------------
@@ -688,10 +576,7 @@ class SearchIndex:
 
     def _whoosh_writer(self) -> Any:
         try:
-            # limitmb: Whoosh's posting pool spills to disk past this estimate,
-            # which undercounts Python objects ~3x; 128 (its default) let a
-            # merge at 50k poems peak at 510 MiB.
-            return self._ix.writer(timeout=self.lock_timeout, delay=0.05, codec=make_codec(), limitmb=POOL_LIMIT_MB)
+            return SearchkitWriter(self._ix, timeout=self.lock_timeout, delay=0.05, codec=make_codec())
         except windex.LockError as exc:
             raise locked_error(self.path, self.lock_timeout) from exc
 

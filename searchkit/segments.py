@@ -1,0 +1,503 @@
+"""Writing Whoosh segments: searchkit's codec, its segment writer, its merge policy.
+
+Whoosh's own writer turns every posting into a tuple, sorts them all through an
+external merge sort, and hands them one at a time through four method calls to
+the postings writer; a merge pours every posting of the merged segments back
+through the same pool, so merges cost memory that grows with the index. Here:
+
+* postings are grouped per field and term as documents arrive (the analyzer
+  already counted them per document), and written a block at a time;
+* a merge streams the old segments term by term (a k-way merge of their sorted
+  lexicons), one posting block at a time, so it holds no more than a block;
+* the merge policy merges segments of one size tier once ``MERGE_FACTOR`` of
+  them gather, so every posting is rewritten O(log n) times, not O(n).
+
+The files are Whoosh's own (W3 codec): any Whoosh reader reads them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import pickle
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import accumulate, chain
+from operator import sub
+from typing import Any
+
+from whoosh import columns as wcolumns
+from whoosh.codec.whoosh3 import (
+    LENGTHS_COLUMN,
+    W3Codec,
+    W3FieldWriter,
+    W3LeafMatcher,
+    W3PostingsWriter,
+    W3TermInfo,
+    _lenfield,
+    byte_to_length,
+    length_to_byte,
+)
+from whoosh.matching import ListMatcher
+from whoosh.reading import SegmentReader
+from whoosh.writing import SegmentWriter
+
+__all__ = ["SearchkitCodec", "SearchkitWriter", "make_codec", "merge_tiers", "INLINE_LIMIT", "MERGE_FACTOR"]
+
+INLINE_LIMIT = 8  # postings lists this short live in the term table
+MERGE_FACTOR = 4  # segments of one size tier merged at once
+DELETED_SHARE = 0.5  # a segment with more of its documents deleted is rewritten
+
+
+# --------------------------------------------------------------------------
+# Codec
+
+
+class _CompactTermInfo(W3TermInfo):  # type: ignore[misc]
+    """Writes inlined postings with pickle protocol 5 instead of 2.
+
+    Protocol 2 spells every bytes object as a codecs call (~40 bytes each);
+    Whoosh's reader unpickles any protocol, so only writing changes.
+    """
+
+    def to_bytes(self) -> bytes:
+        if not self.is_inlined():
+            return bytes(super().to_bytes())
+        minlength = 0 if self._minlength is None else length_to_byte(self._minlength)
+        header = self._struct.pack(
+            True,
+            self._weight,
+            self._df,
+            minlength,
+            length_to_byte(self._maxlength),
+            self._maxweight,
+            0xFFFFFFFF if self._minid is None else self._minid,
+            0xFFFFFFFF if self._maxid is None else self._maxid,
+        )
+        return header + pickle.dumps(self._inlined, 5)
+
+
+class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
+    def finish_postings(self) -> Any:
+        # Whoosh 2.7's own inline branch calls a misspelled method
+        # (set_inline for set_inlined), so it never worked; this is it, fixed.
+        terminfo = self._terminfo
+        if not self.written() and len(self) < self._inlinelimit:
+            terminfo.__class__ = _CompactTermInfo
+            terminfo.add_block(self)
+            terminfo.set_inlined(self._ids, self._weights, self._values)
+            self._terminfo = None
+            return terminfo
+        return super().finish_postings()
+
+    def _mini_ids(self) -> tuple[int, ...]:
+        # Whoosh's delta_encode is a Python generator; this is the same in C.
+        ids = self._ids
+        return tuple(map(sub, ids, chain((0,), ids)))
+
+    def add_list(self, ids: Sequence[int], weights: Sequence[float], values: Sequence[Any],
+                 lengths: Sequence[int | None] | None) -> None:
+        """Add postings of the current term (ids ascending), a block at a time.
+
+        The same bookkeeping as ``add_posting`` once per posting, done with
+        slices and builtins; ``lengths[docnum]`` is the document's field length.
+        """
+        limit = self._blocklimit
+        pos, count = 0, len(ids)
+        while pos < count:
+            room = limit - len(self._ids)
+            if room <= 0:
+                self._write_block()
+                continue
+            end = min(count, pos + room)
+            block_ids = ids[pos:end]
+            block_weights = weights[pos:end]
+            block_values = values[pos:end]
+            self._ids.extend(block_ids)
+            self._weights.extend(block_weights)
+            if not all(block_values):  # as add_posting: no empty values stored
+                block_values = [v for v in block_values if v]
+            self._values.extend(block_values)
+            self._maxweight = max(self._maxweight, max(block_weights))
+            if lengths is not None:
+                known = [n for n in map(lengths.__getitem__, block_ids) if n]
+                if known:
+                    shortest = min(known)
+                    if self._minlength is None or shortest < self._minlength:
+                        self._minlength = shortest
+                    self._maxlength = max(self._maxlength, max(known))
+            pos = end
+
+
+class _FieldLengths:
+    """Field lengths of the segment being written, one list per field.
+
+    Whoosh asks the per-document reader for a length at every posting (for
+    block statistics), one file read each; this reads each column once.
+    """
+
+    def __init__(self, per_doc_reader: Any) -> None:
+        self._reader = per_doc_reader
+        self._columns: dict[str, list[int | None] | None] = {}
+
+    def column(self, fieldname: str) -> list[int | None] | None:
+        if fieldname not in self._columns:
+            column = self._reader._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            self._columns[fieldname] = (
+                None if column is None else [byte_to_length(b) if b else None for b in column]
+            )
+        return self._columns[fieldname]
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
+        values = self.column(fieldname)
+        return default if values is None else values[docnum]
+
+
+class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
+    def add_postings(self, schema: Any, lengths: Any, items: Any) -> Any:
+        # Whoosh's per-posting path, still used by its multiprocessing writer.
+        return super().add_postings(schema, _FieldLengths(lengths) if lengths else lengths, items)
+
+    def add_term_lists(self, btext: bytes, lists: Iterator[tuple[Sequence[int], Sequence[float], Sequence[Any]]],
+                       lengths: Sequence[int | None] | None) -> None:
+        """Write one term from runs of postings (ids ascending across runs).
+
+        A term whose runs are all empty (its documents were deleted) is not written.
+        """
+        started = False
+        for ids, weights, values in lists:
+            if not ids:
+                continue
+            if not started:
+                self.start_term(btext)
+                started = True
+            self._postwriter.add_list(ids, weights, values, lengths)
+        if started:
+            self.finish_term()
+
+
+class SearchkitCodec(W3Codec):  # type: ignore[misc]
+    """Whoosh's codec, with short posting lists stored inline in the term table.
+
+    Most rare characters and words occur in a handful of paragraphs; with Whoosh's
+    default each one costs a compressed block of its own in the postings file,
+    which made writing slow and the index large.
+    """
+
+    def field_writer(self, storage: Any, segment: Any) -> Any:
+        return _FieldWriter(self, storage, segment)
+
+    def postings_reader(self, dbfile: Any, terminfo: Any, format_: Any, term: Any = None, scorer: Any = None) -> Any:
+        if terminfo.is_inlined():
+            ids, weights, values = terminfo.inlined_postings()
+            if len(values) != len(ids):
+                # Formats without values (Existence) inline no value bytes, and
+                # Whoosh's list matcher then answers "" (str), which its merge
+                # refuses; give it the empty bytes each posting stands for.
+                return ListMatcher(ids, weights, (b"",) * len(ids), format_, scorer=scorer, term=term, terminfo=terminfo)
+        return super().postings_reader(dbfile, terminfo, format_, term=term, scorer=scorer)
+
+    def postings_writer(self, dbfile: Any, byteids: bool = False) -> Any:
+        return _PostingsWriter(
+            dbfile,
+            blocklimit=self._blocklimit,
+            byteids=byteids,
+            compression=self._compression,
+            inlinelimit=self._inlinelimit,
+        )
+
+
+def make_codec() -> SearchkitCodec:
+    return SearchkitCodec(inlinelimit=INLINE_LIMIT)
+
+
+# --------------------------------------------------------------------------
+# Postings of the segment being written
+
+PostingRun = tuple[Sequence[int], Sequence[float], Sequence[Any]]
+
+
+class _MergedSegment:
+    """An old segment being merged into the new one: its postings, renumbered."""
+
+    def __init__(self, reader: SegmentReader, base: int, docmap: dict[int, int] | None) -> None:
+        self.reader = reader
+        self.base = base
+        self.docmap = docmap  # old docnum -> new docnum, when some were deleted
+        self._terms = reader._terms
+
+    def field_names(self) -> set[str]:
+        return set(self.reader.indexed_field_names())
+
+    def lexicon(self, fieldname: str) -> Iterator[bytes]:
+        if fieldname not in self.field_names():
+            return iter(())
+        return iter(self.reader.lexicon(fieldname))
+
+    def runs(self, fieldname: str, btext: bytes, fmt: Any) -> Iterator[PostingRun]:
+        """The term's postings in this segment, a block at a time, with new docnums."""
+        terminfo = self._terms.term_info(fieldname, btext)
+        if terminfo.is_inlined():
+            ids, weights, values = terminfo.inlined_postings()
+            yield self._renumber(ids, weights, values)
+            return
+        matcher = self._terms.matcher(fieldname, btext, fmt)
+        if not isinstance(matcher, W3LeafMatcher):  # not written by this codec family
+            yield self._renumber(*_drain(matcher))
+            return
+        fixed = fmt.fixed_value_size()
+        while True:
+            matcher._read_data()
+            deltas, weights, values = matcher._data
+            count = matcher._blocklength
+            ids = list(accumulate(deltas))
+            if weights is None:
+                weights = (1.0,) * count
+            elif isinstance(weights, float):
+                weights = (weights,) * count
+            if fixed is not None and fixed > 0:
+                values = [values[i:i + fixed] for i in range(0, len(values), fixed)]
+            elif fixed == 0 or values is None:
+                values = ()
+            yield self._renumber(ids, weights, values)
+            if matcher._lastblock:
+                return
+            matcher._goto(matcher._nextoffset)
+
+    def _renumber(self, ids: Sequence[int], weights: Sequence[float], values: Sequence[Any]) -> PostingRun:
+        if len(values) != len(ids):
+            values = (b"",) * len(ids)
+        docmap = self.docmap
+        if docmap is None:
+            base = self.base
+            return [docnum + base for docnum in ids], weights, values
+        kept = [i for i, docnum in enumerate(ids) if docnum in docmap]
+        return [docmap[ids[i]] for i in kept], [weights[i] for i in kept], [values[i] for i in kept]
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+def _drain(matcher: Any) -> tuple[list[int], list[float], list[Any]]:
+    ids: list[int] = []
+    weights: list[float] = []
+    values: list[Any] = []
+    while matcher.is_active():
+        ids.append(matcher.id())
+        weights.append(matcher.weight())
+        values.append(matcher.value())
+        matcher.next()
+    return ids, weights, values
+
+
+def _tagged(terms: Iterable[bytes], source: int) -> Iterator[tuple[bytes, int]]:
+    return ((btext, source) for btext in terms)
+
+
+class _GroupedPostings:
+    """The new segment's postings, grouped per field and term as documents come.
+
+    Stands where Whoosh's writer keeps its PostingPool (``pool``).
+    """
+
+    def __init__(self) -> None:
+        # field -> term -> (docnums, weights, values), docnums ascending
+        self.fields: dict[str, dict[bytes, tuple[list[int], list[float], list[Any]]]] = {}
+        self.merged: list[_MergedSegment] = []
+
+    def add_items(self, fieldname: str, items: Sequence[tuple[bytes, int, float, bytes]], docnum: int) -> None:
+        terms = self.fields.get(fieldname)
+        if terms is None:
+            terms = self.fields[fieldname] = {}
+        for btext, _freq, weight, value in items:
+            entry = terms.get(btext)
+            if entry is None:
+                terms[btext] = ([docnum], [weight], [value])
+            else:
+                entry[0].append(docnum)
+                entry[1].append(weight)
+                entry[2].append(value)
+
+    def add_posting(self, fieldname: str, btext: bytes, docnum: int, weight: float, value: Any) -> None:
+        self.add_items(fieldname, ((btext, 1, weight, value),), docnum)
+
+    def write(self, schema: Any, fieldwriter: _FieldWriter, lengths: _FieldLengths | None) -> None:
+        names = set(self.fields)
+        for segment in self.merged:
+            names |= segment.field_names()
+        for fieldname in sorted(name for name in names if name in schema):
+            fieldobj = schema[fieldname]
+            column = lengths.column(fieldname) if lengths is not None else None
+            batch = self.fields.get(fieldname, {})
+            # (term, source): source -1 is this batch, which holds the lowest
+            # docnums; merged segments follow in the order they were added.
+            streams = [_tagged(sorted(batch), -1)]
+            streams += [_tagged(segment.lexicon(fieldname), number) for number, segment in enumerate(self.merged)]
+            fieldwriter.start_field(fieldname, fieldobj)
+            pending: list[int] = []
+            current: bytes | None = None
+            for btext, source in heapq.merge(*streams):
+                if btext != current:
+                    if current is not None:
+                        fieldwriter.add_term_lists(current, self._runs(fieldname, fieldobj, current, batch, pending), column)
+                    current, pending = btext, []
+                pending.append(source)
+            if current is not None:
+                fieldwriter.add_term_lists(current, self._runs(fieldname, fieldobj, current, batch, pending), column)
+            fieldwriter.finish_field()
+            batch.clear()
+
+    def _runs(self, fieldname: str, fieldobj: Any, btext: bytes, batch: dict[bytes, Any],
+              sources: list[int]) -> Iterator[PostingRun]:
+        for source in sources:
+            if source < 0:
+                yield batch[btext]
+            else:
+                yield from self.merged[source].runs(fieldname, btext, fieldobj.format)
+
+    def cleanup(self) -> None:
+        for segment in self.merged:
+            segment.close()
+        self.merged = []
+        self.fields = {}
+
+
+# --------------------------------------------------------------------------
+# The writer
+
+
+class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
+    """Whoosh's segment writer with postings grouped per term (see the module doc).
+
+    Same files, same locking and commit protocol; documents, deletions and
+    merges go through the usual Whoosh calls.
+    """
+
+    def __init__(self, ix: Any, **kwargs: Any) -> None:
+        super().__init__(ix, **kwargs)
+        self.pool.cleanup()
+        self.pool = _GroupedPostings()
+
+    def _merge_segments(self, mergetype: Any, optimize: Any, merge: Any) -> Any:
+        # Whoosh's default policy (MERGE_SMALL) becomes merge_tiers; an
+        # explicit policy, optimize=True or merge=False still rule.
+        if mergetype is None and self.mergetype is None:
+            optimize = self.optimize if optimize is None else optimize
+            merge = self.merge if merge is None else merge
+            if merge and not optimize:
+                mergetype = merge_tiers
+        return super()._merge_segments(mergetype, optimize, merge)
+
+    def add_document(self, **fields: Any) -> None:
+        self._check_state()
+        schema = self.schema
+        perdocwriter = self.perdocwriter
+        docnum = self.docnum
+        self._check_fields(schema, fields)
+        perdocwriter.start_doc(docnum)
+        try:
+            for fieldname in sorted(fields):
+                value = fields[fieldname]
+                if value is None:
+                    continue
+                field = schema[fieldname]
+                length = 0
+                if field.indexed:
+                    items = field.index(value)
+                    if not isinstance(items, list):
+                        items = list(items)
+                    if field.scorable:
+                        length = sum(item[1] for item in items)
+                    self.pool.add_items(fieldname, items, docnum)
+                perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
+                if field.column_type is not None:
+                    perdocwriter.add_column_value(fieldname, field.column_type, field.to_column_value(value))
+        except Exception:
+            perdocwriter.cancel_doc()
+            raise
+        perdocwriter.finish_doc()
+        self._added = True
+        self.docnum += 1
+
+    def write_per_doc(self, fieldnames: set[str], reader: Any) -> dict[int, int] | None:
+        # Whoosh's own copy asks for every field length of every document,
+        # which for a field without lengths looks for the column file again
+        # each time; this reads each length column once.
+        if not isinstance(reader, SegmentReader):
+            return super().write_per_doc(fieldnames, reader)  # type: ignore[no-any-return]
+        schema = self.schema
+        docmap: dict[int, int] | None = {} if reader.has_deletions() else None
+        lengths = _FieldLengths(reader._perdoc)
+        columns = {}
+        for fieldname in fieldnames:
+            column_type = schema[fieldname].column_type
+            if column_type and reader.has_column(fieldname):
+                column = reader.column_reader(fieldname, column_type)
+                if isinstance(column, wcolumns.TranslatingColumnReader):
+                    column = column.raw_column()
+                columns[fieldname] = column
+        perdocwriter = self.perdocwriter
+        for docnum, stored in reader.iter_docs():
+            if docmap is not None:
+                docmap[docnum] = self.docnum
+            perdocwriter.start_doc(self.docnum)
+            for fieldname in fieldnames | {name for name in stored if name in schema}:
+                fieldobj = schema[fieldname]
+                field_lengths = lengths.column(fieldname)
+                length = 0 if field_lengths is None else field_lengths[docnum]
+                perdocwriter.add_field(fieldname, fieldobj, stored.get(fieldname), length)
+                if fieldobj.vector and reader.has_vector(docnum, fieldname):
+                    perdocwriter.add_vector_matcher(fieldname, fieldobj, reader.vector(docnum, fieldname, fieldobj.vector))
+                if fieldname in columns:
+                    perdocwriter.add_column_value(fieldname, fieldobj.column_type, columns[fieldname][docnum])
+            perdocwriter.finish_doc()
+            self.docnum += 1
+        return docmap
+
+    def add_postings_to_pool(self, reader: Any, startdoc: int, docmap: dict[int, int] | None) -> None:
+        # Whoosh's merge policies close the reader right after add_reader, so
+        # the stream reads the segment through a reader of its own.
+        if isinstance(reader, SegmentReader):
+            own = SegmentReader(self.storage, self.schema, reader.segment())
+            self.pool.merged.append(_MergedSegment(own, startdoc, docmap))
+            return
+        for fieldname, btext, docnum, weight, value in self._process_posts(reader.iter_postings(), startdoc, docmap):
+            self.pool.add_posting(fieldname, btext, docnum, weight, value)
+
+    def _flush_segment(self) -> None:
+        self.perdocwriter.close()
+        per_doc = self.per_document_reader() if self.codec.length_stats else None
+        try:
+            self.pool.write(self.schema, self.fieldwriter, _FieldLengths(per_doc) if per_doc else None)
+        finally:
+            if per_doc is not None:
+                per_doc.close()
+        self.fieldwriter.close()
+
+
+def merge_tiers(writer: SegmentWriter, segments: list[Any]) -> list[Any]:
+    """Merge policy: merge the segments of a size tier once MERGE_FACTOR gather.
+
+    A segment's tier is log(live documents) in base MERGE_FACTOR; segments
+    with more than half their documents deleted are merged too. Each posting
+    is thus rewritten about log_F(n / batch) times and the index keeps a few
+    segments per tier, where Whoosh's MERGE_SMALL kept re-merging the largest.
+    """
+    tiers: dict[int, list[Any]] = {}
+    merge = []
+    for segment in segments:
+        live = segment.doc_count()
+        if segment.doc_count_all() and segment.deleted_count() > DELETED_SHARE * segment.doc_count_all():
+            merge.append(segment)
+            continue
+        tier = int(math.log(max(live, 1), MERGE_FACTOR))
+        tiers.setdefault(tier, []).append(segment)
+    for tier_segments in tiers.values():
+        if len(tier_segments) >= MERGE_FACTOR:
+            merge.extend(tier_segments)
+    kept = [segment for segment in segments if segment not in merge]
+    for segment in merge:
+        reader = SegmentReader(writer.storage, writer.schema, segment)
+        writer.add_reader(reader)
+        reader.close()
+    return kept
