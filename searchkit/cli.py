@@ -29,6 +29,10 @@ from .errors import (
     SearchkitError,
 )
 
+# index.DEFAULT_BATCH_SIZE, repeated so that the CLI starts without importing
+# Whoosh (tests/test_cli.py checks that they agree).
+DEFAULT_BATCH_SIZE = 5000
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
@@ -145,9 +149,10 @@ def cli(ctx: click.Context, index_dir: str, lock_timeout: float) -> None:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=1000,
+    default=DEFAULT_BATCH_SIZE,
     show_default=True,
-    help="Articles per commit (a crash loses at most one batch).",
+    help="Articles per commit, fewer when they hold more than a million postings "
+    "(a crash loses at most one batch).",
 )
 @click.option(
     "--workers",
@@ -376,7 +381,7 @@ def check_command(ctx: click.Context, quick: bool, as_json: bool) -> None:
 
 
 @cli.command("reindex")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True, help="Articles per commit.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Articles per commit.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes analyzing text.")
 @click.pass_context
 def reindex_command(ctx: click.Context, batch_size: int, workers: int | None) -> None:

@@ -13,6 +13,8 @@ Three kinds of Whoosh documents share the index:
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
 import shutil
@@ -32,7 +34,7 @@ from whoosh.filedb.filestore import FileStorage, RamStorage
 from . import analysis
 from .analysis import AnalyzerSettings, Segmenter
 from .documents import Article
-from .segments import SearchkitWriter, make_codec
+from .segments import ChildSegment, SearchkitWriter, fork_available, make_codec
 from .errors import (
     ArticleNotFoundError,
     CorruptIndexError,
@@ -53,7 +55,10 @@ __all__ = ["SearchIndex", "IndexWriter", "IndexReport", "ArticleInfo", "IndexSta
 SCHEMA_VERSION = 1
 META_FILE = "searchkit.json"
 META_FORMAT = "searchkit-index"
-DEFAULT_BATCH_SIZE = 1000
+DEFAULT_BATCH_SIZE = 5000
+# A batch also ends at this many postings (~200 MB of prepared postings in
+# memory), so large articles do not make batches large.
+BATCH_POSTINGS = 1_000_000
 
 
 # --------------------------------------------------------------------------
@@ -325,13 +330,18 @@ ProgressCallback = Callable[[str, int], None]
 class IndexWriter:
     """Buffers articles and writes them in batches, one commit per batch.
 
+    A batch ends at ``batch_size`` articles or ``BATCH_POSTINGS`` postings,
+    whichever comes first.
+
     Use as a context manager: the last batch is committed on a clean exit and
     dropped on an exception (earlier batches stay committed).
     """
 
-    def __init__(self, index: SearchIndex, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+    def __init__(self, index: SearchIndex, batch_size: int = DEFAULT_BATCH_SIZE, workers: int = 1) -> None:
         self._index = index
         self._batch_size = batch_size
+        self._workers = workers
+        self._postings = 0  # in self._articles
         self._articles: dict[str, PreparedArticle] = {}
         self._sources: dict[str, str] = {}  # source -> content hash to record
         self._deleted_sources: set[str] = set()
@@ -357,7 +367,8 @@ class IndexWriter:
 
     def add_prepared(self, prepared: PreparedArticle) -> None:
         self._articles[prepared.article_id] = prepared
-        if len(self._articles) >= self._batch_size:
+        self._postings += _postings_of(prepared)
+        if len(self._articles) >= self._batch_size or self._postings >= BATCH_POSTINGS:
             self.commit()
 
     def replace_source(self, source: str) -> None:
@@ -377,6 +388,7 @@ class IndexWriter:
         self._deleted_ids.add(article_id)
 
     def cancel(self) -> None:
+        self._postings = 0
         self._articles.clear()
         self._sources.clear()
         self._deleted_sources.clear()
@@ -386,7 +398,7 @@ class IndexWriter:
     def commit(self) -> None:
         if not (self._articles or self._sources or self._deleted_sources or self._deleted_ids or self._forgotten_sources):
             return
-        with self._index._whoosh_writer() as writer:
+        with _gc_paused(), self._index._whoosh_writer() as writer:
             for source in self._deleted_sources:
                 writer.delete_by_term("source", source)
             for source in self._sources.keys() | self._forgotten_sources:
@@ -394,29 +406,86 @@ class IndexWriter:
                 writer.delete_by_query(wquery.And([wquery.Term("kind", "source"), wquery.Term("source", source)]))
             for article_id in self._deleted_ids | set(self._articles):
                 writer.delete_by_term("article_id", article_id)
-            for prepared in self._articles.values():
-                article = prepared.article
-                writer.add_document(
-                    kind="article",
-                    article_id=prepared.article_id,
-                    source=prepared.origin,
-                    title=article.title,
-                    meta={
-                        "source": article.source,
-                        "subtitle": article.subtitle,
-                        "date": article.date,
-                        "author": article.author,
-                        "paragraphs": len(article.paragraphs),
-                        "lines": article.lines,
-                    },
-                )
-                for doc in prepared.paragraphs:
-                    writer.add_document(source=prepared.origin, **doc)
-                self.articles_written += 1
-                self.paragraphs_written += len(prepared.paragraphs)
+            articles = list(self._articles.values())
+            parts = _split_by_postings(articles, self._writers()) if articles else [[]]
+            if len(parts) == 1:
+                _write_articles(writer, parts[0])
+            else:
+                # Forked processes write a segment each while this one merges
+                # old segments; the commit lists them all.
+                for part in parts:
+                    writer.add_child(ChildSegment(self._index._ix, part, _write_articles))
             for source, content_hash in self._sources.items():
                 writer.add_document(kind="source", source=source, meta={"hash": content_hash})
+        self.articles_written += len(articles)
+        self.paragraphs_written += sum(len(prepared.paragraphs) for prepared in articles)
         self.cancel()
+
+    def _writers(self) -> int:
+        if self._workers <= 1 or not fork_available() or self._index.path is None:
+            return 1
+        return self._workers
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is written.
+
+    The batch is millions of long-lived objects without cycles: collections
+    would only walk them again and again (and, in a forked writer, copy every
+    page they touch). Reference counting still frees everything.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+PARALLEL_MIN_POSTINGS = 20_000  # below this a forked writer costs more than it saves
+
+
+def _postings_of(prepared: PreparedArticle) -> int:
+    return sum(len(doc["words"].items) + len(doc["grams"].items) for doc in prepared.paragraphs) + len(prepared.paragraphs)
+
+
+def _split_by_postings(articles: list[PreparedArticle], parts: int) -> list[list[PreparedArticle]]:
+    """Cut the batch, in order, into up to ``parts`` runs of about equal postings."""
+    sizes = [_postings_of(prepared) for prepared in articles]
+    total = sum(sizes)
+    if parts <= 1 or total < PARALLEL_MIN_POSTINGS:
+        return [articles]
+    runs: list[list[PreparedArticle]] = [[]]
+    share, filled = total / parts, 0
+    for prepared, size in zip(articles, sizes):
+        if filled >= share * len(runs) and len(runs) < parts:
+            runs.append([])
+        runs[-1].append(prepared)
+        filled += size
+    return runs
+
+
+def _write_articles(writer: Any, articles: list[PreparedArticle]) -> None:
+    for prepared in articles:
+        article = prepared.article
+        writer.add_document(
+            kind="article",
+            article_id=prepared.article_id,
+            source=prepared.origin,
+            title=article.title,
+            meta={
+                "source": article.source,
+                "subtitle": article.subtitle,
+                "date": article.date,
+                "author": article.author,
+                "paragraphs": len(article.paragraphs),
+                "lines": article.lines,
+            },
+        )
+        for doc in prepared.paragraphs:
+            writer.add_document(source=prepared.origin, **doc)
 
 
 def _file_size(path: Path) -> int:
@@ -608,8 +677,10 @@ class SearchIndex:
 
     # -- writing
 
-    def writer(self, batch_size: int = DEFAULT_BATCH_SIZE) -> IndexWriter:
-        return IndexWriter(self, batch_size=batch_size)
+    def writer(self, batch_size: int = DEFAULT_BATCH_SIZE, workers: int = 1) -> IndexWriter:
+        """A batch writer; with ``workers`` > 1 a large batch is written by that
+        many processes at once (a segment each, committed together)."""
+        return IndexWriter(self, batch_size=batch_size, workers=workers)
 
     def add_article(self, article: Article) -> str:
         """Add one article and commit; returns its id."""
@@ -625,8 +696,9 @@ class SearchIndex:
     ) -> IndexReport:
         """Add (or replace, by id) articles, committing every ``batch_size``."""
         report = IndexReport()
-        preparer = Preparer(self.segmenter, default_workers() if workers is None else workers)
-        with self.writer(batch_size=batch_size) as writer, preparer:
+        workers = default_workers() if workers is None else workers
+        preparer = Preparer(self.segmenter, workers)
+        with self.writer(batch_size=batch_size, workers=workers) as writer, preparer:
             for prepared in preparer.prepare(articles):
                 writer.add_prepared(prepared)
         report.articles = writer.articles_written
@@ -660,8 +732,9 @@ class SearchIndex:
         use_stdin = any(str(p) == "-" for p in paths)
         if progress:
             progress("start", len(file_paths) + int(use_stdin))
-        preparer = Preparer(self.segmenter, default_workers() if workers is None else workers)
-        with self.writer(batch_size=batch_size) as writer, preparer:
+        workers = default_workers() if workers is None else workers
+        preparer = Preparer(self.segmenter, workers)
+        with self.writer(batch_size=batch_size, workers=workers) as writer, preparer:
             if use_stdin:
                 opener = lambda: readers.read_stream(stdin, fmt=fmt)  # noqa: E731
                 self._add_source(writer, preparer, report, known, opener, "<stdin>")

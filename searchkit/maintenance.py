@@ -347,7 +347,7 @@ def reindex(
                     )
 
             preparer = Preparer(new.segmenter, workers)
-            with new.writer(batch_size=batch_size) as writer, preparer:
+            with new.writer(batch_size=batch_size, workers=workers) as writer, preparer:
                 for prepared in preparer.prepare(rebuilt()):
                     prepared.origin = origins.pop(prepared.article_id, None)
                     writer.add_prepared(prepared)

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
 import pickle
+import signal
+import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, chain
 from operator import sub
 from typing import Any
@@ -42,7 +45,9 @@ from whoosh.matching import ListMatcher
 from whoosh.reading import SegmentReader
 from whoosh.writing import SegmentWriter
 
-__all__ = ["SearchkitCodec", "SearchkitWriter", "make_codec", "merge_tiers", "INLINE_LIMIT", "MERGE_FACTOR"]
+from .errors import SearchkitError
+
+__all__ = ["ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "make_codec", "merge_tiers"]
 
 INLINE_LIMIT = 8  # postings lists this short live in the term table
 MERGE_FACTOR = 4  # segments of one size tier merged at once
@@ -229,19 +234,22 @@ class _MergedSegment:
     def field_names(self) -> set[str]:
         return set(self.reader.indexed_field_names())
 
-    def lexicon(self, fieldname: str) -> Iterator[bytes]:
+    def terms(self, fieldname: str) -> Iterator[tuple[bytes, Any]]:
+        """(term, term info) of the field in order: read in sequence, no hash lookups."""
         if fieldname not in self.field_names():
-            return iter(())
-        return iter(self.reader.lexicon(fieldname))
+            return
+        for (name, btext), terminfo in self._terms.items_from(fieldname, b""):
+            if name != fieldname:
+                return
+            yield btext, terminfo
 
-    def runs(self, fieldname: str, btext: bytes, fmt: Any) -> Iterator[PostingRun]:
+    def runs(self, fieldname: str, btext: bytes, terminfo: Any, fmt: Any) -> Iterator[PostingRun]:
         """The term's postings in this segment, a block at a time, with new docnums."""
-        terminfo = self._terms.term_info(fieldname, btext)
         if terminfo.is_inlined():
             ids, weights, values = terminfo.inlined_postings()
             yield self._renumber(ids, weights, values)
             return
-        matcher = self._terms.matcher(fieldname, btext, fmt)
+        matcher = self._terms._codec.postings_reader(self._terms._postfile, terminfo, fmt, term=(fieldname, btext))
         if not isinstance(matcher, W3LeafMatcher):  # not written by this codec family
             yield self._renumber(*_drain(matcher))
             return
@@ -290,8 +298,10 @@ def _drain(matcher: Any) -> tuple[list[int], list[float], list[Any]]:
     return ids, weights, values
 
 
-def _tagged(terms: Iterable[bytes], source: int) -> Iterator[tuple[bytes, int]]:
-    return ((btext, source) for btext in terms)
+def _tagged(terms: Iterable[tuple[bytes, Any]], source: int) -> Iterator[tuple[bytes, int, Any]]:
+    # Sorted by term, then source (never equal within one field), so the
+    # term infos are never compared.
+    return ((btext, source, terminfo) for btext, terminfo in terms)
 
 
 class _GroupedPostings:
@@ -331,29 +341,29 @@ class _GroupedPostings:
             batch = self.fields.get(fieldname, {})
             # (term, source): source -1 is this batch, which holds the lowest
             # docnums; merged segments follow in the order they were added.
-            streams = [_tagged(sorted(batch), -1)]
-            streams += [_tagged(segment.lexicon(fieldname), number) for number, segment in enumerate(self.merged)]
+            streams = [_tagged(((btext, None) for btext in sorted(batch)), -1)]
+            streams += [_tagged(segment.terms(fieldname), number) for number, segment in enumerate(self.merged)]
             fieldwriter.start_field(fieldname, fieldobj)
-            pending: list[int] = []
+            pending: list[tuple[int, Any]] = []
             current: bytes | None = None
-            for btext, source in heapq.merge(*streams):
+            for btext, source, terminfo in heapq.merge(*streams):
                 if btext != current:
                     if current is not None:
                         fieldwriter.add_term_lists(current, self._runs(fieldname, fieldobj, current, batch, pending), column)
                     current, pending = btext, []
-                pending.append(source)
+                pending.append((source, terminfo))
             if current is not None:
                 fieldwriter.add_term_lists(current, self._runs(fieldname, fieldobj, current, batch, pending), column)
             fieldwriter.finish_field()
             batch.clear()
 
     def _runs(self, fieldname: str, fieldobj: Any, btext: bytes, batch: dict[bytes, Any],
-              sources: list[int]) -> Iterator[PostingRun]:
-        for source in sources:
+              sources: list[tuple[int, Any]]) -> Iterator[PostingRun]:
+        for source, terminfo in sources:
             if source < 0:
                 yield batch[btext]
             else:
-                yield from self.merged[source].runs(fieldname, btext, fieldobj.format)
+                yield from self.merged[source].runs(fieldname, btext, terminfo, fieldobj.format)
 
     def cleanup(self) -> None:
         for segment in self.merged:
@@ -377,6 +387,36 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         super().__init__(ix, **kwargs)
         self.pool.cleanup()
         self.pool = _GroupedPostings()
+        self._children: list[ChildSegment] = []
+
+    def add_child(self, child: ChildSegment) -> None:
+        """Commit the segment that ``child`` writes with this one.
+
+        The child works while this writer merges and flushes its own segment;
+        the commit waits for it just before writing the table of contents.
+        """
+        self._children.append(child)
+
+    def _commit_toc(self, segments: list[Any]) -> None:
+        try:
+            added = [child.result() for child in self._children]
+        except BaseException:
+            # Whoosh's commit releases the lock only after the table of
+            # contents is written; without it, nothing is committed.
+            self._finish()
+            raise
+        finally:
+            self._kill_children()
+        super()._commit_toc(list(segments) + added)
+
+    def cancel(self) -> None:
+        self._kill_children()
+        super().cancel()
+
+    def _kill_children(self) -> None:
+        for child in self._children:
+            child.kill()
+        self._children = []
 
     def _merge_segments(self, mergetype: Any, optimize: Any, merge: Any) -> Any:
         # Whoosh's default policy (MERGE_SMALL) becomes merge_tiers; an
@@ -473,6 +513,67 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             if per_doc is not None:
                 per_doc.close()
         self.fieldwriter.close()
+
+
+def fork_available() -> bool:
+    return hasattr(os, "fork") and sys.platform != "win32"
+
+
+class ChildSegment:
+    """A segment written by a forked copy of this process, in parallel.
+
+    The child has the documents already (fork copies memory), so nothing but
+    the finished segment's descriptor crosses the pipe. It writes without the
+    index lock, which this process holds, and never commits: the parent's
+    writer lists the segment in its own commit (``add_child``), so a failure
+    anywhere leaves only unlisted files, which the next commit deletes.
+    """
+
+    def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None]) -> None:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, reported through the pipe
+            status = 0
+            try:
+                os.close(read_fd)
+                writer = SearchkitWriter(ix, _lk=False, codec=make_codec())
+                write(writer, payload)
+                result: tuple[str, Any] = ("ok", writer._finalize_segment())
+            except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+                result, status = ("error", f"{type(exc).__name__}: {exc}"), 1
+            try:
+                with os.fdopen(write_fd, "wb") as pipe:
+                    pipe.write(pickle.dumps(result))
+            finally:
+                os._exit(status)
+        os.close(write_fd)
+        self._pid: int | None = pid
+        self._fd = read_fd
+
+    def result(self) -> Any:
+        """Wait for the child; its segment, or SearchkitError if it failed."""
+        with os.fdopen(self._fd, "rb") as pipe:
+            data = pipe.read()
+        self._reap()
+        if not data:
+            raise SearchkitError("a writer process died before finishing its segment; nothing of this batch was committed")
+        kind, value = pickle.loads(data)
+        if kind != "ok":
+            raise SearchkitError(f"a writer process failed ({value}); nothing of this batch was committed")
+        return value
+
+    def kill(self) -> None:
+        if self._pid is not None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reap()
+
+    def _reap(self) -> None:
+        if self._pid is not None:
+            os.waitpid(self._pid, 0)
+            self._pid = None
 
 
 def merge_tiers(writer: SegmentWriter, segments: list[Any]) -> list[Any]:

@@ -1,0 +1,159 @@
+"""searchkit's segment writer: the same postings as Whoosh's, parallel commits, merges."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from whoosh.filedb.filestore import RamStorage
+from whoosh.writing import SegmentWriter
+
+from searchkit import Article, SearchIndex, SearchkitError
+from searchkit import index as index_module
+from searchkit.analysis import Segmenter
+from searchkit.index import _write_articles, make_schema, prepare_article
+from searchkit.segments import MERGE_FACTOR, SearchkitWriter, make_codec
+
+# Tang poems (chinese-poetry, MIT): a few records of the shared corpus.
+POEMS = [
+    Article(id="p1", title="靜夜思", paragraphs=["床前明月光，疑是地上霜。", "舉頭望明月，低頭思故鄉。"]),
+    Article(id="p2", title="春曉", paragraphs=["春眠不覺曉，處處聞啼鳥。", "夜來風雨聲，花落知多少。"]),
+    Article(id="p3", title="登鸛雀樓", paragraphs=["白日依山盡，黃河入海流。", "欲窮千里目，更上一層樓。"]),
+    Article(id="p4", title="相思", paragraphs=["紅豆生南國，春來發幾枝。", "願君多采擷，此物最相思。"]),
+]
+
+
+def many_articles(count: int, tag: str = "") -> list[Article]:
+    return [
+        Article(id=f"{tag}{i}", title=f"{POEMS[i % 4].title}{i}", paragraphs=[*POEMS[i % 4].paragraphs, f"第{i}首。"])
+        for i in range(count)
+    ]
+
+
+def all_postings(storage: Any) -> dict[tuple[str, bytes], tuple[Any, ...]]:
+    """Every term of every segment: its statistics and all its postings, by global docnum."""
+    ix = storage.open_index(schema=make_schema())
+    out: dict[tuple[str, bytes], tuple[Any, ...]] = {}
+    with ix.reader() as reader:
+        for (fieldname, btext), info in reader:
+            matcher = reader.postings(fieldname, btext)
+            postings = []
+            while matcher.is_active():
+                postings.append((matcher.id(), matcher.weight(), matcher.value()))
+                matcher.next()
+            out[fieldname, btext] = (info.weight(), info.doc_frequency(), info.min_length(), info.max_length(),
+                                     info.max_weight(), info.min_id(), info.max_id(), postings)
+    return out
+
+
+def write_with(writer_class: type, articles: list[Article], commits: int) -> RamStorage:
+    storage = RamStorage()
+    ix = storage.create_index(make_schema())
+    segmenter = Segmenter()
+    prepared = [prepare_article(article, segmenter) for article in articles]
+    step = -(-len(prepared) // commits)
+    for start in range(0, len(prepared), step):
+        writer = writer_class(ix, codec=make_codec())
+        _write_articles(writer, prepared[start:start + step])
+        writer.commit(merge=False)
+    writer = writer_class(ix, codec=make_codec())
+    for article_id in ("3", "17", "18"):  # renumbered documents in the merge
+        writer.delete_by_term("article_id", article_id)
+    writer.commit(optimize=True)  # one segment: the merge path writes every posting
+    return storage
+
+
+def test_postings_match_whooshs_own_writer() -> None:
+    articles = many_articles(40)
+    ours, whooshs = write_with(SearchkitWriter, articles, 3), write_with(SegmentWriter, articles, 3)
+    expected = all_postings(whooshs)
+    got = all_postings(ours)
+    assert len(got) > 250
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == value, key
+
+
+def test_parallel_batch_gives_the_same_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)  # fork even for a small batch
+    articles = many_articles(30)
+    serial = SearchIndex.create(tmp_path / "serial")
+    serial.add_articles(articles, workers=1)
+    parallel = SearchIndex.create(tmp_path / "parallel")
+    parallel.add_articles(articles, workers=2)
+    assert serial.stats().segments == 1
+    assert parallel.stats().segments == 2  # a segment per child; the parent wrote no documents
+    for query in ["明月", "春眠", "第17首", "title:相思", "黃河 入海"]:
+        ours = serial.search(query, limit=100)
+        theirs = parallel.search(query, limit=100)
+        assert ours.total == theirs.total > 0
+        assert sorted((h.article_id, h.paragraph) for h in ours.hits) == sorted((h.article_id, h.paragraph) for h in theirs.hits)
+    assert parallel.check().ok
+
+
+def _fail_in_child(writer: Any, articles: Any) -> None:
+    raise ValueError("disk on fire")
+
+
+def test_a_failing_writer_process_commits_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ix = SearchIndex.create(tmp_path / "ix")
+    ix.add_articles(POEMS, workers=1)
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)
+    monkeypatch.setattr(index_module, "_write_articles", _fail_in_child)
+    with pytest.raises(SearchkitError) as caught:
+        ix.add_articles(many_articles(10, tag="new"), workers=2)
+    assert str(caught.value) == (
+        "a writer process failed (ValueError: disk on fire); nothing of this batch was committed"
+    )
+    monkeypatch.undo()
+    reopened = SearchIndex(tmp_path / "ix")
+    assert [a.article_id for a in reopened.list_articles()] == ["p1", "p2", "p3", "p4"]
+    assert reopened.check().ok
+    # The next commit goes through and removes the failed children's files.
+    reopened.add_articles(many_articles(2, tag="next"), workers=1)
+    assert reopened.stats().articles == 6
+    listed = {segment.segment_id() for segment in reopened._ix._segments()}
+    on_disk = {path.name.split(".")[0] for path in (tmp_path / "ix").glob("MAIN_*.*")}
+    assert on_disk == listed
+
+
+def test_tiered_merges_keep_few_segments_and_every_article_once(tmp_path: Path) -> None:
+    ix = SearchIndex.create(tmp_path / "ix")
+    commits = 3 * MERGE_FACTOR
+    for number in range(commits):
+        ix.add_articles(many_articles(5, tag=f"c{number}-"), workers=1)
+    stats = ix.stats()
+    assert stats.articles == 5 * commits
+    # Every MERGE_FACTOR equal segments become one: never MERGE_FACTOR of a tier.
+    assert stats.segments < MERGE_FACTOR + 2
+    hits = ix.search("明月", limit=1000).hits
+    # 明月 is in both paragraphs of the articles 0 and 4 of each commit.
+    assert len(hits) == len({(h.article_id, h.paragraph) for h in hits}) == 4 * commits
+    # Replacing articles spread over merged segments leaves one copy each.
+    ix.add_articles(many_articles(5, tag="c0-"), workers=1)
+    assert ix.stats().articles == 5 * commits
+    assert ix.check().ok
+
+
+def test_cli_default_batch_size_is_the_library_default() -> None:
+    from searchkit import cli
+
+    assert cli.DEFAULT_BATCH_SIZE == index_module.DEFAULT_BATCH_SIZE
+
+
+def test_batches_end_at_the_postings_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "BATCH_POSTINGS", 50)
+    ix = SearchIndex.create(tmp_path / "ix")
+    ix.add_articles(many_articles(8), workers=1)
+    sizes = [index_module._postings_of(prepare_article(a, ix.segmenter)) for a in many_articles(8)]
+    assert min(sizes) > 25  # so every second article ends a batch
+    commits: list[int] = []
+    real_commit = index_module.IndexWriter.commit
+    def counting_commit(self: Any) -> None:
+        commits.append(len(self._articles))
+        real_commit(self)
+    monkeypatch.setattr(index_module.IndexWriter, "commit", counting_commit)
+    ix.add_articles(many_articles(8), workers=1)
+    assert commits == [2, 2, 2, 2, 0]  # the last: the writer's exit, with nothing left
+    assert ix.stats().articles == 8
