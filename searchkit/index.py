@@ -201,12 +201,12 @@ class Preparer:
     """
 
     CHUNK = 256
+    POOL_MIN_CHARS = 20_000  # less text is analyzed here sooner than a pool starts
 
     def __init__(self, segmenter: Segmenter, workers: int) -> None:
         self.segmenter = segmenter
         self.workers = workers
         self._pool: Any = None
-        self._seen = 0
 
     def __enter__(self) -> Preparer:
         return self
@@ -217,10 +217,12 @@ class Preparer:
             self._pool.join()
             self._pool = None
 
-    def _pool_or_none(self) -> Any:
-        if self.workers <= 1 or self._seen < self.CHUNK:
+    def _pool_or_none(self, chunk: list[tuple[Article, str | None]]) -> Any:
+        if self.workers <= 1:
             return None
         if self._pool is None:
+            if sum(len(text) for article, _ in chunk for text in article.paragraphs) < self.POOL_MIN_CHARS:
+                return None
             import multiprocessing
 
             methods = multiprocessing.get_all_start_methods()
@@ -240,8 +242,7 @@ class Preparer:
             yield from self._run(chunk)
 
     def _run(self, chunk: list[tuple[Article, str | None]]) -> list[PreparedArticle]:
-        self._seen += len(chunk)
-        pool = self._pool_or_none()
+        pool = self._pool_or_none(chunk)
         if pool is None:
             return [prepare_article(a, self.segmenter, origin=o) for a, o in chunk]
         result: list[PreparedArticle] = pool.map(_worker_prepare, chunk, chunksize=16)
@@ -407,18 +408,23 @@ class IndexWriter:
             for article_id in self._deleted_ids | set(self._articles):
                 writer.delete_by_term("article_id", article_id)
             articles = list(self._articles.values())
+            article_count = len(articles)
+            paragraph_count = sum(len(prepared.paragraphs) for prepared in articles)
             parts = _split_by_postings(articles, self._writers()) if articles else [[]]
             if len(parts) == 1:
                 _write_articles(writer, parts[0])
             else:
                 # Forked processes write a segment each while this one merges
-                # old segments; the commit lists them all.
+                # old segments; the commit lists them all. The children have
+                # their copies: this process lets go of the batch first.
                 for part in parts:
                     writer.add_child(ChildSegment(self._index._ix, part, _write_articles))
+                del articles, parts
+                self._articles.clear()
             for source, content_hash in self._sources.items():
                 writer.add_document(kind="source", source=source, meta={"hash": content_hash})
-        self.articles_written += len(articles)
-        self.paragraphs_written += sum(len(prepared.paragraphs) for prepared in articles)
+        self.articles_written += article_count
+        self.paragraphs_written += paragraph_count
         self.cancel()
 
     def _writers(self) -> int:

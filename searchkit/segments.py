@@ -41,6 +41,7 @@ from whoosh.codec.whoosh3 import (
     byte_to_length,
     length_to_byte,
 )
+from whoosh.filedb.filestore import FileStorage
 from whoosh.matching import ListMatcher
 from whoosh.reading import SegmentReader
 from whoosh.writing import SegmentWriter
@@ -50,7 +51,7 @@ from .errors import SearchkitError
 __all__ = ["ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "make_codec", "merge_tiers"]
 
 INLINE_LIMIT = 8  # postings lists this short live in the term table
-MERGE_FACTOR = 4  # segments of one size tier merged at once
+MERGE_FACTOR = 8  # segments of one size tier merged at once
 DELETED_SHARE = 0.5  # a segment with more of its documents deleted is rewritten
 
 
@@ -389,6 +390,14 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self.pool = _GroupedPostings()
         self._children: list[ChildSegment] = []
 
+    def reader(self, reuse: Any = None) -> Any:
+        # The reader behind delete_by_term: thousands of scattered term
+        # lookups per batch, which through mmap would stay resident.
+        from whoosh.index import FileIndex
+
+        self._check_state()
+        return FileIndex._reader(_unmapped(self.storage), self.schema, self.segments, self.generation, reuse=reuse)
+
     def add_child(self, child: ChildSegment) -> None:
         """Commit the segment that ``child`` writes with this one.
 
@@ -498,7 +507,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         # Whoosh's merge policies close the reader right after add_reader, so
         # the stream reads the segment through a reader of its own.
         if isinstance(reader, SegmentReader):
-            own = SegmentReader(self.storage, self.schema, reader.segment())
+            own = SegmentReader(_unmapped(self.storage), self.schema, reader.segment())
             self.pool.merged.append(_MergedSegment(own, startdoc, docmap))
             return
         for fieldname, btext, docnum, weight, value in self._process_posts(reader.iter_postings(), startdoc, docmap):
@@ -513,6 +522,15 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             if per_doc is not None:
                 per_doc.close()
         self.fieldwriter.close()
+
+
+def _unmapped(storage: Any) -> Any:
+    """The same folder, read without mmap: a merge reads each segment once,
+    in order, and every page of a mapped file it touched would stay in the
+    process's resident set (for the largest merges, hundreds of MB)."""
+    if isinstance(storage, FileStorage) and storage.supports_mmap:
+        return FileStorage(storage.folder, supports_mmap=False, readonly=True)
+    return storage
 
 
 def fork_available() -> bool:
@@ -597,8 +615,9 @@ def merge_tiers(writer: SegmentWriter, segments: list[Any]) -> list[Any]:
         if len(tier_segments) >= MERGE_FACTOR:
             merge.extend(tier_segments)
     kept = [segment for segment in segments if segment not in merge]
+    storage = _unmapped(writer.storage)
     for segment in merge:
-        reader = SegmentReader(writer.storage, writer.schema, segment)
+        reader = SegmentReader(storage, writer.schema, segment)
         writer.add_reader(reader)
         reader.close()
     return kept
