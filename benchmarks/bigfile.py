@@ -31,9 +31,9 @@ def dictionary_words() -> list[str]:
     import jieba
 
     words = []
-    with open(jieba.get_dict_file(), encoding="utf-8") as handle:  # type: ignore[attr-defined]
-        for line in handle:
-            word = line.split(" ", 1)[0]
+    with jieba.get_dict_file() as handle:  # the bundled dict.txt, opened in binary
+        for raw in handle:
+            word = raw.decode("utf-8").split(" ", 1)[0]
             if word:
                 words.append(word)
     return words

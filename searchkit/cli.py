@@ -158,7 +158,7 @@ def cli(ctx: click.Context, index_dir: str, lock_timeout: float) -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes analyzing text (default: CPUs, at most 4; 1 = none besides this one).",
+    help="Processes analyzing and writing text (default: CPUs, at most 4; 1 = none besides this one).",
 )
 @click.pass_context
 def index_command(
@@ -382,7 +382,7 @@ def check_command(ctx: click.Context, quick: bool, as_json: bool) -> None:
 
 @cli.command("reindex")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Articles per commit.")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes analyzing text.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes analyzing and writing text.")
 @click.pass_context
 def reindex_command(ctx: click.Context, batch_size: int, workers: int | None) -> None:
     """Rebuild the index from its own stored texts with this searchkit's schema and analyzer.
