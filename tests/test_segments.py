@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +160,41 @@ def test_batches_end_at_the_postings_cap(tmp_path: Path, monkeypatch: pytest.Mon
     ix.add_articles(many_articles(8), workers=1)
     assert commits == [2, 2, 2, 2, 0]  # the last: the writer's exit, with nothing left
     assert ix.stats().articles == 8
+
+
+def test_cli_reports_a_failing_writer_process_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from searchkit.cli import cli
+
+    data = tmp_path / "poems.jsonl"
+    data.write_text("".join(
+        json.dumps({"id": a.id, "title": a.title, "paragraphs": a.paragraphs}, ensure_ascii=False) + "\n"
+        for a in many_articles(6)
+    ), encoding="utf-8")
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)
+    monkeypatch.setattr(index_module, "_write_articles", _fail_in_child)
+    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", str(data), "--workers", "2"])
+    assert (result.exit_code, result.stderr) == (
+        1, "Error: a writer process failed (ValueError: disk on fire); nothing of this batch was committed\n"
+    )
+    monkeypatch.undo()
+    assert SearchIndex(tmp_path / "ix").stats().articles == 0
+
+
+def _die_in_child(writer: Any, articles: Any) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_killed_writer_process_commits_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ix = SearchIndex.create(tmp_path / "ix")
+    ix.add_articles(POEMS, workers=1)
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)
+    monkeypatch.setattr(index_module, "_write_articles", _die_in_child)
+    with pytest.raises(SearchkitError) as caught:
+        ix.add_articles(many_articles(10, tag="new"), workers=2)
+    assert str(caught.value) == (
+        "a writer process died before finishing its segment; nothing of this batch was committed"
+    )
+    monkeypatch.undo()
+    assert [a.article_id for a in SearchIndex(tmp_path / "ix").list_articles()] == ["p1", "p2", "p3", "p4"]
