@@ -99,16 +99,27 @@ def _fail_in_child(writer: Any, articles: Any) -> None:
     raise ValueError("disk on fire")
 
 
-def test_a_failing_writer_process_commits_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _die_in_child(writer: Any, articles: Any) -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@pytest.mark.parametrize(
+    ("child", "message"),
+    [
+        (_fail_in_child, "a writer process failed (ValueError: disk on fire); nothing of this batch was committed"),
+        (_die_in_child, "a writer process died before finishing its segment; nothing of this batch was committed"),
+    ],
+)
+def test_a_failing_writer_process_commits_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: Any, message: str
+) -> None:
     ix = SearchIndex.create(tmp_path / "ix")
     ix.add_articles(POEMS, workers=1)
     monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)
-    monkeypatch.setattr(index_module, "_write_articles", _fail_in_child)
+    monkeypatch.setattr(index_module, "_write_articles", child)
     with pytest.raises(SearchkitError) as caught:
         ix.add_articles(many_articles(10, tag="new"), workers=2)
-    assert str(caught.value) == (
-        "a writer process failed (ValueError: disk on fire); nothing of this batch was committed"
-    )
+    assert str(caught.value) == message
     monkeypatch.undo()
     reopened = SearchIndex(tmp_path / "ix")
     assert [a.article_id for a in reopened.list_articles()] == ["p1", "p2", "p3", "p4"]
@@ -181,20 +192,3 @@ def test_cli_reports_a_failing_writer_process_in_one_line(tmp_path: Path, monkey
     monkeypatch.undo()
     assert SearchIndex(tmp_path / "ix").stats().articles == 0
 
-
-def _die_in_child(writer: Any, articles: Any) -> None:
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def test_a_killed_writer_process_commits_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    ix = SearchIndex.create(tmp_path / "ix")
-    ix.add_articles(POEMS, workers=1)
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)
-    monkeypatch.setattr(index_module, "_write_articles", _die_in_child)
-    with pytest.raises(SearchkitError) as caught:
-        ix.add_articles(many_articles(10, tag="new"), workers=2)
-    assert str(caught.value) == (
-        "a writer process died before finishing its segment; nothing of this batch was committed"
-    )
-    monkeypatch.undo()
-    assert [a.article_id for a in SearchIndex(tmp_path / "ix").list_articles()] == ["p1", "p2", "p3", "p4"]
