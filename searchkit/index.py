@@ -14,6 +14,7 @@ Three kinds of Whoosh documents share the index:
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import json
 import os
@@ -123,6 +124,11 @@ class PreparedArticle:
     article_id: str
     paragraphs: list[dict[str, Any]]  # field name -> value, per paragraph doc
     origin: str | None = None  # the indexed file it came from (change detection)
+
+    @functools.cached_property
+    def postings(self) -> int:
+        """About how much writing it takes: text postings plus one per paragraph."""
+        return sum(len(doc["words"].items) + len(doc["grams"].items) for doc in self.paragraphs) + len(self.paragraphs)
 
 
 def _text_postings(text: str, segmenter: Segmenter) -> tuple[Prepared, Prepared]:
@@ -368,7 +374,7 @@ class IndexWriter:
 
     def add_prepared(self, prepared: PreparedArticle) -> None:
         self._articles[prepared.article_id] = prepared
-        self._postings += _postings_of(prepared)
+        self._postings += prepared.postings
         if len(self._articles) >= self._batch_size or self._postings >= BATCH_POSTINGS:
             self.commit()
 
@@ -453,13 +459,9 @@ def _gc_paused() -> Iterator[None]:
 PARALLEL_MIN_POSTINGS = 20_000  # below this a forked writer costs more than it saves
 
 
-def _postings_of(prepared: PreparedArticle) -> int:
-    return sum(len(doc["words"].items) + len(doc["grams"].items) for doc in prepared.paragraphs) + len(prepared.paragraphs)
-
-
 def _split_by_postings(articles: list[PreparedArticle], parts: int) -> list[list[PreparedArticle]]:
     """Cut the batch, in order, into up to ``parts`` runs of about equal postings."""
-    sizes = [_postings_of(prepared) for prepared in articles]
+    sizes = [prepared.postings for prepared in articles]
     total = sum(sizes)
     if parts <= 1 or total < PARALLEL_MIN_POSTINGS:
         return [articles]

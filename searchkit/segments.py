@@ -138,8 +138,9 @@ class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
 class _FieldLengths:
     """Field lengths of the segment being written, one list per field.
 
-    Whoosh asks the per-document reader for a length at every posting (for
-    block statistics), one file read each; this reads each column once.
+    Whoosh's writer asks the per-document reader for a length at every
+    posting (for block statistics), one file read each; this reads each
+    column once.
     """
 
     def __init__(self, per_doc_reader: Any) -> None:
@@ -154,16 +155,8 @@ class _FieldLengths:
             )
         return self._columns[fieldname]
 
-    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int | None:
-        values = self.column(fieldname)
-        return default if values is None else values[docnum]
-
 
 class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
-    def add_postings(self, schema: Any, lengths: Any, items: Any) -> Any:
-        # Whoosh's per-posting path, still used by its multiprocessing writer.
-        return super().add_postings(schema, _FieldLengths(lengths) if lengths else lengths, items)
-
     def add_term_lists(self, btext: bytes, lists: Iterator[tuple[Sequence[int], Sequence[float], Sequence[Any]]],
                        lengths: Sequence[int | None] | None) -> None:
         """Write one term from runs of postings (ids ascending across runs).
@@ -230,14 +223,12 @@ class _MergedSegment:
         self.reader = reader
         self.base = base
         self.docmap = docmap  # old docnum -> new docnum, when some were deleted
+        self.field_names = set(reader.indexed_field_names())
         self._terms = reader._terms
-
-    def field_names(self) -> set[str]:
-        return set(self.reader.indexed_field_names())
 
     def terms(self, fieldname: str) -> Iterator[tuple[bytes, Any]]:
         """(term, term info) of the field in order: read in sequence, no hash lookups."""
-        if fieldname not in self.field_names():
+        if fieldname not in self.field_names:
             return
         for (name, btext), terminfo in self._terms.items_from(fieldname, b""):
             if name != fieldname:
@@ -335,7 +326,7 @@ class _GroupedPostings:
     def write(self, schema: Any, fieldwriter: _FieldWriter, lengths: _FieldLengths | None) -> None:
         names = set(self.fields)
         for segment in self.merged:
-            names |= segment.field_names()
+            names |= segment.field_names
         for fieldname in sorted(name for name in names if name in schema):
             fieldobj = schema[fieldname]
             column = lengths.column(fieldname) if lengths is not None else None

@@ -217,3 +217,10 @@ def test_analyze(runner: CliRunner) -> None:
         {"keyword": "珠峰", "field": "title", "grams": ["珠", "峰"]},
         {"keyword": "冬游", "field": "text", "grams": ["冬", "游"]},
     ]
+
+
+def test_cli_default_batch_size_is_the_library_default() -> None:
+    from searchkit import cli as cli_module
+    from searchkit import index as index_module
+
+    assert cli_module.DEFAULT_BATCH_SIZE == index_module.DEFAULT_BATCH_SIZE

@@ -150,17 +150,11 @@ def test_tiered_merges_keep_few_segments_and_every_article_once(tmp_path: Path) 
     assert ix.check().ok
 
 
-def test_cli_default_batch_size_is_the_library_default() -> None:
-    from searchkit import cli
-
-    assert cli.DEFAULT_BATCH_SIZE == index_module.DEFAULT_BATCH_SIZE
-
-
 def test_batches_end_at_the_postings_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(index_module, "BATCH_POSTINGS", 50)
     ix = SearchIndex.create(tmp_path / "ix")
     ix.add_articles(many_articles(8), workers=1)
-    sizes = [index_module._postings_of(prepare_article(a, ix.segmenter)) for a in many_articles(8)]
+    sizes = [prepare_article(a, ix.segmenter).postings for a in many_articles(8)]
     assert min(sizes) > 25  # so every second article ends a batch
     commits: list[int] = []
     real_commit = index_module.IndexWriter.commit
