@@ -57,9 +57,9 @@ SCHEMA_VERSION = 1
 META_FILE = "searchkit.json"
 META_FORMAT = "searchkit-index"
 DEFAULT_BATCH_SIZE = 5000
-# A batch also ends at this many postings (~200 MB of prepared postings in
-# memory), so large articles do not make batches large.
-BATCH_POSTINGS = 1_000_000
+# A batch also ends at this many characters (about a million postings, ~200
+# MB while its segment is written), so large articles do not make batches large.
+BATCH_CHARS = 500_000
 
 
 # --------------------------------------------------------------------------
@@ -97,12 +97,21 @@ class Prepared:
         self.items = items
 
 
+class ExactID(wfields.ID):  # type: ignore[misc]
+    """Whoosh's ID field, indexed without a Token: the whole value is the one term."""
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return [(value.encode("utf-8"), 1, self.format.field_boost, b"")]
+        return super().index(value, **kwargs)
+
+
 def make_schema() -> wfields.Schema:
     tokenizer = analysis.ChineseTokenizer()
     return wfields.Schema(
-        kind=wfields.ID(stored=True),
-        article_id=wfields.ID(stored=True, sortable=True),
-        source=wfields.ID(stored=True),
+        kind=ExactID(stored=True),
+        article_id=ExactID(stored=True, sortable=True),
+        source=ExactID(stored=True),
         ordinal=wfields.STORED(),
         title=wfields.STORED(),
         text=wfields.STORED(),
@@ -115,20 +124,21 @@ def make_schema() -> wfields.Schema:
 
 
 # --------------------------------------------------------------------------
-# Analysis of an article (runs in worker processes too: plain data in and out)
+# Analysis of an article (in the process that writes its segment)
 
 
 @dataclass
-class PreparedArticle:
+class PendingArticle:
+    """An article checked and waiting in a batch; analyzed when the batch is written."""
+
     article: Article
     article_id: str
-    paragraphs: list[dict[str, Any]]  # field name -> value, per paragraph doc
     origin: str | None = None  # the indexed file it came from (change detection)
 
     @functools.cached_property
-    def postings(self) -> int:
-        """About how much writing it takes: text postings plus one per paragraph."""
-        return sum(len(doc["words"].items) + len(doc["grams"].items) for doc in self.paragraphs) + len(self.paragraphs)
+    def chars(self) -> int:
+        """About how much writing it takes: its characters, plus one per paragraph."""
+        return len(self.article.title or "") + sum(len(text) + 1 for text in self.article.paragraphs)
 
 
 def _text_postings(text: str, segmenter: Segmenter) -> tuple[Prepared, Prepared]:
@@ -160,9 +170,15 @@ def _check_text(article: Article) -> None:
             ) from None
 
 
-def prepare_article(article: Article, segmenter: Segmenter, origin: str | None = None) -> PreparedArticle:
+def pending_article(article: Article, origin: str | None = None) -> PendingArticle:
+    """Check ``article`` (:class:`ReaderError` if its text is not valid Unicode) and give it its id."""
     _check_text(article)
-    article_id = article_id_for(article)
+    return PendingArticle(article, article_id_for(article), origin)
+
+
+def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[str, Any]]:
+    """The article's paragraph documents, analyzed: field name -> value."""
+    article = pending.article
     title = article.title or ""
     title_words, title_grams = _text_postings(title, segmenter)
     title_words = Prepared(analysis.frequency_items(term.decode("utf-8") for term, n, _w, _v in title_words.items for _ in range(n)))
@@ -172,7 +188,7 @@ def prepare_article(article: Article, segmenter: Segmenter, origin: str | None =
         docs.append(
             {
                 "kind": "paragraph",
-                "article_id": article_id,
+                "article_id": pending.article_id,
                 "ordinal": ordinal,
                 "title": title,
                 "text": text,
@@ -182,85 +198,11 @@ def prepare_article(article: Article, segmenter: Segmenter, origin: str | None =
                 "title_grams": title_grams,
             }
         )
-    return PreparedArticle(article, article_id, docs, origin)
-
-
-_worker_segmenter: Segmenter | None = None
-
-
-def _worker_init(settings: AnalyzerSettings) -> None:
-    global _worker_segmenter
-    _worker_segmenter = Segmenter(settings)
-    _worker_segmenter.tokenizer  # load the dictionary once per worker
-
-
-def _worker_prepare(job: tuple[Article, str | None]) -> PreparedArticle:
-    segmenter = _worker_segmenter or Segmenter()
-    return prepare_article(job[0], segmenter, origin=job[1])
-
-
-class Preparer:
-    """Analyzes articles, in worker processes once there is enough work.
-
-    Articles go in chunks, so a large input never sits in memory whole, and
-    come back in input order.
-    """
-
-    CHUNK = 256
-    POOL_MIN_CHARS = 20_000  # less text is analyzed here sooner than a pool starts
-
-    def __init__(self, segmenter: Segmenter, workers: int) -> None:
-        self.segmenter = segmenter
-        self.workers = workers
-        self._pool: Any = None
-
-    def __enter__(self) -> Preparer:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._pool is not None:
-            self._pool.terminate()
-            self._pool.join()
-            self._pool = None
-
-    def _pool_or_none(self, chunk: list[tuple[Article, str | None]]) -> Any:
-        if self.workers <= 1:
-            return None
-        if self._pool is None:
-            if sum(len(text) for article, _ in chunk for text in article.paragraphs) < self.POOL_MIN_CHARS:
-                return None
-            import multiprocessing
-
-            methods = multiprocessing.get_all_start_methods()
-            # fork shares the loaded dictionary with the workers for free.
-            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            self._pool = context.Pool(self.workers, initializer=_worker_init, initargs=(self.segmenter.settings,))
-        return self._pool
-
-    def prepare(self, articles: Iterable[Article], origin: str | None = None) -> Iterator[PreparedArticle]:
-        chunk: list[tuple[Article, str | None]] = []
-        for article in articles:
-            chunk.append((article, origin))
-            if len(chunk) >= self.CHUNK:
-                yield from self._run(chunk)
-                chunk = []
-        if chunk:
-            yield from self._run(chunk)
-
-    def _run(self, chunk: list[tuple[Article, str | None]]) -> list[PreparedArticle]:
-        pool = self._pool_or_none(chunk)
-        if pool is None:
-            return [prepare_article(a, self.segmenter, origin=o) for a, o in chunk]
-        result: list[PreparedArticle] = pool.map(_worker_prepare, chunk, chunksize=16)
-        return result
+    return docs
 
 
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
-
-
-# --------------------------------------------------------------------------
-# Results of listing and indexing
 
 
 @dataclass
@@ -337,8 +279,11 @@ ProgressCallback = Callable[[str, int], None]
 class IndexWriter:
     """Buffers articles and writes them in batches, one commit per batch.
 
-    A batch ends at ``batch_size`` articles or ``BATCH_POSTINGS`` postings,
-    whichever comes first.
+    A batch ends at ``batch_size`` articles or ``BATCH_CHARS`` characters,
+    whichever comes first. Articles are analyzed when their batch is written:
+    with ``workers`` > 1, a large batch is cut into that many parts, and each
+    part is analyzed and written as a segment by a forked process, while a
+    further one merges old segments; the commit lists them all.
 
     Use as a context manager: the last batch is committed on a clean exit and
     dropped on an exception (earlier batches stay committed).
@@ -348,8 +293,8 @@ class IndexWriter:
         self._index = index
         self._batch_size = batch_size
         self._workers = workers
-        self._postings = 0  # in self._articles
-        self._articles: dict[str, PreparedArticle] = {}
+        self._chars = 0  # in self._articles
+        self._articles: dict[str, PendingArticle] = {}
         self._sources: dict[str, str] = {}  # source -> content hash to record
         self._deleted_sources: set[str] = set()
         self._deleted_ids: set[str] = set()
@@ -366,17 +311,18 @@ class IndexWriter:
         else:
             self.cancel()
 
-    def add_article(self, article: Article) -> str:
-        """Add (or replace, by id) one article; returns its id."""
-        prepared = prepare_article(article, self._index.segmenter)
-        self.add_prepared(prepared)
-        return prepared.article_id
+    def add_article(self, article: Article, origin: str | None = None) -> str:
+        """Add (or replace, by id) one article; returns its id.
 
-    def add_prepared(self, prepared: PreparedArticle) -> None:
-        self._articles[prepared.article_id] = prepared
-        self._postings += prepared.postings
-        if len(self._articles) >= self._batch_size or self._postings >= BATCH_POSTINGS:
+        Raises :class:`ReaderError` at once for text that is not valid
+        Unicode; ``origin`` is the indexed file it came from, if any.
+        """
+        pending = pending_article(article, origin)
+        self._articles[pending.article_id] = pending
+        self._chars += pending.chars
+        if len(self._articles) >= self._batch_size or self._chars >= BATCH_CHARS:
             self.commit()
+        return pending.article_id
 
     def replace_source(self, source: str) -> None:
         """Drop every article that came from ``source`` (before re-adding it)."""
@@ -395,7 +341,7 @@ class IndexWriter:
         self._deleted_ids.add(article_id)
 
     def cancel(self) -> None:
-        self._postings = 0
+        self._chars = 0
         self._articles.clear()
         self._sources.clear()
         self._deleted_sources.clear()
@@ -405,6 +351,7 @@ class IndexWriter:
     def commit(self) -> None:
         if not (self._articles or self._sources or self._deleted_sources or self._deleted_ids or self._forgotten_sources):
             return
+        segmenter = self._index.segmenter
         with _gc_paused(), self._index._whoosh_writer() as writer:
             for source in self._deleted_sources:
                 writer.delete_by_term("source", source)
@@ -415,16 +362,19 @@ class IndexWriter:
                 writer.delete_by_term("article_id", article_id)
             articles = list(self._articles.values())
             article_count = len(articles)
-            paragraph_count = sum(len(prepared.paragraphs) for prepared in articles)
-            parts = _split_by_postings(articles, self._writers()) if articles else [[]]
+            paragraph_count = sum(len(pending.article.paragraphs) for pending in articles)
+            parts = _split_by_chars(articles, self._writers()) if articles else [[]]
             if len(parts) == 1:
-                _write_articles(writer, parts[0])
+                _write_articles(writer, parts[0], segmenter)
             else:
-                # Forked processes write a segment each while this one merges
-                # old segments; the commit lists them all. The children have
-                # their copies: this process lets go of the batch first.
+                # Forked processes analyze and write a segment each (and
+                # another merges old segments, see SearchkitWriter); the
+                # commit lists them all. The dictionary is loaded once, here,
+                # and shared with them by fork.
+                segmenter.tokenizer
+                writer.merge_in_child = True
                 for part in parts:
-                    writer.add_child(ChildSegment(self._index._ix, part, _write_articles))
+                    writer.add_child(ChildSegment(self._index._ix, part, lambda w, part: _write_articles(w, part, segmenter)))
                 del articles, parts
                 self._articles.clear()
             for source, content_hash in self._sources.items():
@@ -456,32 +406,33 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-PARALLEL_MIN_POSTINGS = 20_000  # below this a forked writer costs more than it saves
+PARALLEL_MIN_CHARS = 10_000  # below this a forked writer costs more than it saves
 
 
-def _split_by_postings(articles: list[PreparedArticle], parts: int) -> list[list[PreparedArticle]]:
-    """Cut the batch, in order, into up to ``parts`` runs of about equal postings."""
-    sizes = [prepared.postings for prepared in articles]
+def _split_by_chars(articles: list[PendingArticle], parts: int) -> list[list[PendingArticle]]:
+    """Cut the batch, in order, into up to ``parts`` runs of about equal size."""
+    sizes = [pending.chars for pending in articles]
     total = sum(sizes)
-    if parts <= 1 or total < PARALLEL_MIN_POSTINGS:
+    if parts <= 1 or total < PARALLEL_MIN_CHARS:
         return [articles]
-    runs: list[list[PreparedArticle]] = [[]]
+    runs: list[list[PendingArticle]] = [[]]
     share, filled = total / parts, 0
-    for prepared, size in zip(articles, sizes):
+    for pending, size in zip(articles, sizes):
         if filled >= share * len(runs) and len(runs) < parts:
             runs.append([])
-        runs[-1].append(prepared)
+        runs[-1].append(pending)
         filled += size
     return runs
 
 
-def _write_articles(writer: Any, articles: list[PreparedArticle]) -> None:
-    for prepared in articles:
-        article = prepared.article
+def _write_articles(writer: Any, articles: list[PendingArticle], segmenter: Segmenter) -> None:
+    for pending in articles:
+        article = pending.article
+        docs = paragraph_docs(pending, segmenter)
         writer.add_document(
             kind="article",
-            article_id=prepared.article_id,
-            source=prepared.origin,
+            article_id=pending.article_id,
+            source=pending.origin,
             title=article.title,
             meta={
                 "source": article.source,
@@ -492,8 +443,8 @@ def _write_articles(writer: Any, articles: list[PreparedArticle]) -> None:
                 "lines": article.lines,
             },
         )
-        for doc in prepared.paragraphs:
-            writer.add_document(source=prepared.origin, **doc)
+        for doc in docs:
+            writer.add_document(source=pending.origin, **doc)
 
 
 def _file_size(path: Path) -> int:
@@ -705,10 +656,9 @@ class SearchIndex:
         """Add (or replace, by id) articles, committing every ``batch_size``."""
         report = IndexReport()
         workers = default_workers() if workers is None else workers
-        preparer = Preparer(self.segmenter, workers)
-        with self.writer(batch_size=batch_size, workers=workers) as writer, preparer:
-            for prepared in preparer.prepare(articles):
-                writer.add_prepared(prepared)
+        with self.writer(batch_size=batch_size, workers=workers) as writer:
+            for article in articles:
+                writer.add_article(article)
         report.articles = writer.articles_written
         report.paragraphs = writer.paragraphs_written
         report.added = report.articles
@@ -741,16 +691,15 @@ class SearchIndex:
         if progress:
             progress("start", len(file_paths) + int(use_stdin))
         workers = default_workers() if workers is None else workers
-        preparer = Preparer(self.segmenter, workers)
-        with self.writer(batch_size=batch_size, workers=workers) as writer, preparer:
+        with self.writer(batch_size=batch_size, workers=workers) as writer:
             if use_stdin:
                 opener = lambda: readers.read_stream(stdin, fmt=fmt)  # noqa: E731
-                self._add_source(writer, preparer, report, known, opener, "<stdin>")
+                self._add_source(writer, report, known, opener, "<stdin>")
                 if progress:
                     progress("advance", 1)
             for file_path in file_paths:
                 opener = lambda p=file_path: readers.open_source(p, fmt=fmt)  # noqa: E731
-                self._add_source(writer, preparer, report, known, opener, str(file_path))
+                self._add_source(writer, report, known, opener, str(file_path))
                 if progress:
                     progress("advance", 1)
         report.articles = writer.articles_written
@@ -760,7 +709,6 @@ class SearchIndex:
     def _add_source(
         self,
         writer: IndexWriter,
-        preparer: Preparer,
         report: IndexReport,
         known: dict[str, str],
         open_source: Callable[[], Any],
@@ -783,11 +731,11 @@ class SearchIndex:
             return
         count = 0
         try:
-            for prepared in preparer.prepare(source.articles(), origin=source.name):
+            for article in source.articles():
                 if count == 0:
                     # Old articles of this file go only once the new ones read.
                     writer.replace_source(source.name)
-                writer.add_prepared(prepared)
+                writer.add_article(article, origin=source.name)
                 count += 1
         except ReaderError as exc:
             # What was read stays; no marker, so the next run redoes the file.

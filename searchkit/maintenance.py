@@ -292,7 +292,7 @@ def reindex(
     batch_size: int,
     workers: int,
 ) -> ReindexReport:
-    from .index import META_FILE, META_FORMAT, Preparer, SearchIndex, locked_error, make_schema, missing_index_error
+    from .index import META_FILE, META_FORMAT, SearchIndex, locked_error, make_schema, missing_index_error
 
     if not path.is_dir():
         if path.exists():
@@ -346,11 +346,9 @@ def reindex(
                         lines=lines if isinstance(lines, list) and len(lines) == len(texts) else None,
                     )
 
-            preparer = Preparer(new.segmenter, workers)
-            with new.writer(batch_size=batch_size, workers=workers) as writer, preparer:
-                for prepared in preparer.prepare(rebuilt()):
-                    prepared.origin = origins.pop(prepared.article_id, None)
-                    writer.add_prepared(prepared)
+            with new.writer(batch_size=batch_size, workers=workers) as writer:
+                for article in rebuilt():
+                    writer.add_article(article, origin=origins.pop(article.id, None))
                 for source, content_hash in sources.items():
                     writer.finish_source(source, content_hash)
             report.sources = len(sources)

@@ -303,22 +303,21 @@ class _GroupedPostings:
     """
 
     def __init__(self) -> None:
-        # field -> term -> (docnums, weights, values), docnums ascending
-        self.fields: dict[str, dict[bytes, tuple[list[int], list[float], list[Any]]]] = {}
+        # field -> term -> [(docnum, weight, value)], docnums ascending
+        self.fields: dict[str, dict[bytes, list[tuple[int, float, Any]]]] = {}
         self.merged: list[_MergedSegment] = []
 
     def add_items(self, fieldname: str, items: Sequence[tuple[bytes, int, float, bytes]], docnum: int) -> None:
         terms = self.fields.get(fieldname)
         if terms is None:
             terms = self.fields[fieldname] = {}
+        get = terms.get
         for btext, _freq, weight, value in items:
-            entry = terms.get(btext)
-            if entry is None:
-                terms[btext] = ([docnum], [weight], [value])
+            postings = get(btext)
+            if postings is None:
+                terms[btext] = [(docnum, weight, value)]
             else:
-                entry[0].append(docnum)
-                entry[1].append(weight)
-                entry[2].append(value)
+                postings.append((docnum, weight, value))
 
     def add_posting(self, fieldname: str, btext: bytes, docnum: int, weight: float, value: Any) -> None:
         self.add_items(fieldname, ((btext, 1, weight, value),), docnum)
@@ -353,7 +352,7 @@ class _GroupedPostings:
               sources: list[tuple[int, Any]]) -> Iterator[PostingRun]:
         for source, terminfo in sources:
             if source < 0:
-                yield batch[btext]
+                yield tuple(zip(*batch[btext]))  # type: ignore[misc]
             else:
                 yield from self.merged[source].runs(fieldname, btext, terminfo, fieldobj.format)
 
@@ -377,9 +376,13 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
 
     def __init__(self, ix: Any, **kwargs: Any) -> None:
         super().__init__(ix, **kwargs)
+        self._ix = ix
         self.pool.cleanup()
         self.pool = _GroupedPostings()
         self._children: list[ChildSegment] = []
+        # Set by a writer whose batch goes to child processes: its merge then
+        # runs in one more child, alongside them, not after them here.
+        self.merge_in_child = False
 
     def reader(self, reuse: Any = None) -> Any:
         # The reader behind delete_by_term: thousands of scattered term
@@ -399,7 +402,8 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
 
     def _commit_toc(self, segments: list[Any]) -> None:
         try:
-            added = [child.result() for child in self._children]
+            # A merge whose documents were all deleted leaves an empty segment.
+            added = [segment for segment in (child.result() for child in self._children) if segment.doc_count_all()]
         except BaseException:
             # Whoosh's commit releases the lock only after the table of
             # contents is written; without it, nothing is committed.
@@ -425,6 +429,13 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             optimize = self.optimize if optimize is None else optimize
             merge = self.merge if merge is None else merge
             if merge and not optimize:
+                if self.merge_in_child and fork_available():
+                    merged, kept = tiers_to_merge(self.segments)
+                    if merged:
+                        # The child gets these segment objects, with this
+                        # writer's deletions, by fork.
+                        self.add_child(ChildSegment(self._ix, merged, _merge_into))
+                    return kept
                 mergetype = merge_tiers
         return super()._merge_segments(mergetype, optimize, merge)
 
@@ -585,13 +596,14 @@ class ChildSegment:
             self._pid = None
 
 
-def merge_tiers(writer: SegmentWriter, segments: list[Any]) -> list[Any]:
-    """Merge policy: merge the segments of a size tier once MERGE_FACTOR gather.
+def tiers_to_merge(segments: list[Any]) -> tuple[list[Any], list[Any]]:
+    """The merge policy: (segments to merge into one, segments kept).
 
-    A segment's tier is log(live documents) in base MERGE_FACTOR; segments
-    with more than half their documents deleted are merged too. Each posting
-    is thus rewritten about log_F(n / batch) times and the index keeps a few
-    segments per tier, where Whoosh's MERGE_SMALL kept re-merging the largest.
+    Segments whose live document counts fall in one size tier (log base
+    MERGE_FACTOR) are merged once MERGE_FACTOR of them gather, and a segment
+    more than half deleted is rewritten. Each posting is thus rewritten about
+    log_F(n / batch) times and the index keeps a few segments per tier, where
+    Whoosh's MERGE_SMALL kept re-merging the largest.
     """
     tiers: dict[int, list[Any]] = {}
     merge = []
@@ -605,10 +617,19 @@ def merge_tiers(writer: SegmentWriter, segments: list[Any]) -> list[Any]:
     for tier_segments in tiers.values():
         if len(tier_segments) >= MERGE_FACTOR:
             merge.extend(tier_segments)
-    kept = [segment for segment in segments if segment not in merge]
+    return merge, [segment for segment in segments if segment not in merge]
+
+
+def _merge_into(writer: SegmentWriter, segments: list[Any]) -> None:
     storage = _unmapped(writer.storage)
-    for segment in merge:
+    for segment in segments:
         reader = SegmentReader(storage, writer.schema, segment)
         writer.add_reader(reader)
         reader.close()
+
+
+def merge_tiers(writer: SegmentWriter, segments: list[Any]) -> list[Any]:
+    """Whoosh merge policy for :func:`tiers_to_merge`, merging in this writer."""
+    merge, kept = tiers_to_merge(segments)
+    _merge_into(writer, merge)
     return kept

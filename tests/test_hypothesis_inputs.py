@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from searchkit import Article, SearchIndex
 from searchkit.analysis import Segmenter, analyze, fold, gram_stream, normalize
 from searchkit.errors import QueryError, ReaderError
-from searchkit.index import prepare_article
+from searchkit.index import paragraph_docs, pending_article
 from searchkit.readers import decode_bytes, open_source, read_stream
 
 from .conftest import CORPUS
@@ -61,9 +61,9 @@ def test_preparing_any_text_indexes_or_refuses_it(text: str) -> None:
         text.encode("utf-8")
     except UnicodeEncodeError:
         with pytest.raises(ReaderError, match="^article 'x': text holds a lone surrogate U\\+D[89A-F][0-9A-F]{2}, "):
-            prepare_article(article, SEGMENTER)
+            pending_article(article)
         return
-    prepare_article(article, SEGMENTER)
+    assert len(paragraph_docs(pending_article(article), SEGMENTER)) == 1
 
 
 _INDEX = SearchIndex.in_memory()

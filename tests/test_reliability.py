@@ -138,18 +138,12 @@ def test_sigkill_keeps_committed_batches_and_rerun_completes(
 def test_check_notes_a_file_whose_indexing_did_not_finish(tmp_path: Path) -> None:
     ix = SearchIndex.create(tmp_path / "ix")
     with ix.writer() as writer:
-        writer.add_prepared(_prepared(ix, "x1", origin="/data/f.jsonl"))
+        writer.add_article(Article(id="x1", title="题", paragraphs=["一段话。"]), origin="/data/f.jsonl")
     report = ix.check()
     assert report.ok
     assert report.notes == [
         "1 articles from 1 files whose indexing did not finish (an interrupted run or a failed file): index those files again"
     ]
-
-
-def _prepared(ix: SearchIndex, article_id: str, origin: str | None = None):
-    from searchkit.index import prepare_article
-
-    return prepare_article(Article(id=article_id, title="题", paragraphs=["一段话。"]), ix.segmenter, origin=origin)
 
 
 # --------------------------------------------------------------------------

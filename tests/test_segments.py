@@ -15,7 +15,8 @@ from whoosh.writing import SegmentWriter
 from searchkit import Article, SearchIndex, SearchkitError
 from searchkit import index as index_module
 from searchkit.analysis import Segmenter
-from searchkit.index import _write_articles, make_schema, prepare_article
+from searchkit.index import _write_articles, make_schema, pending_article
+from searchkit import segments as segments_module
 from searchkit.segments import MERGE_FACTOR, SearchkitWriter, make_codec
 
 # Tang poems (chinese-poetry, MIT): a few records of the shared corpus.
@@ -54,11 +55,11 @@ def write_with(writer_class: type, articles: list[Article], commits: int) -> Ram
     storage = RamStorage()
     ix = storage.create_index(make_schema())
     segmenter = Segmenter()
-    prepared = [prepare_article(article, segmenter) for article in articles]
-    step = -(-len(prepared) // commits)
-    for start in range(0, len(prepared), step):
+    pending = [pending_article(article) for article in articles]
+    step = -(-len(pending) // commits)
+    for start in range(0, len(pending), step):
         writer = writer_class(ix, codec=make_codec())
-        _write_articles(writer, prepared[start:start + step])
+        _write_articles(writer, pending[start:start + step], segmenter)
         writer.commit(merge=False)
     writer = writer_class(ix, codec=make_codec())
     for article_id in ("3", "17", "18"):  # renumbered documents in the merge
@@ -79,7 +80,7 @@ def test_postings_match_whooshs_own_writer() -> None:
 
 
 def test_parallel_batch_gives_the_same_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)  # fork even for a small batch
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)  # fork even for a small batch
     articles = many_articles(30)
     serial = SearchIndex.create(tmp_path / "serial")
     serial.add_articles(articles, workers=1)
@@ -95,11 +96,11 @@ def test_parallel_batch_gives_the_same_index(tmp_path: Path, monkeypatch: pytest
     assert parallel.check().ok
 
 
-def _fail_in_child(writer: Any, articles: Any) -> None:
+def _fail_in_child(writer: Any, articles: Any, segmenter: Any) -> None:
     raise ValueError("disk on fire")
 
 
-def _die_in_child(writer: Any, articles: Any) -> None:
+def _die_in_child(writer: Any, articles: Any, segmenter: Any) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -115,7 +116,7 @@ def test_a_failing_writer_process_commits_nothing(
 ) -> None:
     ix = SearchIndex.create(tmp_path / "ix")
     ix.add_articles(POEMS, workers=1)
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
     monkeypatch.setattr(index_module, "_write_articles", child)
     with pytest.raises(SearchkitError) as caught:
         ix.add_articles(many_articles(10, tag="new"), workers=2)
@@ -150,11 +151,37 @@ def test_tiered_merges_keep_few_segments_and_every_article_once(tmp_path: Path) 
     assert ix.check().ok
 
 
-def test_batches_end_at_the_postings_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_module, "BATCH_POSTINGS", 50)
+def test_merges_in_a_child_process_drop_what_the_same_commit_deletes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    ix = SearchIndex.create(tmp_path / "ix")
+    for number in range(MERGE_FACTOR // 2):  # two segments of 12 documents per commit: one tier
+        ix.add_articles(many_articles(8, tag=f"c{number}-"), workers=2)
+    assert ix.stats().segments == MERGE_FACTOR
+    merged: list[int] = []
+    real_merge_into = segments_module._merge_into
+    def recording_merge_into(writer: Any, segments: list[Any]) -> None:
+        merged.append(os.getpid())
+        real_merge_into(writer, segments)
+    monkeypatch.setattr(segments_module, "_merge_into", recording_merge_into)
+    # New articles, and one that replaces c0-0, which sits in a segment being merged.
+    ix.add_articles([*many_articles(8, tag="new-"), many_articles(1, tag="c0-")[0]], workers=2)
+    assert merged == []  # recorded in the child process only
+    stats = ix.stats()
+    assert stats.segments == 3  # the merged one and this commit's two
+    assert stats.articles == 8 * (MERGE_FACTOR // 2 + 1)
+    hits = ix.search("明月", limit=1000).hits
+    # 明月 is in both paragraphs of the articles 0 and 4 of each commit.
+    assert len(hits) == len({(h.article_id, h.paragraph) for h in hits}) == 4 * (MERGE_FACTOR // 2 + 1)
+    assert ix.check().ok
+
+
+def test_batches_end_at_the_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "BATCH_CHARS", 50)
     ix = SearchIndex.create(tmp_path / "ix")
     ix.add_articles(many_articles(8), workers=1)
-    sizes = [prepare_article(a, ix.segmenter).postings for a in many_articles(8)]
+    sizes = [pending_article(a).chars for a in many_articles(8)]
     assert min(sizes) > 25  # so every second article ends a batch
     commits: list[int] = []
     real_commit = index_module.IndexWriter.commit
@@ -177,7 +204,7 @@ def test_cli_reports_a_failing_writer_process_in_one_line(tmp_path: Path, monkey
         json.dumps({"id": a.id, "title": a.title, "paragraphs": a.paragraphs}, ensure_ascii=False) + "\n"
         for a in many_articles(6)
     ), encoding="utf-8")
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_POSTINGS", 1)
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
     monkeypatch.setattr(index_module, "_write_articles", _fail_in_child)
     result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", str(data), "--workers", "2"])
     assert (result.exit_code, result.stderr) == (
