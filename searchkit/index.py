@@ -486,6 +486,16 @@ def check_unindexed_directory(path: Path) -> None:
         )
 
 
+def recorded_settings(path: Path) -> AnalyzerSettings | None:
+    """The analyzer settings the index at ``path`` records, if it records usable ones."""
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        settings = AnalyzerSettings(**meta["analyzer"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # opening reports what is wrong
+    return settings if settings.segmenter in analysis.SEGMENTERS else None
+
+
 def check_meta(meta_path: Path, settings: AnalyzerSettings) -> None:
     """Refuse a searchkit.json that is unreadable, foreign, or of another schema or analyzer."""
     path = meta_path.parent
@@ -531,6 +541,8 @@ class SearchIndex:
         lock_timeout: float = 30.0,
         _storage: Any = None,
     ) -> None:
+        if settings is None and path is not None:
+            settings = recorded_settings(Path(path))  # an index keeps its own analyzer
         self.settings = settings or AnalyzerSettings()
         self.lock_timeout = lock_timeout
         self.segmenter = Segmenter(self.settings)

@@ -121,9 +121,9 @@ def _meta_problem(path: Path, settings: AnalyzerSettings) -> str | None:
 
 
 def check_path(path: Path, settings: AnalyzerSettings | None = None, postings: bool = True) -> CheckReport:
-    from .index import make_schema, missing_index_error, no_toc_message
+    from .index import make_schema, missing_index_error, no_toc_message, recorded_settings
 
-    settings = settings or AnalyzerSettings()
+    settings = settings or recorded_settings(path) or AnalyzerSettings()
     if not path.is_dir():
         if path.exists():
             raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")

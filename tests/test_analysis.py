@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 import pytest
 
+from searchkit import SearchkitError
+from tests.conftest import SEED
 from searchkit.analysis import (
+    AnalyzerSettings,
     ChineseTokenizer,
     Segmenter,
     analyze,
@@ -91,3 +98,66 @@ def test_gram_stream_collapses_white_space() -> None:
 def test_grams() -> None:
     assert keyword_grams("民族团结") == ["民", "族", "团", "结"]
     assert dict(gram_postings("西藏 西藏")) == {"西": [0, 3], "藏": [1, 4], " ": [2]}
+
+
+# --------------------------------------------------------------------------
+# jieba-rs, the default segmenter, against jieba
+
+
+JIEBA = Segmenter(AnalyzerSettings(segmenter="jieba"))
+
+
+SAMPLE = Path(__file__).resolve().parent / "data" / "segmenter_sample.jsonl"
+# Latin and digit runs joined by "-": the one place the sample's cuts part.
+DASH_RUN = re.compile(r"[0-9a-z._]+(?:-[0-9a-z._]+)+")
+
+
+def _sample_texts() -> list[str]:
+    """The seed page, and 288 records of the shared corpora (tests/data/README.md)."""
+    texts = SEED.read_text(encoding="utf-8").splitlines()
+    for line in SAMPLE.read_text(encoding="utf-8").splitlines():
+        texts += json.loads(line)["texts"]
+    return [fold(text) for text in texts if text.strip()]
+
+
+def _outside_dash_runs(words: list[tuple[str, int, int]], text: str) -> list[tuple[str, int, int]]:
+    runs = [match.span() for match in DASH_RUN.finditer(text)]
+    return [word for word in words if not any(start < word[2] and word[1] < end for start, end in runs)]
+
+
+@pytest.mark.parametrize("search", [True, False])
+def test_jieba_rs_cuts_as_jieba_does(segmenter: Segmenter, search: bool) -> None:
+    texts = _sample_texts()
+    assert (len(texts), sum(map(len, texts))) == (1363, 47863)
+    parted = 0
+    for text in texts:
+        ours, jiebas = segmenter.words(text, search=search), JIEBA.words(text, search=search)
+        parted += ours != jiebas
+        assert _outside_dash_runs(ours, text) == _outside_dash_runs(jiebas, text), text
+    assert parted == 6
+
+
+@pytest.mark.parametrize(
+    ("text", "jieba_words", "jieba_rs_words"),
+    [
+        # Latin and digit runs joined by - stay whole in jieba-rs.
+        ("zh-hans", ["zh", "hans"], ["zh", "hans", "zh-hans"]),
+        ("1.5-3.5公斤", ["1.5", "3.5", "公斤"], ["1.5-3.5", "公斤"]),
+        # One of the few HMM cuts that differ (8 in 57,607 Tang poems).
+        ("白云常在眼，聊足慰人心。", ["白云", "常", "在", "眼", "聊足慰", "人心"], ["白云", "常在", "眼", "聊足慰", "人心"]),
+    ],
+)
+def test_where_jieba_rs_and_jieba_part(segmenter: Segmenter, text: str, jieba_words: list[str],
+                                       jieba_rs_words: list[str]) -> None:
+    assert [w for w, _s, _e in JIEBA.words(text)] == jieba_words
+    assert [w for w, _s, _e in segmenter.words(text)] == jieba_rs_words
+
+
+def test_jieba_rs_offsets_with_lone_surrogates(segmenter: Segmenter) -> None:
+    # Lone surrogates cannot cross into Rust: the cut of a stand-in, mapped back.
+    assert segmenter.words("北京\ud800天安门") == [("北京", 0, 2), ("天安", 3, 5), ("天安门", 3, 6)]
+
+
+def test_unknown_segmenter_is_refused() -> None:
+    with pytest.raises(SearchkitError, match="^unknown segmenter 'thulac': choose one of jieba-rs, jieba$"):
+        Segmenter(AnalyzerSettings(segmenter="thulac"))

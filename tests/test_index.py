@@ -44,3 +44,16 @@ def test_replacing_an_article_across_segments(tmp_path: Path) -> None:
     assert hit_ids(ix, "第0批") == ["b0-0", "b0-2"]
     assert hit_ids(ix, "改写") == ["b0-1"]
     assert ix.stats().articles == 9
+
+
+def test_an_index_built_with_jieba_keeps_segmenting_with_jieba(tmp_path) -> None:
+    from searchkit import AnalyzerSettings
+
+    built = SearchIndex.create(tmp_path / "ix", settings=AnalyzerSettings(segmenter="jieba"))
+    built.add_articles([Article(id="a", title="t", paragraphs=["zh-hans 文本"])], workers=1)
+    reopened = SearchIndex(tmp_path / "ix")
+    assert reopened.settings.segmenter == "jieba"
+    reopened.add_articles([Article(id="b", title="t", paragraphs=["zh-tw 文本"])], workers=1)
+    words = {btext.decode() for btext in reopened.searcher().reader().lexicon("words")}
+    assert words == {"zh", "hans", "tw", "文本"}  # jieba-rs would index zh-hans and zh-tw whole
+    assert SearchIndex.create(tmp_path / "new").settings.segmenter == "jieba-rs"

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner
 from whoosh import query as wquery
 
-from searchkit import Article, SearchIndex
+from searchkit import AnalyzerSettings, Article, SearchIndex
 from searchkit import cli as cli_module
 from searchkit.cli import cli
 from searchkit.errors import IndexLockedError, IndexVersionError, QueryError
@@ -428,14 +428,18 @@ def test_schema_version_bump_then_reindex(capsys, monkeypatch, seeded: Path) -> 
     assert article.author == "汪纯 贺烈烈" and article.lines and len(article.lines) == len(article.paragraphs)
 
 
-def test_analyzer_settings_change_then_reindex(seeded: Path) -> None:
+def test_an_index_keeps_its_analyzer_settings_until_reindexed(seeded: Path) -> None:
     bump(seeded, hmm=False)
+    # Opened without settings, an index uses the ones it records ...
+    assert SearchIndex(seeded).settings == AnalyzerSettings(hmm=False)
+    assert SearchIndex.check_path(seeded).ok
+    # ... and refuses others.
     with pytest.raises(IndexVersionError, match="was built with other analyzer settings"):
-        SearchIndex(seeded)
-    before = SearchIndex.check_path(seeded)
-    assert not before.ok
-    report = SearchIndex.reindex(seeded, workers=1)
+        SearchIndex(seeded, settings=AnalyzerSettings())
+    assert not SearchIndex.check_path(seeded, settings=AnalyzerSettings()).ok
+    report = SearchIndex.reindex(seeded, workers=1)  # to the default settings
     assert (report.articles, report.paragraphs, report.sources, report.dropped_paragraphs) == (6, 44, 1, 0)
+    assert SearchIndex(seeded).settings == AnalyzerSettings()
     assert SearchIndex(seeded).search("民族团结").total == 13
 
 
