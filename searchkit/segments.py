@@ -32,9 +32,11 @@ from typing import Any
 from whoosh import columns as wcolumns
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
+    STORED_COLUMN,
     W3Codec,
     W3FieldWriter,
     W3LeafMatcher,
+    W3PerDocWriter,
     W3PostingsWriter,
     W3TermInfo,
     _lenfield,
@@ -52,6 +54,11 @@ __all__ = ["ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available"
 
 INLINE_LIMIT = 8  # postings lists this short live in the term table
 MERGE_FACTOR = 8  # segments of one size tier merged at once
+# Segments of this tier or above (8**5 = 32,768 live documents) are not
+# merged further (but by optimize), so a bulk import rewrites each document
+# at most once or twice and its time grows linearly; a million paragraphs
+# stay in a few tens of segments.
+TOP_TIER = 5
 DELETED_SHARE = 0.5  # a segment with more of its documents deleted is rewritten
 
 
@@ -383,6 +390,9 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         # Set by a writer whose batch goes to child processes: its merge then
         # runs in one more child, alongside them, not after them here.
         self.merge_in_child = False
+        # Whether merges read segments through mmap: faster, but every page
+        # read stays resident, so only a short-lived child process does.
+        self.mapped_reads = False
 
     def reader(self, reuse: Any = None) -> Any:
         # The reader behind delete_by_term: thousands of scattered term
@@ -471,49 +481,78 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self.docnum += 1
 
     def write_per_doc(self, fieldnames: set[str], reader: Any) -> dict[int, int] | None:
-        # Whoosh's own copy asks for every field length of every document,
-        # which for a field without lengths looks for the column file again
-        # each time; this reads each length column once.
-        if not isinstance(reader, SegmentReader):
+        # Whoosh's own copy unpickles and decompresses every document's stored
+        # fields to compress and pickle them again, and asks for every field
+        # length of every document (for a field without lengths it looks for
+        # the column file again each time). This copies the stored bytes as
+        # they are and each column in one pass.
+        stored = reader._perdoc._cached_reader("_stored", STORED_COLUMN) if isinstance(reader, SegmentReader) else None
+        raw_stored = getattr(stored, "_child", None)
+        if (
+            type(raw_stored) is not wcolumns.CompressedBytesColumn.Reader
+            or not isinstance(self.perdocwriter, W3PerDocWriter)
+            or any(self.schema[name].vector for name in fieldnames if name in self.schema)
+        ):
             return super().write_per_doc(fieldnames, reader)  # type: ignore[no-any-return]
-        schema = self.schema
-        docmap: dict[int, int] | None = {} if reader.has_deletions() else None
-        lengths = _FieldLengths(reader._perdoc)
-        columns = {}
-        for fieldname in fieldnames:
-            column_type = schema[fieldname].column_type
+        perdoc, perdocwriter, schema = reader._perdoc, self.perdocwriter, self.schema
+        live = list(reader.all_doc_ids())  # in order, deleted ones left out
+        start = self.docnum
+        new_numbers = range(start, start + len(live))
+        docmap = dict(zip(live, new_numbers)) if reader.has_deletions() else None
+
+        # Stored fields: the compressed bytes of each document as they are.
+        stored_writer = perdocwriter._colwriters["_stored"]._child
+        for old, new in zip(live, new_numbers):
+            data = wcolumns.VarBytesColumn.Reader.__getitem__(raw_stored, old)
+            if data:
+                wcolumns.VarBytesColumn.Writer.add(stored_writer, new, data)
+        # Field lengths: their bytes, and the totals Whoosh keeps.
+        for fieldname in sorted(name for name in schema.names() if schema[name].scorable):
+            column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            if column is None:
+                continue
+            lengths = list(column)
+            writer = self._column_writer(_lenfield(fieldname), LENGTHS_COLUMN)
+            total = 0
+            for old, new in zip(live, new_numbers):
+                byte = lengths[old]
+                if byte:
+                    writer.add(new, byte)
+                    total += byte_to_length(byte)
+            perdocwriter._fieldlengths[fieldname] += total
+        # Other columns (sortable fields).
+        for fieldname in sorted(fieldnames):
+            column_type = schema[fieldname].column_type if fieldname in schema else None
             if column_type and reader.has_column(fieldname):
                 column = reader.column_reader(fieldname, column_type)
                 if isinstance(column, wcolumns.TranslatingColumnReader):
                     column = column.raw_column()
-                columns[fieldname] = column
-        perdocwriter = self.perdocwriter
-        for docnum, stored in reader.iter_docs():
-            if docmap is not None:
-                docmap[docnum] = self.docnum
-            perdocwriter.start_doc(self.docnum)
-            for fieldname in fieldnames | {name for name in stored if name in schema}:
-                fieldobj = schema[fieldname]
-                field_lengths = lengths.column(fieldname)
-                length = 0 if field_lengths is None else field_lengths[docnum]
-                perdocwriter.add_field(fieldname, fieldobj, stored.get(fieldname), length)
-                if fieldobj.vector and reader.has_vector(docnum, fieldname):
-                    perdocwriter.add_vector_matcher(fieldname, fieldobj, reader.vector(docnum, fieldname, fieldobj.vector))
-                if fieldname in columns:
-                    perdocwriter.add_column_value(fieldname, fieldobj.column_type, columns[fieldname][docnum])
-            perdocwriter.finish_doc()
-            self.docnum += 1
+                writer = self._column_writer(fieldname, column_type)
+                for old, new in zip(live, new_numbers):
+                    writer.add(new, column[old])
+        # What start_doc and finish_doc would have counted.
+        perdocwriter._doccount += len(live)
+        self.docnum += len(live)
         return docmap
+
+    def _column_writer(self, name: str, column_type: Any) -> Any:
+        perdocwriter = self.perdocwriter
+        if not perdocwriter._has_column(name):
+            perdocwriter._create_column(name, column_type)
+        return perdocwriter._get_column(name)
 
     def add_postings_to_pool(self, reader: Any, startdoc: int, docmap: dict[int, int] | None) -> None:
         # Whoosh's merge policies close the reader right after add_reader, so
         # the stream reads the segment through a reader of its own.
         if isinstance(reader, SegmentReader):
-            own = SegmentReader(_unmapped(self.storage), self.schema, reader.segment())
+            own = SegmentReader(self.read_storage(), self.schema, reader.segment())
             self.pool.merged.append(_MergedSegment(own, startdoc, docmap))
             return
         for fieldname, btext, docnum, weight, value in self._process_posts(reader.iter_postings(), startdoc, docmap):
             self.pool.add_posting(fieldname, btext, docnum, weight, value)
+
+    def read_storage(self) -> Any:
+        return self.storage if self.mapped_reads else _unmapped(self.storage)
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
@@ -557,6 +596,7 @@ class ChildSegment:
             try:
                 os.close(read_fd)
                 writer = SearchkitWriter(ix, _lk=False, codec=make_codec())
+                writer.mapped_reads = True  # this process ends with the segment
                 write(writer, payload)
                 result: tuple[str, Any] = ("ok", writer._finalize_segment())
             except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
@@ -600,10 +640,11 @@ def tiers_to_merge(segments: list[Any]) -> tuple[list[Any], list[Any]]:
     """The merge policy: (segments to merge into one, segments kept).
 
     Segments whose live document counts fall in one size tier (log base
-    MERGE_FACTOR) are merged once MERGE_FACTOR of them gather, and a segment
-    more than half deleted is rewritten. Each posting is thus rewritten about
-    log_F(n / batch) times and the index keeps a few segments per tier, where
-    Whoosh's MERGE_SMALL kept re-merging the largest.
+    MERGE_FACTOR) below TOP_TIER are merged once MERGE_FACTOR of them gather,
+    and a segment more than half deleted is rewritten. Each posting is thus
+    rewritten a bounded number of times (log_F of TOP_TIER's size over the
+    batch's) and the index keeps a few segments per tier, where Whoosh's
+    MERGE_SMALL kept re-merging the largest.
     """
     tiers: dict[int, list[Any]] = {}
     merge = []
@@ -613,7 +654,8 @@ def tiers_to_merge(segments: list[Any]) -> tuple[list[Any], list[Any]]:
             merge.append(segment)
             continue
         tier = int(math.log(max(live, 1), MERGE_FACTOR))
-        tiers.setdefault(tier, []).append(segment)
+        if tier < TOP_TIER:
+            tiers.setdefault(tier, []).append(segment)
     for tier_segments in tiers.values():
         if len(tier_segments) >= MERGE_FACTOR:
             merge.extend(tier_segments)
@@ -621,7 +663,7 @@ def tiers_to_merge(segments: list[Any]) -> tuple[list[Any], list[Any]]:
 
 
 def _merge_into(writer: SegmentWriter, segments: list[Any]) -> None:
-    storage = _unmapped(writer.storage)
+    storage = writer.read_storage() if isinstance(writer, SearchkitWriter) else _unmapped(writer.storage)
     for segment in segments:
         reader = SegmentReader(storage, writer.schema, segment)
         writer.add_reader(reader)
