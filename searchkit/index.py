@@ -35,7 +35,7 @@ from whoosh.filedb.filestore import FileStorage, RamStorage
 from . import analysis
 from .analysis import AnalyzerSettings, Segmenter
 from .documents import Article
-from .segments import ChildSegment, SearchkitWriter, fork_available, make_codec
+from .segments import BackgroundMerge, ChildSegment, SearchkitWriter, fork_available, make_codec
 from .errors import (
     ArticleNotFoundError,
     CorruptIndexError,
@@ -299,6 +299,7 @@ class IndexWriter:
         self._deleted_sources: set[str] = set()
         self._deleted_ids: set[str] = set()
         self._forgotten_sources: set[str] = set()
+        self._background: BackgroundMerge | None = None  # a merge running across commits
         self.articles_written = 0
         self.paragraphs_written = 0
 
@@ -307,9 +308,18 @@ class IndexWriter:
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is None:
-            self.commit()
+            self.close()
         else:
             self.cancel()
+
+    def close(self) -> None:
+        """Commit the last batch and wait for a background merge to take it in."""
+        self.commit()
+        if self._background is not None:
+            with self._index._whoosh_writer() as writer:
+                writer.merge_in_child = True
+                writer.background, writer.finish_background = self._background, True
+            self._background = None
 
     def add_article(self, article: Article, origin: str | None = None) -> str:
         """Add (or replace, by id) one article; returns its id.
@@ -341,6 +351,13 @@ class IndexWriter:
         self._deleted_ids.add(article_id)
 
     def cancel(self) -> None:
+        """Drop the batch (and stop a background merge; its inputs stay as they are)."""
+        if self._background is not None:
+            self._background.kill()
+            self._background = None
+        self._clear_batch()
+
+    def _clear_batch(self) -> None:
         self._chars = 0
         self._articles.clear()
         self._sources.clear()
@@ -352,36 +369,45 @@ class IndexWriter:
         if not (self._articles or self._sources or self._deleted_sources or self._deleted_ids or self._forgotten_sources):
             return
         segmenter = self._index.segmenter
-        with _gc_paused(), self._index._whoosh_writer() as writer:
-            for source in self._deleted_sources:
-                writer.delete_by_term("source", source)
-            for source in self._sources.keys() | self._forgotten_sources:
-                # Only the old marker: the file's articles may sit in earlier batches.
-                writer.delete_by_query(wquery.And([wquery.Term("kind", "source"), wquery.Term("source", source)]))
-            for article_id in self._deleted_ids | set(self._articles):
-                writer.delete_by_term("article_id", article_id)
-            articles = list(self._articles.values())
-            article_count = len(articles)
-            paragraph_count = sum(len(pending.article.paragraphs) for pending in articles)
-            parts = _split_by_chars(articles, self._writers()) if articles else [[]]
-            if len(parts) == 1:
-                _write_articles(writer, parts[0], segmenter)
-            else:
-                # Forked processes analyze and write a segment each (and
-                # another merges old segments, see SearchkitWriter); the
-                # commit lists them all. The dictionary is loaded once, here,
-                # and shared with them by fork.
-                segmenter.tokenizer
-                writer.merge_in_child = True
-                for part in parts:
-                    writer.add_child(ChildSegment(self._index._ix, part, lambda w, part: _write_articles(w, part, segmenter)))
-                del articles, parts
-                self._articles.clear()
-            for source, content_hash in self._sources.items():
-                writer.add_document(kind="source", source=source, meta={"hash": content_hash})
+        writer = None
+        try:
+            with _gc_paused(), self._index._whoosh_writer() as writer:
+                for source in self._deleted_sources:
+                    writer.delete_by_term("source", source)
+                for source in self._sources.keys() | self._forgotten_sources:
+                    # Only the old marker: the file's articles may sit in earlier batches.
+                    writer.delete_by_query(wquery.And([wquery.Term("kind", "source"), wquery.Term("source", source)]))
+                for article_id in self._deleted_ids | set(self._articles):
+                    writer.delete_by_term("article_id", article_id)
+                articles = list(self._articles.values())
+                article_count = len(articles)
+                paragraph_count = sum(len(pending.article.paragraphs) for pending in articles)
+                writers = self._writers()
+                if writers > 1:
+                    # Merges run in a forked process in the background, from
+                    # commit to commit (see BackgroundMerge).
+                    writer.merge_in_child = True
+                    writer.background = self._background
+                parts = _split_by_chars(articles, writers) if articles else [[]]
+                if len(parts) == 1:
+                    _write_articles(writer, parts[0], segmenter)
+                else:
+                    # Forked processes analyze and write a segment each; the
+                    # commit lists them all. The dictionary is loaded once, here,
+                    # and shared with them by fork.
+                    segmenter.tokenizer
+                    for part in parts:
+                        writer.add_child(ChildSegment(self._index._ix, part, lambda w, part: _write_articles(w, part, segmenter)))
+                    del articles, parts
+                    self._articles.clear()
+                for source, content_hash in self._sources.items():
+                    writer.add_document(kind="source", source=source, meta={"hash": content_hash})
+        finally:
+            if writer is not None and writer.merge_in_child:
+                self._background = writer.background
         self.articles_written += article_count
         self.paragraphs_written += paragraph_count
-        self.cancel()
+        self._clear_batch()
 
     def _writers(self) -> int:
         if self._workers <= 1 or not fork_available() or self._index.path is None:

@@ -21,6 +21,8 @@ import heapq
 import math
 import os
 import pickle
+import select
+import shutil
 import signal
 import sys
 from array import array
@@ -38,6 +40,7 @@ from whoosh.codec.whoosh3 import (
     W3LeafMatcher,
     W3PerDocWriter,
     W3PostingsWriter,
+    W3Segment,
     W3TermInfo,
     _lenfield,
     byte_to_length,
@@ -50,7 +53,7 @@ from whoosh.writing import SegmentWriter
 
 from .errors import SearchkitError
 
-__all__ = ["ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "make_codec", "merge_tiers"]
+__all__ = ["BackgroundMerge", "ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "make_codec", "merge_tiers"]
 
 INLINE_LIMIT = 8  # postings lists this short live in the term table
 MERGE_FACTOR = 8  # segments of one size tier merged at once
@@ -190,6 +193,21 @@ class SearchkitCodec(W3Codec):  # type: ignore[misc]
     which made writing slow and the index large.
     """
 
+    next_segid: str | None = None
+    # Temporary files in a folder of each segment's own, not the index's
+    # shared one: a writer's commit removes that, and a background merge
+    # may outlive the commit.
+    private_temp = False
+
+    def per_document_writer(self, storage: Any, segment: Any) -> Any:
+        if self.private_temp:
+            storage = _PrivateTemp(storage, private_temp_name(segment))
+        return super().per_document_writer(storage, segment)
+
+    def new_segment(self, storage: Any, indexname: str) -> Any:
+        segid, self.next_segid = self.next_segid, None
+        return W3Segment(self, indexname, segid=segid)
+
     def field_writer(self, storage: Any, segment: Any) -> Any:
         return _FieldWriter(self, storage, segment)
 
@@ -213,8 +231,29 @@ class SearchkitCodec(W3Codec):  # type: ignore[misc]
         )
 
 
-def make_codec() -> SearchkitCodec:
-    return SearchkitCodec(inlinelimit=INLINE_LIMIT)
+class _PrivateTemp:
+    """A storage whose temporary storage is always the one named."""
+
+    def __init__(self, storage: Any, name: str) -> None:
+        self._storage = storage
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self._storage, attr)
+
+    def temp_storage(self, name: str | None = None) -> Any:
+        return self._storage.temp_storage(self._name)
+
+
+def private_temp_name(segment: Any) -> str:
+    return f".{segment.segment_id()}.tmp"  # hidden: clean_files passes it by (ChildSegment removes it)
+
+
+def make_codec(segid: str | None = None) -> SearchkitCodec:
+    """The codec; ``segid`` names the next segment it starts (a background merge's)."""
+    codec = SearchkitCodec(inlinelimit=INLINE_LIMIT)
+    codec.next_segid = segid
+    return codec
 
 
 # --------------------------------------------------------------------------
@@ -387,9 +426,11 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self.pool.cleanup()
         self.pool = _GroupedPostings()
         self._children: list[ChildSegment] = []
-        # Set by a writer whose batch goes to child processes: its merge then
-        # runs in one more child, alongside them, not after them here.
+        # Set by a writer whose batches go to child processes: merges then
+        # run in the background (see BackgroundMerge), one at a time.
         self.merge_in_child = False
+        self.background: BackgroundMerge | None = None  # carried from commit to commit
+        self.finish_background = False  # wait for it (the last commit)
         # Whether merges read segments through mmap: faster, but every page
         # read stays resident, so only a short-lived child process does.
         self.mapped_reads = False
@@ -411,6 +452,8 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self._children.append(child)
 
     def _commit_toc(self, segments: list[Any]) -> None:
+        from whoosh.index import TOC, clean_files
+
         try:
             # A merge whose documents were all deleted leaves an empty segment.
             added = [segment for segment in (child.result() for child in self._children) if segment.doc_count_all()]
@@ -421,7 +464,11 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             raise
         finally:
             self._kill_children()
-        super()._commit_toc(list(segments) + added)
+        segments = list(segments) + added
+        TOC(self.schema, segments, self.generation).write(self.storage, self.indexname)
+        # Files of unlisted segments go, but those a background merge is writing.
+        running = [_SegmentName(self.background.segment_id)] if self.background is not None else []
+        clean_files(self.storage, self.indexname, self.generation, segments + running)
 
     def cancel(self) -> None:
         self._kill_children()
@@ -440,14 +487,24 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             merge = self.merge if merge is None else merge
             if merge and not optimize:
                 if self.merge_in_child and fork_available():
-                    merged, kept = tiers_to_merge(self.segments)
-                    if merged:
-                        # The child gets these segment objects, with this
-                        # writer's deletions, by fork.
-                        self.add_child(ChildSegment(self._ix, merged, _merge_into))
-                    return kept
+                    return self._background_merge()
                 mergetype = merge_tiers
         return super()._merge_segments(mergetype, optimize, merge)
+
+    def _background_merge(self) -> list[Any]:
+        """Take in a finished background merge; start the next one. Returns the segments to list."""
+        segments = list(self.segments)
+        running = self.background
+        if running is not None and (self.finish_background or running.ready()):
+            merged = running.finish(segments)
+            if merged is not None:
+                segments = [s for s in segments if s.segment_id() not in running.input_ids] + [merged]
+            self.background = running = None
+        if running is None and not self.finish_background:
+            to_merge, _kept = tiers_to_merge(segments)
+            if to_merge:
+                self.background = BackgroundMerge(self._ix, to_merge)
+        return segments
 
     def add_document(self, **fields: Any) -> None:
         self._check_state()
@@ -588,17 +645,27 @@ class ChildSegment:
     anywhere leaves only unlisted files, which the next commit deletes.
     """
 
-    def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None]) -> None:
+    def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None], segid: str | None = None) -> None:
+        segid = segid or W3Segment._random_id()
+        folder = getattr(ix.storage, "folder", None)
+        # Where the child keeps its temporary files (removed here if it dies).
+        self._temp = os.path.join(folder, f".{ix.indexname}_{segid}.tmp") if folder else None
         read_fd, write_fd = os.pipe()
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, reported through the pipe
             status = 0
             try:
                 os.close(read_fd)
-                writer = SearchkitWriter(ix, _lk=False, codec=make_codec())
+                codec = make_codec(segid)
+                codec.private_temp = True
+                writer = SearchkitWriter(ix, _lk=False, codec=codec)
                 writer.mapped_reads = True  # this process ends with the segment
-                write(writer, payload)
-                result: tuple[str, Any] = ("ok", writer._finalize_segment())
+                writer._tempstorage = writer.storage.temp_storage(private_temp_name(writer.newsegment))
+                try:
+                    write(writer, payload)
+                    result: tuple[str, Any] = ("ok", writer._finalize_segment())
+                finally:
+                    writer._tempstorage.destroy()
             except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
                 result, status = ("error", f"{type(exc).__name__}: {exc}"), 1
             try:
@@ -608,11 +675,18 @@ class ChildSegment:
                 os._exit(status)
         os.close(write_fd)
         self._pid: int | None = pid
-        self._fd = read_fd
+        self._fd: int | None = read_fd
+
+    def ready(self) -> bool:
+        """Whether the child has finished (so ``result`` will not wait)."""
+        return self._fd is None or bool(select.select([self._fd], [], [], 0)[0])
 
     def result(self) -> Any:
         """Wait for the child; its segment, or SearchkitError if it failed."""
-        with os.fdopen(self._fd, "rb") as pipe:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            raise SearchkitError("a writer process's result was already taken")
+        with os.fdopen(fd, "rb") as pipe:
             data = pipe.read()
         self._reap()
         if not data:
@@ -629,11 +703,71 @@ class ChildSegment:
             except ProcessLookupError:
                 pass
             self._reap()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def _reap(self) -> None:
         if self._pid is not None:
             os.waitpid(self._pid, 0)
             self._pid = None
+            if self._temp is not None:
+                shutil.rmtree(self._temp, ignore_errors=True)
+
+
+class _SegmentName:
+    def __init__(self, segment_id: str) -> None:
+        self._segment_id = segment_id
+
+    def segment_id(self) -> str:
+        return self._segment_id
+
+
+class BackgroundMerge:
+    """Segments merged by a forked process while later batches are written.
+
+    The merged segment replaces its inputs at the first commit after it is
+    done, or at the last one (``finish_background``). Documents deleted from
+    the inputs meanwhile are deleted from it too: its documents are the
+    inputs' live ones at the start, in order. If an input is gone by then
+    (another writer merged it) or the process failed, the inputs stay as
+    they are and the merge is dropped: nothing is lost.
+    """
+
+    def __init__(self, ix: Any, segments: list[Any]) -> None:
+        self.inputs = [
+            (segment.segment_id(), [d for d in range(segment.doc_count_all()) if not segment.is_deleted(d)])
+            for segment in segments
+        ]
+        self.input_ids = {segment_id for segment_id, _live in self.inputs}
+        segid = W3Segment._random_id()
+        self.segment_id = f"{ix.indexname}_{segid}"
+        self._child = ChildSegment(ix, segments, _merge_into, segid=segid)
+
+    def ready(self) -> bool:
+        return self._child.ready()
+
+    def finish(self, segments: list[Any]) -> Any:
+        """The merged segment, with the inputs' later deletions; None if dropped."""
+        try:
+            merged = self._child.result()
+        except SearchkitError:
+            return None
+        by_id = {segment.segment_id(): segment for segment in segments}
+        if not self.input_ids <= by_id.keys() or merged.doc_count_all() != sum(len(live) for _id, live in self.inputs):
+            return None
+        base = 0
+        for segment_id, live in self.inputs:
+            segment = by_id[segment_id]
+            if segment.deleted_count():
+                for offset, docnum in enumerate(live):
+                    if segment.is_deleted(docnum):
+                        merged.delete_document(base + offset)
+            base += len(live)
+        return merged
+
+    def kill(self) -> None:
+        self._child.kill()
 
 
 def tiers_to_merge(segments: list[Any]) -> tuple[list[Any], list[Any]]:

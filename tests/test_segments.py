@@ -139,6 +139,7 @@ def test_a_failing_writer_process_commits_nothing(
     listed = {segment.segment_id() for segment in reopened._ix._segments()}
     on_disk = {path.name.split(".")[0] for path in (tmp_path / "ix").glob("MAIN_*.*")}
     assert on_disk == listed
+    assert not list((tmp_path / "ix").glob(".MAIN_*"))  # nor their temporary files
 
 
 def test_tiered_merges_keep_few_segments_and_every_article_once(tmp_path: Path) -> None:
@@ -221,3 +222,49 @@ def test_cli_reports_a_failing_writer_process_in_one_line(tmp_path: Path, monkey
     monkeypatch.undo()
     assert SearchIndex(tmp_path / "ix").stats().articles == 0
 
+
+
+def _slow_merge_into(writer: Any, segments: list[Any]) -> None:
+    import time
+
+    time.sleep(1.5)  # still running at the next commit
+    segments_module.tiers_to_merge  # noqa: B018 - the real module, in the child
+    _REAL_MERGE_INTO(writer, segments)
+
+
+def _failing_merge_into(writer: Any, segments: list[Any]) -> None:
+    raise OSError("disk full")
+
+
+_REAL_MERGE_INTO = segments_module._merge_into
+
+
+@pytest.mark.parametrize("merge_into", [_slow_merge_into, _failing_merge_into])
+def test_a_background_merge_runs_across_commits_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, merge_into: Any
+) -> None:
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(segments_module, "_merge_into", merge_into)
+    ix = SearchIndex.create(tmp_path / "ix")
+    with ix.writer(batch_size=8, workers=2) as writer:
+        for number in range(MERGE_FACTOR // 2 + 1):  # the fifth commit starts the merge of eight segments
+            for article in many_articles(8, tag=f"c{number}-"):
+                writer.add_article(article)
+        assert writer._background is not None
+        # The sixth commit, while it runs: replaces c0-0, which is one of its inputs.
+        for article in [*many_articles(7, tag="late-"), many_articles(1, tag="c0-")[0]]:
+            writer.add_article(article)
+        assert writer._background is not None
+    stats = ix.stats()
+    # The merged segment and the last two commits' four; or, the merge failed, its eight inputs too.
+    assert stats.segments == (5 if merge_into is _slow_merge_into else 12)
+    assert stats.articles == 8 * (MERGE_FACTOR // 2 + 1) + 7
+    listed = [a.article_id for a in ix.list_articles()]
+    assert len(listed) == len(set(listed))
+    hits = ix.search("明月", limit=1000).hits
+    # 明月 is in both paragraphs of the articles 0 and 4 of each commit, and of late-0 and late-4.
+    assert len(hits) == len({(h.article_id, h.paragraph) for h in hits}) == 4 * (MERGE_FACTOR // 2 + 1) + 4
+    assert ix.check().ok
+    on_disk = {path.name.split(".")[0] for path in (tmp_path / "ix").glob("MAIN_*.*")}
+    assert on_disk == {segment.segment_id() for segment in ix._ix._segments()}
+    assert not list((tmp_path / "ix").glob(".MAIN_*"))
