@@ -28,7 +28,7 @@ import sys
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, chain
-from operator import sub
+from operator import itemgetter, sub
 from typing import Any
 
 from whoosh import columns as wcolumns
@@ -54,6 +54,8 @@ from whoosh.writing import SegmentWriter
 from .errors import SearchkitError
 
 __all__ = ["BackgroundMerge", "ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "make_codec", "merge_tiers"]
+
+_second = itemgetter(1)
 
 INLINE_LIMIT = 8  # postings lists this short live in the term table
 MERGE_FACTOR = 8  # segments of one size tier merged at once
@@ -428,6 +430,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self._children: list[ChildSegment] = []
         # Set by a writer whose batches go to child processes: merges then
         # run in the background (see BackgroundMerge), one at a time.
+        self._plans: dict[str, tuple[Any, Any, Any]] = {}
         self.merge_in_child = False
         self.background: BackgroundMerge | None = None  # carried from commit to commit
         self.finish_background = False  # wait for it (the last commit)
@@ -507,35 +510,49 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         return segments
 
     def add_document(self, **fields: Any) -> None:
+        # Whoosh's own, with what each field needs looked up once per writer
+        # and the per-document writer's bookkeeping done in place.
         self._check_state()
-        schema = self.schema
         perdocwriter = self.perdocwriter
         docnum = self.docnum
-        self._check_fields(schema, fields)
+        self._check_fields(self.schema, fields)
         perdocwriter.start_doc(docnum)
+        stored, totals = perdocwriter._storedfields, perdocwriter._fieldlengths
+        plans, add_items = self._plans, self.pool.add_items
         try:
             for fieldname in sorted(fields):
                 value = fields[fieldname]
                 if value is None:
                     continue
-                field = schema[fieldname]
-                length = 0
+                field, lengths, column = plans.get(fieldname) or self._plan(fieldname)
                 if field.indexed:
                     items = field.index(value)
                     if not isinstance(items, list):
                         items = list(items)
-                    if field.scorable:
-                        length = sum(item[1] for item in items)
-                    self.pool.add_items(fieldname, items, docnum)
-                perdocwriter.add_field(fieldname, field, value if field.stored else None, length)
-                if field.column_type is not None:
-                    perdocwriter.add_column_value(fieldname, field.column_type, field.to_column_value(value))
+                    add_items(fieldname, items, docnum)
+                    if lengths is not None:
+                        length = sum(map(_second, items))
+                        if length:
+                            lengths.add(docnum, length_to_byte(length))
+                            totals[fieldname] += length
+                if field.stored:
+                    stored[fieldname] = value
+                if column is not None:
+                    column.add(docnum, field.to_column_value(value))
         except Exception:
             perdocwriter.cancel_doc()
             raise
         perdocwriter.finish_doc()
         self._added = True
         self.docnum += 1
+
+    def _plan(self, fieldname: str) -> tuple[Any, Any, Any]:
+        """(field, its length column's writer, its own column's writer)."""
+        field = self.schema[fieldname]
+        lengths = self._column_writer(_lenfield(fieldname), LENGTHS_COLUMN) if field.indexed and field.scorable else None
+        column = self._column_writer(fieldname, field.column_type) if field.column_type is not None else None
+        plan = self._plans[fieldname] = (field, lengths, column)
+        return plan
 
     def write_per_doc(self, fieldnames: set[str], reader: Any) -> dict[int, int] | None:
         # Whoosh's own copy unpickles and decompresses every document's stored
