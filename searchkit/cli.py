@@ -151,7 +151,7 @@ def cli(ctx: click.Context, index_dir: str, lock_timeout: float) -> None:
     type=click.IntRange(min=1),
     default=DEFAULT_BATCH_SIZE,
     show_default=True,
-    help="Articles per commit, fewer when they hold more than a million postings "
+    help="Articles per commit, fewer when they hold more than 500,000 characters "
     "(a crash loses at most one batch).",
 )
 @click.option(
