@@ -467,9 +467,6 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self.merge_in_child = False
         self.background: BackgroundMerge | None = None  # carried from commit to commit
         self.finish_background = False  # wait for it (the last commit)
-        # Whether merges read segments through mmap: faster, but every page
-        # read stays resident, so only a short-lived child process does.
-        self.mapped_reads = False
 
     def reader(self, reuse: Any = None) -> Any:
         # The reader behind delete_by_term: thousands of scattered term
@@ -652,14 +649,11 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         # Whoosh's merge policies close the reader right after add_reader, so
         # the stream reads the segment through a reader of its own.
         if isinstance(reader, SegmentReader):
-            own = SegmentReader(self.read_storage(), self.schema, reader.segment())
+            own = SegmentReader(_unmapped(self.storage), self.schema, reader.segment())
             self.pool.merged.append(_MergedSegment(own, startdoc, docmap))
             return
         for fieldname, btext, docnum, weight, value in self._process_posts(reader.iter_postings(), startdoc, docmap):
             self.pool.add_posting(fieldname, btext, docnum, weight, value)
-
-    def read_storage(self) -> Any:
-        return self.storage if self.mapped_reads else _unmapped(self.storage)
 
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
@@ -709,7 +703,6 @@ class ChildSegment:
                 codec = make_codec(segid)
                 codec.private_temp = True
                 writer = SearchkitWriter(ix, _lk=False, codec=codec)
-                writer.mapped_reads = True  # this process ends with the segment
                 writer._tempstorage = writer.storage.temp_storage(private_temp_name(writer.newsegment))
                 try:
                     write(writer, payload)
@@ -847,7 +840,7 @@ def tiers_to_merge(segments: list[Any]) -> tuple[list[Any], list[Any]]:
 
 
 def _merge_into(writer: SegmentWriter, segments: list[Any]) -> None:
-    storage = writer.read_storage() if isinstance(writer, SearchkitWriter) else _unmapped(writer.storage)
+    storage = _unmapped(writer.storage)
     for segment in segments:
         reader = SegmentReader(storage, writer.schema, segment)
         writer.add_reader(reader)
