@@ -314,12 +314,16 @@ class IndexWriter:
 
     def close(self) -> None:
         """Commit the last batch and wait for a background merge to take it in."""
-        self.commit()
-        if self._background is not None:
-            with self._index._whoosh_writer() as writer:
-                writer.merge_in_child = True
-                writer.background, writer.finish_background = self._background, True
-            self._background = None
+        try:
+            self.commit()
+            if self._background is not None:
+                with self._index._whoosh_writer() as writer:
+                    writer.merge_in_child = True
+                    writer.background, writer.finish_background = self._background, True
+        finally:
+            if self._background is not None:
+                self._background.kill()  # taken in above unless something failed
+                self._background = None
 
     def add_article(self, article: Article, origin: str | None = None) -> str:
         """Add (or replace, by id) one article; returns its id.
@@ -370,6 +374,7 @@ class IndexWriter:
             return
         segmenter = self._index.segmenter
         writer = None
+        committed = False
         try:
             with _gc_paused(), self._index._whoosh_writer() as writer:
                 for source in self._deleted_sources:
@@ -402,9 +407,18 @@ class IndexWriter:
                     self._articles.clear()
                 for source, content_hash in self._sources.items():
                     writer.add_document(kind="source", source=source, meta={"hash": content_hash})
+            committed = True
         finally:
             if writer is not None and writer.merge_in_child:
-                self._background = writer.background
+                if committed:
+                    self._background = writer.background
+                else:
+                    # A merge started by the failed commit saw its uncommitted
+                    # deletions: it must not be taken in later.
+                    if writer.background is not None and writer.background is not self._background:
+                        writer.background.kill()
+                    if writer.background is not self._background:
+                        self._background = None  # the old one was taken in (and lost) too
         self.articles_written += article_count
         self.paragraphs_written += paragraph_count
         self._clear_batch()

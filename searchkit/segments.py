@@ -499,9 +499,24 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             self._kill_children()
         segments = list(segments) + added
         TOC(self.schema, segments, self.generation).write(self.storage, self.indexname)
-        # Files of unlisted segments go, but those a background merge is writing.
-        running = [_SegmentName(self.background.segment_id)] if self.background is not None else []
-        clean_files(self.storage, self.indexname, self.generation, segments + running)
+        # Files of unlisted segments go, but those a child process (of this
+        # or another searchkit process) is writing, or has written and its
+        # parent not yet taken in: each has its private temporary folder.
+        clean_files(self.storage, self.indexname, self.generation, segments + _segments_in_progress(self.storage))
+
+    def commit(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            super().commit(*args, **kwargs)
+        except BaseException:
+            # Whoosh's commit has no clean-up of its own: stop the children
+            # and let go of the lock (a merge started here is the caller's).
+            self._kill_children()
+            if not self.is_closed:
+                try:
+                    self._close_segment()
+                finally:
+                    self._finish()
+            raise
 
     def cancel(self) -> None:
         self._kill_children()
@@ -531,7 +546,9 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         if running is not None and (self.finish_background or running.ready()):
             merged = running.finish(segments)
             if merged is not None:
-                segments = [s for s in segments if s.segment_id() not in running.input_ids] + [merged]
+                segments = [s for s in segments if s.segment_id() not in running.input_ids]
+                if merged.doc_count_all():  # else every input document was deleted
+                    segments.append(merged)
             self.background = running = None
         if running is None and not self.finish_background:
             to_merge, _kept = tiers_to_merge(segments)
@@ -695,7 +712,12 @@ class ChildSegment:
         # Where the child keeps its temporary files (removed here if it dies).
         self._temp = os.path.join(folder, f".{ix.indexname}_{segid}.tmp") if folder else None
         read_fd, write_fd = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
         if pid == 0:  # pragma: no cover - runs in the child, reported through the pipe
             status = 0
             try:
@@ -704,11 +726,11 @@ class ChildSegment:
                 codec.private_temp = True
                 writer = SearchkitWriter(ix, _lk=False, codec=codec)
                 writer._tempstorage = writer.storage.temp_storage(private_temp_name(writer.newsegment))
-                try:
-                    write(writer, payload)
-                    result: tuple[str, Any] = ("ok", writer._finalize_segment())
-                finally:
-                    writer._tempstorage.destroy()
+                # The folder stays until the parent has reaped this process:
+                # while it exists, every searchkit commit spares the segment's
+                # files (see _commit_toc), also another process's commit.
+                write(writer, payload)
+                result: tuple[str, Any] = ("ok", writer._finalize_segment())
             except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
                 result, status = ("error", f"{type(exc).__name__}: {exc}"), 1
             try:
@@ -758,6 +780,14 @@ class ChildSegment:
                 shutil.rmtree(self._temp, ignore_errors=True)
 
 
+def _segments_in_progress(storage: Any) -> list[_SegmentName]:
+    names = []
+    for filename in storage.list() if isinstance(storage, FileStorage) else ():
+        if filename.startswith(".") and filename.endswith(".tmp"):
+            names.append(_SegmentName(filename[1:-4]))
+    return names
+
+
 class _SegmentName:
     def __init__(self, segment_id: str) -> None:
         self._segment_id = segment_id
@@ -794,7 +824,7 @@ class BackgroundMerge:
         """The merged segment, with the inputs' later deletions; None if dropped."""
         try:
             merged = self._child.result()
-        except SearchkitError:
+        except Exception:  # noqa: BLE001 - failed, died, or an unreadable result: drop it
             return None
         by_id = {segment.segment_id(): segment for segment in segments}
         if not self.input_ids <= by_id.keys() or merged.doc_count_all() != sum(len(live) for _id, live in self.inputs):

@@ -268,3 +268,55 @@ def test_a_background_merge_runs_across_commits_and_loses_nothing(
     on_disk = {path.name.split(".")[0] for path in (tmp_path / "ix").glob("MAIN_*.*")}
     assert on_disk == {segment.segment_id() for segment in ix._ix._segments()}
     assert not list((tmp_path / "ix").glob(".MAIN_*"))
+
+
+def test_another_writers_commit_spares_a_finished_background_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    ix = SearchIndex.create(tmp_path / "ix")
+    with ix.writer(batch_size=8, workers=2) as writer:
+        for number in range(MERGE_FACTOR // 2 + 1):  # the fifth commit starts the merge
+            for article in many_articles(8, tag=f"c{number}-"):
+                writer.add_article(article)
+        running = writer._background
+        assert running is not None
+        deadline = time.monotonic() + 60
+        while not running.ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Done but not taken in: another writer commits (and cleans up files) meanwhile.
+        other = SearchIndex(tmp_path / "ix")._whoosh_writer()
+        other.delete_by_term("article_id", "c4-0")  # in the fifth commit's segments
+        other.commit(merge=False)
+    stats = ix.stats()
+    assert stats.segments == 1 + 2  # the merged one, the fifth commit's two
+    assert stats.articles == 8 * (MERGE_FACTOR // 2 + 1) - 1
+    assert ix.check().ok
+    on_disk = {path.name.split(".")[0] for path in (tmp_path / "ix").glob("MAIN_*.*")}
+    assert on_disk == {segment.segment_id() for segment in ix._ix._segments()}
+
+
+def test_a_failed_commit_drops_the_merge_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    ix = SearchIndex.create(tmp_path / "ix")
+    for number in range(MERGE_FACTOR // 2):
+        ix.add_articles(many_articles(8, tag=f"c{number}-"), workers=2)
+    monkeypatch.setattr(index_module, "_write_articles", _fail_in_child)
+    writer = ix.writer(batch_size=100, workers=2)
+    for article in many_articles(8, tag="c0-"):  # would replace the first commit's articles
+        writer.add_article(article)
+    # This commit deletes c0-*, starts merging the eight segments without
+    # them, then fails: the merge must go with it.
+    with pytest.raises(SearchkitError, match="a writer process failed"):
+        writer.commit()
+    assert writer._background is None
+    writer.cancel()
+    monkeypatch.setattr(index_module, "_write_articles", _REAL_WRITE_ARTICLES)
+    writer.add_article(many_articles(1, tag="late-")[0])
+    writer.close()
+    reopened = SearchIndex(tmp_path / "ix")
+    assert reopened.stats().articles == 8 * MERGE_FACTOR // 2 + 1
+    assert reopened.check().ok
+
+
+_REAL_WRITE_ARTICLES = index_module._write_articles
