@@ -282,8 +282,9 @@ class IndexWriter:
     A batch ends at ``batch_size`` articles or ``BATCH_CHARS`` characters,
     whichever comes first. Articles are analyzed when their batch is written:
     with ``workers`` > 1, a large batch is cut into that many parts, and each
-    part is analyzed and written as a segment by a forked process, while a
-    further one merges old segments; the commit lists them all.
+    part is analyzed and written as a segment by a forked process; the commit
+    lists them all. Merges then run in the background (``BackgroundMerge``),
+    and ``close`` waits for the last one.
 
     Use as a context manager: the last batch is committed on a clean exit and
     dropped on an exception (earlier batches stay committed).
@@ -410,15 +411,16 @@ class IndexWriter:
             committed = True
         finally:
             if writer is not None and writer.merge_in_child:
+                started = writer.background
                 if committed:
-                    self._background = writer.background
-                else:
-                    # A merge started by the failed commit saw its uncommitted
-                    # deletions: it must not be taken in later.
-                    if writer.background is not None and writer.background is not self._background:
-                        writer.background.kill()
-                    if writer.background is not self._background:
-                        self._background = None  # the old one was taken in (and lost) too
+                    self._background = started
+                elif started is not self._background:
+                    # The failed commit took the running merge in (lost with
+                    # it), or started one that saw its uncommitted deletions:
+                    # neither may be taken in later.
+                    if started is not None:
+                        started.kill()
+                    self._background = None
         self.articles_written += article_count
         self.paragraphs_written += paragraph_count
         self._clear_batch()

@@ -234,7 +234,7 @@ class SearchkitCodec(W3Codec):  # type: ignore[misc]
 
     def per_document_writer(self, storage: Any, segment: Any) -> Any:
         if self.private_temp:
-            storage = _PrivateTemp(storage, private_temp_name(segment))
+            storage = _PrivateTemp(storage, private_temp_name(segment.segment_id()))
         return super().per_document_writer(storage, segment)
 
     def new_segment(self, storage: Any, indexname: str) -> Any:
@@ -280,12 +280,12 @@ class _PrivateTemp:
         return self._storage.temp_storage(self._name)
 
 
-def private_temp_name(segment: Any) -> str:
-    return f".{segment.segment_id()}.tmp"  # hidden: clean_files passes it by (ChildSegment removes it)
+def private_temp_name(segment_id: str) -> str:
+    return f".{segment_id}.tmp"  # hidden: clean_files passes it by (ChildSegment removes it)
 
 
 def make_codec(segid: str | None = None) -> SearchkitCodec:
-    """The codec; ``segid`` names the next segment it starts (a background merge's)."""
+    """The codec; ``segid`` names the next segment it starts (a child process's)."""
     codec = SearchkitCodec(inlinelimit=INLINE_LIMIT)
     codec.next_segid = segid
     return codec
@@ -461,9 +461,9 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self.pool.cleanup()
         self.pool = _GroupedPostings()
         self._children: list[ChildSegment] = []
+        self._plans: dict[str, tuple[Any, Any, Any]] = {}  # see _plan
         # Set by a writer whose batches go to child processes: merges then
         # run in the background (see BackgroundMerge), one at a time.
-        self._plans: dict[str, tuple[Any, Any, Any]] = {}
         self.merge_in_child = False
         self.background: BackgroundMerge | None = None  # carried from commit to commit
         self.finish_background = False  # wait for it (the last commit)
@@ -488,8 +488,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         from whoosh.index import TOC, clean_files
 
         try:
-            # A merge whose documents were all deleted leaves an empty segment.
-            added = [segment for segment in (child.result() for child in self._children) if segment.doc_count_all()]
+            added = [child.result() for child in self._children]
         except BaseException:
             # Whoosh's commit releases the lock only after the table of
             # contents is written; without it, nothing is committed.
@@ -706,11 +705,11 @@ class ChildSegment:
     anywhere leaves only unlisted files, which the next commit deletes.
     """
 
-    def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None], segid: str | None = None) -> None:
-        segid = segid or W3Segment._random_id()
+    def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None]) -> None:
+        segid = W3Segment._random_id()
         folder = getattr(ix.storage, "folder", None)
-        # Where the child keeps its temporary files (removed here if it dies).
-        self._temp = os.path.join(folder, f".{ix.indexname}_{segid}.tmp") if folder else None
+        # Where the child keeps its temporary files (removed here once it is reaped).
+        self._temp = os.path.join(folder, private_temp_name(f"{ix.indexname}_{segid}")) if folder else None
         read_fd, write_fd = os.pipe()
         try:
             pid = os.fork()
@@ -725,7 +724,7 @@ class ChildSegment:
                 codec = make_codec(segid)
                 codec.private_temp = True
                 writer = SearchkitWriter(ix, _lk=False, codec=codec)
-                writer._tempstorage = writer.storage.temp_storage(private_temp_name(writer.newsegment))
+                writer._tempstorage = writer.storage.temp_storage(private_temp_name(writer.newsegment.segment_id()))
                 # The folder stays until the parent has reaped this process:
                 # while it exists, every searchkit commit spares the segment's
                 # files (see _commit_toc), also another process's commit.
@@ -813,9 +812,7 @@ class BackgroundMerge:
             for segment in segments
         ]
         self.input_ids = {segment_id for segment_id, _live in self.inputs}
-        segid = W3Segment._random_id()
-        self.segment_id = f"{ix.indexname}_{segid}"
-        self._child = ChildSegment(ix, segments, _merge_into, segid=segid)
+        self._child = ChildSegment(ix, segments, _merge_into)
 
     def ready(self) -> bool:
         return self._child.ready()
