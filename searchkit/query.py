@@ -27,6 +27,7 @@ from whoosh import query as wq
 from . import analysis
 from .errors import QueryError
 from .highlight import Snippet, make_snippet
+from .phrase import CharPhrase
 
 if TYPE_CHECKING:
     from .index import SearchIndex
@@ -320,7 +321,7 @@ def exact_query(keyword: Keyword) -> wq.Query:
     grams = analysis.keyword_grams(keyword.text)
     if len(grams) == 1:
         return wq.Term(fieldname, grams[0])
-    return wq.Phrase(fieldname, grams, slop=1)
+    return CharPhrase(fieldname, grams)
 
 
 def _filter(node: Node) -> wq.Query:

@@ -1,0 +1,254 @@
+"""Exact keyword matching: a phrase of characters at consecutive positions.
+
+Whoosh's ``Phrase`` answers the same question through a tree of intersection
+matchers wrapped in a span matcher, which calls several Python methods per
+posting and builds span objects for every candidate paragraph. Exact keywords
+are phrases of characters, and common characters occur in most paragraphs,
+so that overhead was most of a keyword query's time. :class:`CharPhrase`
+intersects the characters' postings in one loop (rarest character leading,
+the others skipping by bisection), checks positions with sets, and hands the
+collector the matches with the scores Whoosh's ``Phrase`` gives them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from typing import Any
+
+from whoosh import matching as wm
+from whoosh import query as wq
+from whoosh.codec.whoosh3 import W3LeafMatcher
+
+__all__ = ["CharPhrase"]
+
+
+class CharPhrase(wq.Query):  # type: ignore[misc]
+    """Documents whose ``fieldname`` holds ``chars`` at consecutive positions.
+
+    Matches and scores as ``whoosh.query.Phrase(fieldname, chars, slop=1)``:
+    a match scores the sum of its characters' scores (once per occurrence
+    in the phrase), times the boost.
+    """
+
+    def __init__(self, fieldname: str, chars: Sequence[str], boost: float = 1.0) -> None:
+        self.fieldname = fieldname
+        self.chars = tuple(chars)
+        self.boost = boost
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.fieldname!r}, {''.join(self.chars)!r}, boost={self.boost})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and other.fieldname == self.fieldname  # type: ignore[attr-defined]
+            and other.chars == self.chars  # type: ignore[attr-defined]
+            and other.boost == self.boost  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.fieldname, self.chars, self.boost))
+
+    def copy(self) -> CharPhrase:
+        return CharPhrase(self.fieldname, self.chars, self.boost)
+
+    def estimate_size(self, ixreader: Any) -> int:
+        try:
+            terms = {ixreader.schema[self.fieldname].to_bytes(char) for char in self.chars}
+        except ValueError:
+            return 0
+        return min(ixreader.doc_frequency(self.fieldname, term) for term in terms)
+
+    def estimate_min_size(self, ixreader: Any) -> int:
+        return 0
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        reader = searcher.reader()
+        field = searcher.schema[self.fieldname]
+        try:  # as Whoosh's Phrase: text that cannot be a term (a lone surrogate) matches nothing
+            terms = [field.to_bytes(char) for char in self.chars]
+        except ValueError:
+            return wm.NullMatcher()
+        distinct = list(dict.fromkeys(terms))
+        if any((self.fieldname, term) not in reader for term in distinct):
+            return wm.NullMatcher()
+        weighting = searcher.weighting if context is None else context.weighting
+        # Rarest first: it leads the intersection.
+        distinct.sort(key=lambda term: reader.doc_frequency(self.fieldname, term))
+        cursors = [_Cursor(searcher.postings(self.fieldname, term, weighting=weighting)) for term in distinct]
+        slots = {term: i for i, term in enumerate(distinct)}
+        ids, scores = _intersect(cursors, [slots[term] for term in terms])
+        if self.boost != 1.0:
+            scores = [score * self.boost for score in scores]
+        return _ScoredList(ids, scores)
+
+
+class _Cursor:
+    """One term's postings in a segment, a block at a time.
+
+    Moving to the block that may hold a document reads block headers only;
+    a block's postings are decoded when a candidate falls in it.
+    """
+
+    def __init__(self, matcher: Any) -> None:
+        self.deleted: frozenset[int] | set[int] = frozenset()
+        if isinstance(matcher, wm.FilterMatcher) and matcher._exclude:
+            self.deleted = matcher._ids  # the segment's deleted documents
+            matcher = matcher.child
+        self.scorer = matcher.scorer if isinstance(matcher, W3LeafMatcher) else matcher._scorer
+        self.format = matcher.format if isinstance(matcher, W3LeafMatcher) else matcher._format
+        self.leaf = matcher if isinstance(matcher, W3LeafMatcher) and matcher.is_active() else None
+        self.active = matcher.is_active()
+        self.ids: Sequence[int] = ()
+        self.weights: Sequence[float] = ()
+        self.values: Sequence[Any] = ()
+        self.where: dict[int, int] | None = None
+        if self.leaf is not None:
+            self.max_id = self.leaf.block_max_id()
+            self.loaded = False
+        elif self.active:  # an inlined list (or another matcher): all of it as one block
+            postings = []
+            while matcher.is_active():
+                postings.append((matcher.id(), matcher.weight(), matcher.value()))
+                matcher.next()
+            self.ids, self.weights, self.values = (tuple(column) for column in zip(*postings))
+            self.max_id = self.ids[-1]
+            self.loaded = True
+
+    def reach(self, doc: int) -> bool:
+        """Move to the block that would hold ``doc``; False when no block can."""
+        while self.max_id < doc:
+            if self.leaf is None or not self.active:
+                self.active = False
+                return False
+            self.leaf._next_block()
+            if not self.leaf.is_active():
+                self.active = False
+                return False
+            self.max_id = self.leaf.block_max_id()
+            self.loaded = False
+        return True
+
+    def load(self) -> None:
+        if not self.loaded:
+            leaf = self.leaf
+            leaf._read_ids()
+            leaf._read_weights()
+            leaf._read_values()
+            self.ids, self.weights, self.values = leaf._ids, leaf._weights, leaf._values
+            self.where = None
+            self.loaded = True
+
+    def keep(self, candidates: list[tuple[int, list[Any]]]) -> list[tuple[int, list[Any]]]:
+        """The candidates (ascending) this term holds, its posting added to theirs."""
+        kept: list[tuple[int, list[Any]]] = []
+        docs = [doc for doc, _postings in candidates]
+        start, count = 0, len(candidates)
+        while start < count:
+            if not self.reach(docs[start]):
+                break
+            end = bisect_right(docs, self.max_id, start)
+            self.load()
+            if self.where is None:
+                self.where = dict(zip(self.ids, range(len(self.ids))))
+            where, weights, values = self.where, self.weights, self.values
+            for doc, postings in candidates[start:end]:
+                i = where.get(doc)
+                if i is not None:
+                    postings.append((weights[i], values[i]))
+                    kept.append((doc, postings))
+            start = end
+        return kept
+
+    def next_block(self) -> None:
+        self.reach(self.max_id + 1)
+
+
+class _Posting:
+    """The current posting, as a scorer reads it from a matcher."""
+
+    __slots__ = ("_id", "_weight")
+
+    def __init__(self, doc: int, weight: float) -> None:
+        self._id, self._weight = doc, weight
+
+    def id(self) -> int:
+        return self._id
+
+    def weight(self) -> float:
+        return self._weight
+
+
+def _intersect(cursors: list[_Cursor], phrase: list[int]) -> tuple[list[int], list[float]]:
+    """Documents where every cursor's term occurs, at the phrase's positions.
+
+    ``phrase`` lists, per position of the phrase, the index of its cursor.
+    The leading (rarest) term's postings are the candidates, a block at a
+    time; each other term keeps those it holds, so later terms see few.
+    """
+    ids: list[int] = []
+    scores: list[float] = []
+    lead, others = cursors[0], cursors[1:]
+    shifted = list(enumerate(phrase))[1:]
+    first = phrase[0]
+    deleted = lead.deleted
+    while lead.active:
+        lead.load()
+        candidates = [
+            (doc, [(weight, value)])
+            for doc, weight, value in zip(lead.ids, lead.weights, lead.values)
+            if doc not in deleted
+        ]
+        for cursor in others:
+            candidates = cursor.keep(candidates)
+            if not candidates:
+                break
+        for doc, postings in candidates:
+            positions = [cursor.format.decode_as("positions", value) for cursor, (_w, value) in zip(cursors, postings)]
+            if shifted and not _consecutive(positions, first, shifted):
+                continue
+            term_scores = [cursor.scorer.score(_Posting(doc, weight)) for cursor, (weight, _v) in zip(cursors, postings)]
+            ids.append(doc)
+            scores.append(_tree_sum([term_scores[slot] for slot in phrase]))
+        if not all(cursor.active for cursor in others):
+            break  # a term has no postings left: nothing further can match
+        lead.next_block()
+    return ids, scores
+
+
+def _consecutive(positions: list[list[int]], first: int, shifted: list[tuple[int, int]]) -> bool:
+    starts = set(positions[first])
+    for offset, slot in shifted:
+        starts.intersection_update([p - offset for p in positions[slot]])
+        if not starts:
+            return False
+    return True
+
+
+def _tree_sum(values: list[float]) -> float:
+    """Sum in the order of Whoosh's balanced intersection tree (same float rounding)."""
+    if len(values) == 1:
+        return values[0]
+    half = len(values) // 2
+    return _tree_sum(values[:half]) + _tree_sum(values[half:])
+
+
+class _ScoredList(wm.ListMatcher):  # type: ignore[misc]
+    """Matched documents with their scores; skips by bisection."""
+
+    def __init__(self, ids: list[int], scores: list[float]) -> None:
+        super().__init__(ids, weights=scores)
+
+    def copy(self) -> _ScoredList:
+        clone = _ScoredList(self._ids, self._weights)
+        clone._i = self._i
+        return clone
+
+    def skip_to(self, target: int) -> None:
+        if not self.is_active():
+            raise wm.ReadTooFar
+        self._i = bisect_left(self._ids, target, self._i)
+
+    def score(self) -> float:
+        return float(self._weights[self._i])

@@ -1,0 +1,80 @@
+"""CharPhrase: the same documents and scores as Whoosh's Phrase, found faster."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from whoosh import query as wq
+
+from searchkit import Article, SearchIndex
+from searchkit.phrase import CharPhrase
+
+ALPHABET = "山水明月人不知风花 "
+
+
+def _corpus(count: int, seed: int) -> list[Article]:
+    chooser = random.Random(seed)
+    articles = []
+    for n in range(count):
+        paragraphs = ["".join(chooser.choice(ALPHABET) for _ in range(chooser.randint(4, 24))).strip() or "山"
+                      for _ in range(3)]
+        articles.append(Article(id=f"p{n}", title="", paragraphs=paragraphs))
+    return articles
+
+
+@pytest.fixture(scope="module")
+def poems() -> SearchIndex:
+    """Three segments; common characters span several postings blocks; some articles deleted."""
+    ix = SearchIndex.in_memory()
+    ix.add_articles(_corpus(300, 1))
+    ix.add_articles(_corpus(300, 2)[:150])
+    ix.add_articles([Article(id="rare", title="", paragraphs=["雪山独钓", "钓雪"])])
+    for n in range(0, 300, 7):
+        ix.delete(f"p{n}")
+    return ix
+
+
+def _scored(ix: SearchIndex, q: wq.Query) -> dict[int, float]:
+    searcher = ix.searcher()
+    return {hit.docnum: hit.score for hit in searcher.search(q, limit=None)}
+
+
+def _holding(ix: SearchIndex, keyword: str) -> set[int]:
+    searcher = ix.searcher()
+    return {
+        docnum
+        for docnum, fields in searcher.reader().iter_docs()
+        if fields.get("kind") == "paragraph" and keyword in fields["text"]
+    }
+
+
+@pytest.mark.parametrize("keyword", ["明月", "不知", "人不知", "月明人", "山山", "花 风", "水明月不", "钓雪", "雪山独", "明雪", "月"])
+def test_same_documents_and_scores_as_whoosh_phrase(poems: SearchIndex, keyword: str) -> None:
+    chars = list(keyword)
+    ours = _scored(poems, CharPhrase("grams", chars, boost=0.3))
+    whoosh = _scored(poems, wq.Phrase("grams", chars, slop=1, boost=0.3)) if len(chars) > 1 else _scored(
+        poems, wq.Term("grams", keyword, boost=0.3)
+    )
+    assert set(ours) == set(whoosh) == _holding(poems, keyword)
+    assert ours == pytest.approx(whoosh, rel=1e-12)
+
+
+def test_fixture_is_what_the_tests_need(poems: SearchIndex) -> None:
+    # Intersections cross postings blocks (128 postings each) and segments, past deleted documents.
+    reader = poems.searcher().reader()
+    assert reader.doc_frequency("grams", "明") > 3 * 128
+    assert poems.stats().segments >= 2
+    assert reader.has_deletions()
+
+
+def test_absent_character_matches_nothing(poems: SearchIndex) -> None:
+    assert _scored(poems, CharPhrase("grams", list("明鹤"))) == {}
+
+
+def test_inside_compound_queries(poems: SearchIndex) -> None:
+    both = wq.And([CharPhrase("grams", list("明月")), CharPhrase("grams", list("不知"))])
+    without = wq.AndNot(CharPhrase("grams", list("明月")), CharPhrase("grams", list("不知")))
+    holding_both = _holding(poems, "明月") & _holding(poems, "不知")
+    assert set(_scored(poems, both)) == holding_both
+    assert set(_scored(poems, without)) == _holding(poems, "明月") - holding_both
