@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,3 +163,18 @@ def test_jieba_rs_offsets_with_lone_surrogates(segmenter: Segmenter) -> None:
 def test_unknown_segmenter_is_refused() -> None:
     with pytest.raises(SearchkitError, match="^unknown segmenter 'thulac': choose one of jieba-rs, jieba$"):
         Segmenter(AnalyzerSettings(segmenter="thulac"))
+
+
+def test_jieba_rs_loads_without_the_package_default_instance() -> None:
+    # rjieba's __init__ builds a default tokenizer (0.15 s); searchkit loads only the
+    # compiled module, and a later plain import still works, on that same module.
+    code = (
+        "import sys\n"
+        "from searchkit.analysis import Segmenter\n"
+        "words = Segmenter().words('民族团结')\n"
+        "print('rjieba' in sys.modules, [w for w, _s, _e in words])\n"
+        "import rjieba\n"
+        "print(rjieba.Jieba is sys.modules['rjieba.rjieba'].Jieba, rjieba.cut('民族团结'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["False ['民族', '团结', '民族团结']", "True ['民族团结']"]
