@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from searchkit import index as index_module
 from searchkit.analysis import Segmenter
 from searchkit.index import _write_articles, make_schema, pending_article
 from searchkit import segments as segments_module
-from searchkit.segments import MERGE_FACTOR, SearchkitWriter, make_codec
+from searchkit.segments import MERGE_FACTOR, STORE_BELOW, SearchkitWriter, deflate, make_codec
 
 # Tang poems (chinese-poetry, MIT): a few records of the shared corpus.
 POEMS = [
@@ -320,3 +321,22 @@ def test_a_failed_commit_drops_the_merge_it_started(tmp_path: Path, monkeypatch:
 
 
 _REAL_WRITE_ARTICLES = index_module._write_articles
+
+
+@pytest.mark.parametrize("size", [0, 1, 255, 256, 4096, 4097, 70_000])
+def test_deflate_is_read_by_zlib(size: int) -> None:
+    data = (os.urandom(size // 2) + "民族团结".encode() * size)[:size]
+    packed = deflate(data, 3)
+    assert zlib.decompress(packed) == data
+    stored = size < STORE_BELOW  # short data goes in a stored block: 11 bytes of framing
+    assert (len(packed) == size + 11) is stored
+
+
+def test_stored_fields_and_postings_read_back_as_written(tmp_path: Path) -> None:
+    texts = ["短", "民族团结" * 200, "床前明月光，疑是地上霜。"]
+    ix = SearchIndex.create(tmp_path / "ix")
+    ix.add_articles([Article(id=f"a{n}", title="t", paragraphs=[text]) for n, text in enumerate(texts)])
+    searcher = ix.searcher()
+    stored = sorted(fields["text"] for fields in searcher.all_stored_fields() if fields["kind"] == "paragraph")
+    assert stored == sorted(texts)
+    assert [h.article_id for h in ix.search("民族团结", limit=5).hits] == ["a1"]
