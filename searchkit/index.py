@@ -395,19 +395,23 @@ class IndexWriter:
                     writer.merge_in_child = True
                     writer.background = self._background
                 parts = _split_by_chars(articles, writers) if articles else [[]]
+                markers = list(self._sources.items())
                 if len(parts) == 1:
-                    _write_articles(writer, parts[0], segmenter)
+                    _write_articles(writer, parts[0], markers, segmenter)
                 else:
                     # Forked processes analyze and write a segment each; the
                     # commit lists them all. The dictionary is loaded once, here,
-                    # and shared with them by fork.
+                    # and shared with them by fork. The last one also writes the
+                    # files' markers: no segment of its own for a few documents
+                    # (every query pays for every segment).
                     segmenter.tokenizer
-                    for part in parts:
-                        writer.add_child(ChildSegment(self._index._ix, part, lambda w, part: _write_articles(w, part, segmenter)))
-                    del articles, parts
+                    for number, part in enumerate(parts, 1):
+                        payload = (part, markers if number == len(parts) else [])
+                        writer.add_child(
+                            ChildSegment(self._index._ix, payload, lambda w, payload: _write_articles(w, *payload, segmenter))
+                        )
+                    del articles, parts, payload
                     self._articles.clear()
-                for source, content_hash in self._sources.items():
-                    writer.add_document(kind="source", source=source, meta={"hash": content_hash})
             committed = True
         finally:
             if writer is not None and writer.merge_in_child:
@@ -467,7 +471,10 @@ def _split_by_chars(articles: list[PendingArticle], parts: int) -> list[list[Pen
     return runs
 
 
-def _write_articles(writer: Any, articles: list[PendingArticle], segmenter: Segmenter) -> None:
+def _write_articles(
+    writer: Any, articles: list[PendingArticle], markers: list[tuple[str, str]], segmenter: Segmenter
+) -> None:
+    """The articles' documents, then a marker per indexed file: (its path, its content hash)."""
     for pending in articles:
         article = pending.article
         docs = paragraph_docs(pending, segmenter)
@@ -487,6 +494,8 @@ def _write_articles(writer: Any, articles: list[PendingArticle], segmenter: Segm
         )
         for doc in docs:
             writer.add_document(source=pending.origin, **doc)
+    for source, content_hash in markers:
+        writer.add_document(kind="source", source=source, meta={"hash": content_hash})
 
 
 def _file_size(path: Path) -> int:

@@ -68,7 +68,7 @@ def write_with(writer_class: type, articles: list[Article], commits: int) -> Ram
     step = -(-len(pending) // commits)
     for start in range(0, len(pending), step):
         writer = writer_class(ix, codec=make_codec())
-        _write_articles(writer, pending[start:start + step], segmenter)
+        _write_articles(writer, pending[start:start + step], [], segmenter)
         writer.commit(merge=False)
     writer = writer_class(ix, codec=make_codec())
     for article_id in ("3", "17", "18"):  # renumbered documents in the merge
@@ -105,11 +105,11 @@ def test_parallel_batch_gives_the_same_index(tmp_path: Path, monkeypatch: pytest
     assert parallel.check().ok
 
 
-def _fail_in_child(writer: Any, articles: Any, segmenter: Any) -> None:
+def _fail_in_child(writer: Any, articles: Any, markers: Any, segmenter: Any) -> None:
     raise ValueError("disk on fire")
 
 
-def _die_in_child(writer: Any, articles: Any, segmenter: Any) -> None:
+def _die_in_child(writer: Any, articles: Any, markers: Any, segmenter: Any) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -340,3 +340,17 @@ def test_stored_fields_and_postings_read_back_as_written(tmp_path: Path) -> None
     stored = sorted(fields["text"] for fields in searcher.all_stored_fields() if fields["kind"] == "paragraph")
     assert stored == sorted(texts)
     assert [h.article_id for h in ix.search("民族团结", limit=5).hits] == ["a1"]
+
+
+def test_file_markers_share_the_last_writer_processs_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    data = tmp_path / "poems.jsonl"
+    data.write_text("".join(
+        json.dumps({"id": a.id, "title": a.title, "paragraphs": a.paragraphs}, ensure_ascii=False) + "\n"
+        for a in many_articles(6)
+    ), encoding="utf-8")
+    ix = SearchIndex.create(tmp_path / "ix")
+    assert ix.add_files([data], workers=2).added == 1
+    assert ix.stats().segments == 2  # the two writers' segments, no third for the marker
+    again = ix.add_files([data], workers=2)
+    assert (again.added, again.unchanged) == (0, 1)
