@@ -352,10 +352,23 @@ class Lexicon:
     """Segments query text with the index's own word list: no jieba load at query time."""
 
     MAX_WORD = 8
+    MAX_KNOWN = 200_000  # words whose frequency a searcher remembers
 
-    def __init__(self, reader: Any) -> None:
+    def __init__(self, reader: Any, known: dict[str, int] | None = None) -> None:
         self.reader = reader
-        self._known: dict[str, int] = {}
+        self._known: dict[str, int] = {} if known is None else known
+
+    @classmethod
+    def of(cls, searcher: Any) -> Lexicon:
+        """The searcher's lexicon: frequencies looked up once per searcher, not per query.
+
+        A searcher reads one state of the index (a new one is opened when the
+        index changes), so what it found stays true.
+        """
+        known = getattr(searcher, "_searchkit_known_words", None)
+        if known is None or len(known) > cls.MAX_KNOWN:
+            known = searcher._searchkit_known_words = {}
+        return cls(searcher.reader(), known)
 
     def doc_frequency(self, word: str) -> int:
         if word not in self._known:
@@ -446,7 +459,7 @@ def run_search(
         raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
     node, notes = parse_query(query)
     searcher = index.searcher()
-    lexicon = Lexicon(searcher.reader())
+    lexicon = Lexicon.of(searcher)
     keywords = positive_keywords(node)
     words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
     needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)

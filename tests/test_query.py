@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -220,3 +223,15 @@ def test_every_substring_is_found(paragraphs: list[str], data) -> None:
     expected = {("x", i) for i, p in enumerate(paragraphs) if " ".join(fold(keyword).split()) in " ".join(fold(p).split())}
     assert ("x", which) in id_set(result)
     assert id_set(result) == expected
+
+
+def test_word_frequencies_remembered_by_a_searcher_follow_index_changes(tmp_path) -> None:
+    ix = SearchIndex.create(tmp_path / "ix")
+    ix.add_articles([Article(id="a", title="", paragraphs=["雪山上的小屋"])])
+    assert ix.search("雪豹保护").total == 0  # the searcher learns that 雪豹 is unknown
+    ix.add_articles([Article(id="b", title="", paragraphs=["雪豹保护区里有雪豹，雪山也在保护区里。"])])
+    hits = ix.search("雪豹保护").hits
+    code = f"from searchkit import SearchIndex; print([(h.article_id, h.score) for h in SearchIndex({str(tmp_path / 'ix')!r}).search('雪豹保护').hits])"
+    fresh = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert fresh.strip() == str([(h.article_id, h.score) for h in hits])
+    assert [h.article_id for h in hits] == ["b"]
