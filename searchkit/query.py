@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from whoosh import query as wq
 from . import analysis
 from .errors import QueryError
 from .highlight import Snippet, make_snippet
-from .phrase import CharPhrase
+from .matchers import CharPhrase, WordUnion
 
 if TYPE_CHECKING:
     from .index import SearchIndex
@@ -311,6 +312,21 @@ class _BinaryOr(wq.Or):  # type: ignore[misc]
     matcher_type = wq.Or.DEFAULT_MATCHER
 
 
+class _RankedFilter(wq.AndMaybe):  # type: ignore[misc]
+    """``AndMaybe`` that builds no ranking matcher where the filter matches nothing.
+
+    A question rarely holds as a whole in any paragraph: its ranking words'
+    matchers (a term lookup and a scorer each, per segment) were built for
+    nothing before the partial-match fallback.
+    """
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        required = self.a.matcher(searcher, context)
+        if not required.is_active():
+            return required
+        return self.matcherclass(required, self.b.matcher(searcher, context))
+
+
 def _union(queries: Sequence[wq.Query]) -> wq.Query:
     return _BinaryOr(list(queries))
 
@@ -434,15 +450,16 @@ class Lexicon:
         return best[n][1]
 
 
-def _ranking_query(words: Sequence[str], title: bool = True) -> wq.Query | None:
-    terms: list[wq.Query] = []
-    for word in words:
-        terms.append(wq.Term("words", word))
-        if title:
-            terms.append(wq.Term("title_words", word, boost=TITLE_BOOST))
-    if not terms:
-        return None
-    return _union(terms)
+def _ranking_query(words: Sequence[str]) -> wq.Query | None:
+    """Any of the words, in paragraph text or (boosted) title: scores hits a filter found."""
+    terms = [q for word in words for q in (wq.Term("words", word), wq.Term("title_words", word, boost=TITLE_BOOST))]
+    return _union(terms) if terms else None
+
+
+def _partial_query(words: Sequence[str]) -> WordUnion | None:
+    """The same, as the query itself: every document with any word, and which words each holds."""
+    terms = [term for word in words for term in (("words", word, 1.0), ("title_words", word, TITLE_BOOST))]
+    return WordUnion(terms, recorded_fields=RANKING_FIELDS) if terms else None
 
 
 def run_search(
@@ -466,7 +483,7 @@ def run_search(
 
     required = _filter(node)
     ranking = _ranking_query(words)
-    scored = wq.AndMaybe(_boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+    scored = _RankedFilter(_boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
     # No kind filter: only paragraph documents have the analyzed fields.
     results, total = _run(searcher, scored, limit, level)
     partial = False
@@ -475,13 +492,13 @@ def run_search(
         main = [lexicon.main_words(text) for text in asked]
         fallback_words = [w for found in main for w in lexicon.with_sub_words(found) if w not in QUESTION_WORDS]
         fallback_words = list(dict.fromkeys(fallback_words)) or list(dict.fromkeys(words))
-        fallback = _fallback_query(fallback_words, keywords, node)
+        fallback, union = _fallback_query(fallback_words, keywords, node)
         if fallback is not None:
             core = [w for found in main for w in found if w not in QUESTION_WORDS]
             core = list(dict.fromkeys(core)) or fallback_words
             weights = {w: lexicon.idf(w) for w in core}
             pool = max(limit, RERANK_POOL)
-            results, total = _run(searcher, fallback, pool, level, with_terms=True)
+            results, total = _run(searcher, fallback, pool, level, union=union)
             results = _rerank_by_coverage(results, weights, asked)[:limit]
             partial = total > 0
             if partial:
@@ -537,28 +554,33 @@ def _boosted(q: wq.Query, boost: float) -> wq.Query:
     return q
 
 
-def _fallback_query(words: Sequence[str], keywords: Sequence[Keyword], node: Node) -> wq.Query | None:
-    ranking = _ranking_query(words)
+def _fallback_query(
+    words: Sequence[str], keywords: Sequence[Keyword], node: Node
+) -> tuple[wq.Query | None, WordUnion | None]:
+    """The partial-match query, and the union of its words (it knows which words each hit holds)."""
+    ranking = _partial_query(words)
     if ranking is None:
-        return None
+        return None, None
     titles = [exact_query(k) for k in keywords if k.title]
     q: wq.Query = wq.And([ranking, *titles]) if titles else ranking
     negatives = _negatives(node)
     if negatives:
         q = wq.AndNot(q, _union(negatives) if len(negatives) > 1 else negatives[0])
-    return q
+    return q, ranking
 
 
 _Ranked = tuple[dict[str, Any], float, frozenset[str]]
 
 
-def _run(searcher: Any, q: wq.Query, limit: int, level: str, with_terms: bool = False) -> tuple[list[_Ranked], int]:
-    """Ranked (stored fields, score, matched words) and the total number of hits."""
+def _run(
+    searcher: Any, q: wq.Query, limit: int, level: str, union: WordUnion | None = None
+) -> tuple[list[_Ranked], int]:
+    """Ranked (stored fields, score, words of ``union`` matched) and the total number of hits."""
     # The exact total needs every match counted: no block skipping and no
     # matcher replacement (both drop documents that cannot reach the top), so
     # the collector counts as it goes instead of a second pass over the index.
     collapse = {} if level == "paragraph" else {"collapse": "article_id", "collapse_limit": 1}
-    collector = searcher.collector(limit=limit, optimize=False, terms=with_terms, **collapse)
+    collector = searcher.collector(limit=limit, optimize=False, **collapse)
     inner = collector
     while hasattr(inner, "child"):
         inner = inner.child
@@ -570,10 +592,13 @@ def _run(searcher: Any, q: wq.Query, limit: int, level: str, with_terms: bool = 
     else:
         column = searcher.reader().column_reader("article_id")
         total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
+    segments = list(searcher.reader().leaf_readers())
+    starts = [offset for _reader, offset in segments]
     ranked = []
     for hit in results:
-        matched = frozenset(
-            text.decode("utf-8") for fieldname, text in hit.matched_terms() if fieldname in RANKING_FIELDS
-        ) if with_terms else frozenset()
+        matched: frozenset[str] = frozenset()
+        if union is not None:
+            segment, offset = segments[bisect_right(starts, hit.docnum) - 1]
+            matched = union.matched_words(segment, hit.docnum - offset)
         ranked.append((hit.fields(), hit.score, matched))
     return ranked, total

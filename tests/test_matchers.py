@@ -8,7 +8,7 @@ import pytest
 from whoosh import query as wq
 
 from searchkit import Article, SearchIndex
-from searchkit.phrase import CharPhrase
+from searchkit.matchers import CharPhrase, WordUnion
 
 ALPHABET = "山水明月人不知风花 "
 
@@ -78,3 +78,29 @@ def test_inside_compound_queries(poems: SearchIndex) -> None:
     holding_both = _holding(poems, "明月") & _holding(poems, "不知")
     assert set(_scored(poems, both)) == holding_both
     assert set(_scored(poems, without)) == _holding(poems, "明月") - holding_both
+
+
+WORD_TERMS = [("grams", "明", 1.0), ("grams", "雪", 2.0), ("grams", "钓", 1.0), ("grams", "鹤", 1.0)]
+
+
+def test_word_union_scores_as_whoosh_or_and_knows_each_documents_words(poems: SearchIndex) -> None:
+    union = WordUnion(WORD_TERMS, recorded_fields=["grams"])
+    whoosh = wq.Or([wq.Term(field, word, boost=boost) for field, word, boost in WORD_TERMS])
+    ours = _scored(poems, union)
+    assert ours == pytest.approx(_scored(poems, whoosh), rel=1e-12)
+    searcher = poems.searcher()
+    segments = list(searcher.reader().leaf_readers())
+    words_of = {}
+    for reader, offset in segments:
+        for docnum in range(reader.doc_count_all()):
+            if offset + docnum in ours:
+                words_of[offset + docnum] = union.matched_words(reader, docnum)
+    expected = {docnum: frozenset(w for _f, w, _b in WORD_TERMS if w in text)
+                for docnum, text in ((d, f["text"]) for d, f in searcher.reader().iter_docs() if f.get("kind") == "paragraph")}
+    assert words_of == {docnum: words for docnum, words in expected.items() if words}
+    assert any(len(words) > 1 for words in words_of.values())
+
+
+def test_word_union_skips_deleted_documents_and_unknown_words(poems: SearchIndex) -> None:
+    union = WordUnion([("grams", "明", 1.0), ("grams", "\ud800", 1.0), ("grams", "鹤", 1.0)])
+    assert set(_scored(poems, union)) == _holding(poems, "明")

@@ -1,13 +1,18 @@
-"""Exact keyword matching: a phrase of characters at consecutive positions.
+"""Whoosh queries that read postings a block at a time.
 
-Whoosh's ``Phrase`` answers the same question through a tree of intersection
-matchers wrapped in a span matcher, which calls several Python methods per
-posting and builds span objects for every candidate paragraph. Exact keywords
-are phrases of characters, and common characters occur in most paragraphs,
-so that overhead was most of a keyword query's time. :class:`CharPhrase`
-intersects the characters' postings in one loop (rarest character leading,
-the others skipping by bisection), checks positions with sets, and hands the
-collector the matches with the scores Whoosh's ``Phrase`` gives them.
+Whoosh combines matchers in trees (intersections, unions, span wrappers) that
+make several Python calls per posting and per level. searchkit's two query
+shapes are simple enough to answer in one loop each, per segment, and hand
+the collector a list of matches with the scores Whoosh would give them:
+
+* :class:`CharPhrase`, an exact keyword: its characters at consecutive
+  positions (Whoosh's ``Phrase``). Common characters occur in most
+  paragraphs, so that overhead was most of a keyword query's time. The
+  rarest character leads; the others keep the candidates they hold, reading
+  only the blocks candidates fall in; positions are checked with sets.
+* :class:`WordUnion`, the ranking words: any of them, scored by the sum of
+  their (boosted) scores (Whoosh's ``Or``), remembering which words each
+  document matched for re-ranking.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh.codec.whoosh3 import W3LeafMatcher
 
-__all__ = ["CharPhrase"]
+__all__ = ["CharPhrase", "WordUnion"]
 
 
 class CharPhrase(wq.Query):  # type: ignore[misc]
@@ -82,6 +87,78 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
         return _ScoredList(ids, scores)
+
+
+class WordUnion(wq.Query):  # type: ignore[misc]
+    """Documents holding any of ``terms`` ((field, word, boost) each), scored as Whoosh's ``Or``.
+
+    ``matched_words(reader, docnum)`` tells, after the search, which words
+    of the fields in ``recorded_fields`` a document matched.
+    """
+
+    def __init__(self, terms: Sequence[tuple[str, str, float]], recorded_fields: Sequence[str] = ()) -> None:
+        self.terms = list(terms)
+        self.recorded_fields = frozenset(recorded_fields)
+        self.boost = 1.0
+        self._matched: dict[int, dict[int, list[str]]] = {}  # id(segment reader) -> docnum -> words
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.terms!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.terms == self.terms and other.boost == self.boost  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(self.terms), self.boost))
+
+    def copy(self) -> WordUnion:
+        clone = WordUnion(self.terms, self.recorded_fields)
+        clone.boost = self.boost
+        return clone
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return sum(ixreader.doc_frequency(field, word) for field, word, _boost in self.terms if _encodable(word))
+
+    def estimate_min_size(self, ixreader: Any) -> int:
+        return 0
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        reader = searcher.reader()
+        weighting = searcher.weighting if context is None else context.weighting
+        totals: dict[int, float] = {}
+        matched: dict[int, list[str]] = {}
+        for fieldname, word, boost in self.terms:
+            if not _encodable(word) or (fieldname, word) not in reader:
+                continue
+            cursor = _Cursor(searcher.postings(fieldname, word, weighting=weighting))
+            boost *= self.boost
+            record = fieldname in self.recorded_fields
+            scorer, deleted = cursor.scorer, cursor.deleted
+            while cursor.active:
+                cursor.load()
+                for doc, weight in zip(cursor.ids, cursor.weights):
+                    if doc in deleted:
+                        continue
+                    score = scorer.score(_Posting(doc, weight))
+                    totals[doc] = totals.get(doc, 0.0) + score * boost if boost != 1.0 else totals.get(doc, 0.0) + score
+                    if record:
+                        matched.setdefault(doc, []).append(word)
+                cursor.next_block()
+        self._matched[id(reader)] = matched
+        ids = sorted(totals)
+        return _ScoredList(ids, [totals[doc] for doc in ids])
+
+    def matched_words(self, reader: Any, docnum: int) -> frozenset[str]:
+        """The recorded fields' words a document (of the segment ``reader``) matched."""
+        return frozenset(self._matched.get(id(reader), {}).get(docnum, ()))
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Cursor:
