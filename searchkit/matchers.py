@@ -75,13 +75,13 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
             terms = [field.to_bytes(char) for char in self.chars]
         except ValueError:
             return wm.NullMatcher()
-        distinct = list(dict.fromkeys(terms))
-        if any((self.fieldname, term) not in reader for term in distinct):
+        frequency = {term: reader.doc_frequency(self.fieldname, term) for term in terms}
+        if not all(frequency.values()):
             return wm.NullMatcher()
         weighting = searcher.weighting if context is None else context.weighting
         # Rarest first: it leads the intersection.
-        distinct.sort(key=lambda term: reader.doc_frequency(self.fieldname, term))
-        cursors = [_Cursor(searcher.postings(self.fieldname, term, weighting=weighting)) for term in distinct]
+        distinct = sorted(frequency, key=frequency.__getitem__)
+        cursors = _Cursors(searcher, self.fieldname, distinct, weighting)
         slots = {term: i for i, term in enumerate(distinct)}
         ids, scores = _intersect(cursors, [slots[term] for term in terms])
         if self.boost != 1.0:
@@ -257,7 +257,29 @@ class _Posting:
         return self._weight
 
 
-def _intersect(cursors: list[_Cursor], phrase: list[int]) -> tuple[list[int], list[float]]:
+class _Cursors:
+    """The terms' cursors, each opened (postings reader and scorer) when first needed.
+
+    When the leading terms leave no candidates in a segment, as for most
+    keywords in most segments of a large index, the others are never opened.
+    """
+
+    def __init__(self, searcher: Any, fieldname: str, terms: list[bytes], weighting: Any) -> None:
+        self._open = lambda term: _Cursor(searcher.postings(fieldname, term, weighting=weighting))
+        self._terms = terms
+        self.opened: list[_Cursor | None] = [None] * len(terms)
+
+    def __len__(self) -> int:
+        return len(self._terms)
+
+    def __getitem__(self, i: int) -> _Cursor:
+        cursor = self.opened[i]
+        if cursor is None:
+            cursor = self.opened[i] = self._open(self._terms[i])
+        return cursor
+
+
+def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[float]]:
     """Documents where every cursor's term occurs, at the phrase's positions.
 
     ``phrase`` lists, per position of the phrase, the index of its cursor.
@@ -266,7 +288,7 @@ def _intersect(cursors: list[_Cursor], phrase: list[int]) -> tuple[list[int], li
     """
     ids: list[int] = []
     scores: list[float] = []
-    lead, others = cursors[0], cursors[1:]
+    lead = cursors[0]
     shifted = list(enumerate(phrase))[1:]
     first = phrase[0]
     deleted = lead.deleted
@@ -277,18 +299,20 @@ def _intersect(cursors: list[_Cursor], phrase: list[int]) -> tuple[list[int], li
             for doc, weight, value in zip(lead.ids, lead.weights, lead.values)
             if doc not in deleted
         ]
-        for cursor in others:
-            candidates = cursor.keep(candidates)
+        for i in range(1, len(cursors)):
+            candidates = cursors[i].keep(candidates)
             if not candidates:
                 break
-        for doc, postings in candidates:
-            positions = [cursor.format.decode_as("positions", value) for cursor, (_w, value) in zip(cursors, postings)]
-            if shifted and not _consecutive(positions, first, shifted):
-                continue
-            term_scores = [cursor.scorer.score(_Posting(doc, weight)) for cursor, (weight, _v) in zip(cursors, postings)]
-            ids.append(doc)
-            scores.append(_tree_sum([term_scores[slot] for slot in phrase]))
-        if not all(cursor.active for cursor in others):
+        if candidates:
+            opened = [cursors[i] for i in range(len(cursors))]
+            for doc, postings in candidates:
+                positions = [cursor.format.decode_as("positions", value) for cursor, (_w, value) in zip(opened, postings)]
+                if shifted and not _consecutive(positions, first, shifted):
+                    continue
+                term_scores = [cursor.scorer.score(_Posting(doc, weight)) for cursor, (weight, _v) in zip(opened, postings)]
+                ids.append(doc)
+                scores.append(_tree_sum([term_scores[slot] for slot in phrase]))
+        if not all(cursor.active for cursor in cursors.opened[1:] if cursor is not None):
             break  # a term has no postings left: nothing further can match
         lead.next_block()
     return ids, scores

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -225,11 +226,15 @@ def test_cli_reports_a_failing_writer_process_in_one_line(tmp_path: Path, monkey
 
 
 
+_MERGE_MAY_FINISH: list[Path] = []  # set before the fork: the merge child waits for this file
+
+
 def _slow_merge_into(writer: Any, segments: list[Any]) -> None:
     import time
 
-    time.sleep(1.5)  # still running at the next commit
-    segments_module.tiers_to_merge  # noqa: B018 - the real module, in the child
+    deadline = time.monotonic() + 60
+    while not _MERGE_MAY_FINISH[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.02)  # still running at the next commit, however slow the machine
     _REAL_MERGE_INTO(writer, segments)
 
 
@@ -246,6 +251,7 @@ def test_a_background_merge_runs_across_commits_and_loses_nothing(
 ) -> None:
     monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
     monkeypatch.setattr(segments_module, "_merge_into", merge_into)
+    monkeypatch.setattr(sys.modules[__name__], "_MERGE_MAY_FINISH", [tmp_path / "merge may finish"])
     ix = SearchIndex.create(tmp_path / "ix")
     with ix.writer(batch_size=8, workers=2) as writer:
         for number in range(MERGE_FACTOR // 2 + 1):  # the fifth commit starts the merge of eight segments
@@ -256,6 +262,7 @@ def test_a_background_merge_runs_across_commits_and_loses_nothing(
         for article in [*many_articles(7, tag="late-"), many_articles(1, tag="c0-")[0]]:
             writer.add_article(article)
         assert writer._background is not None
+        (tmp_path / "merge may finish").touch()
     stats = ix.stats()
     # The merged segment and the last two commits' four; or, the merge failed, its eight inputs too.
     assert stats.segments == (5 if merge_into is _slow_merge_into else 12)
