@@ -292,12 +292,13 @@ class SearchkitCodec(W3Codec):  # type: ignore[misc]
     next_segid: str | None = None
     # Temporary files in a folder of each segment's own, not the index's
     # shared one: a writer's commit removes that, and a background merge
-    # may outlive the commit.
-    private_temp = False
+    # may outlive the commit. The folder's name holds the id of the process
+    # that started the writing (see private_temp_name).
+    private_temp_owner: int | None = None
 
     def per_document_writer(self, storage: Any, segment: Any) -> Any:
-        if self.private_temp:
-            storage = _PrivateTemp(storage, private_temp_name(segment.segment_id()))
+        if self.private_temp_owner is not None:
+            storage = _PrivateTemp(storage, private_temp_name(segment.segment_id(), self.private_temp_owner))
         return _PerDocWriter(self, storage, segment)
 
     def new_segment(self, storage: Any, indexname: str) -> Any:
@@ -343,8 +344,14 @@ class _PrivateTemp:
         return self._storage.temp_storage(self._name)
 
 
-def private_temp_name(segment_id: str) -> str:
-    return f".{segment_id}.tmp"  # hidden: clean_files passes it by (ChildSegment removes it)
+def private_temp_name(segment_id: str, owner: int) -> str:
+    """The hidden folder (clean_files passes it by) of a segment a forked child of ``owner`` writes.
+
+    ChildSegment removes it; while it exists, commits spare the segment's
+    files, unless ``owner`` is gone (killed): then nobody will take the
+    segment in, and the next commit removes both.
+    """
+    return f".{segment_id}.{owner}.tmp"
 
 
 def make_codec(segid: str | None = None) -> SearchkitCodec:
@@ -771,8 +778,9 @@ class ChildSegment:
     def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None]) -> None:
         segid = W3Segment._random_id()
         folder = getattr(ix.storage, "folder", None)
+        owner = os.getpid()
         # Where the child keeps its temporary files (removed here once it is reaped).
-        self._temp = os.path.join(folder, private_temp_name(f"{ix.indexname}_{segid}")) if folder else None
+        self._temp = os.path.join(folder, private_temp_name(f"{ix.indexname}_{segid}", owner)) if folder else None
         read_fd, write_fd = os.pipe()
         try:
             pid = os.fork()
@@ -785,9 +793,9 @@ class ChildSegment:
             try:
                 os.close(read_fd)
                 codec = make_codec(segid)
-                codec.private_temp = True
+                codec.private_temp_owner = owner
                 writer = SearchkitWriter(ix, _lk=False, codec=codec)
-                writer._tempstorage = writer.storage.temp_storage(private_temp_name(writer.newsegment.segment_id()))
+                writer._tempstorage = writer.storage.temp_storage(private_temp_name(writer.newsegment.segment_id(), owner))
                 # The folder stays until the parent has reaped this process:
                 # while it exists, every searchkit commit spares the segment's
                 # files (see _commit_toc), also another process's commit.
@@ -843,11 +851,28 @@ class ChildSegment:
 
 
 def _segments_in_progress(storage: Any) -> list[_SegmentName]:
+    """Segments a live process's child is writing (or wrote, not yet taken in); stale folders go."""
     names = []
     for filename in storage.list() if isinstance(storage, FileStorage) else ():
         if filename.startswith(".") and filename.endswith(".tmp"):
-            names.append(_SegmentName(filename[1:-4]))
+            segment_id, _dot, owner = filename[1:-4].rpartition(".")
+            if not owner.isdigit():  # a folder of a searchkit before owners were named: keep sparing it
+                names.append(_SegmentName(filename[1:-4]))
+            elif _alive(int(owner)):
+                names.append(_SegmentName(segment_id))
+            else:
+                shutil.rmtree(os.path.join(storage.folder, filename), ignore_errors=True)
     return names
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class _SegmentName:

@@ -361,3 +361,23 @@ def test_file_markers_share_the_last_writer_processs_segment(tmp_path: Path, mon
     assert ix.stats().segments == 2  # the two writers' segments, no third for the marker
     again = ix.add_files([data], workers=2)
     assert (again.added, again.unchanged) == (0, 1)
+
+
+def test_a_killed_writers_leftovers_go_at_the_next_commit(tmp_path: Path) -> None:
+    import subprocess
+
+    ix = SearchIndex.create(tmp_path / "ix")
+    ix.add_articles(POEMS)
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a process id nobody has now: a killed searchkit's
+    leftovers = {  # a child's temporary folder and the segment file it had written, per owner
+        owner: (tmp_path / "ix" / f".MAIN_{tag * 16}.{owner}.tmp", tmp_path / "ix" / f"MAIN_{tag * 16}.seg")
+        for owner, tag in ((gone.pid, "a"), (os.getpid(), "b"))
+    }
+    for folder, segment_file in leftovers.values():
+        folder.mkdir()
+        segment_file.write_bytes(b"half a segment")
+    ix.add_articles([Article(id="late", title="t", paragraphs=["春眠不觉晓"])])
+    assert [path.exists() for pair in leftovers.values() for path in pair] == [False, False, True, True]
+    assert ix.check().ok
+    assert ix.stats().articles == len(POEMS) + 1
