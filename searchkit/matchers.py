@@ -140,7 +140,9 @@ class WordUnion(wq.Query):  # type: ignore[misc]
                     if doc in deleted:
                         continue
                     score = scorer.score(_Posting(doc, weight))
-                    totals[doc] = totals.get(doc, 0.0) + score * boost if boost != 1.0 else totals.get(doc, 0.0) + score
+                    if boost != 1.0:  # as Whoosh's boost wrapper: the score times the boost
+                        score *= boost
+                    totals[doc] = totals.get(doc, 0.0) + score
                     if record:
                         matched.setdefault(doc, []).append(word)
                 cursor.next_block()
