@@ -51,6 +51,7 @@ from whoosh.codec.whoosh3 import (
     length_to_byte,
 )
 from whoosh.filedb.filestore import FileStorage
+from whoosh.system import pack_ushort
 from whoosh.matching import ListMatcher, ReadTooFar
 from whoosh.reading import SegmentReader
 from whoosh.writing import SegmentWriter
@@ -269,16 +270,41 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
 
         A term whose runs are all empty (its documents were deleted) is not written.
         """
-        started = False
-        for ids, weights, values in lists:
-            if not ids:
-                continue
-            if not started:
-                self.start_term(btext)
-                started = True
+        runs = (run for run in lists if run[0])
+        first = next(runs, None)
+        if first is None:
+            return
+        second = next(runs, None)
+        if second is None and len(first[0]) < self._postwriter._inlinelimit:
+            # Most terms are rare: their few postings go straight into the term table.
+            self._tindex.add(pack_ushort(self._fieldid) + btext, _inlined_terminfo(*first, lengths))
+            return
+        self.start_term(btext)
+        for ids, weights, values in chain((first,), () if second is None else (second,), runs):
             self._postwriter.add_list(ids, weights, values, lengths)
-        if started:
-            self.finish_term()
+        self.finish_term()
+
+
+def _inlined_terminfo(ids: Sequence[int], weights: Sequence[float], values: Sequence[Any],
+                      lengths: Sequence[int | None] | None) -> bytes:
+    """What ``_PostingsWriter.add_list`` and ``finish_postings`` make of a short list, as bytes.
+
+    The same statistics and the same rounding (weights are stored as 32-bit
+    floats; the total sums the rounded ones, the maximum takes the given
+    ones); ``tests/test_segments.py`` compares every term with Whoosh's writer.
+    """
+    stored_weights = array("f", weights)
+    known = [n for n in map(lengths.__getitem__, ids) if n] if lengths is not None else []
+    terminfo = _CompactTermInfo()
+    terminfo._weight = sum(stored_weights)
+    terminfo._df = len(ids)
+    terminfo._minlength = min(known) if known else None
+    terminfo._maxlength = max(known) if known else 0
+    terminfo._maxweight = max(0, max(weights))
+    terminfo._minid, terminfo._maxid = ids[0], ids[-1]
+    kept_values = tuple(values) if all(values) else tuple(v for v in values if v)  # as add_posting: no empty values
+    terminfo.set_inlined(ids, stored_weights, kept_values)
+    return terminfo.to_bytes()
 
 
 class SearchkitCodec(W3Codec):  # type: ignore[misc]
