@@ -91,7 +91,8 @@ def line_queries(unit_list: list[tuple[str, str]], n: int, seed: int) -> list[st
         if len(out) >= n:
             break
         text = r.choice(unit_list)[1].strip()
-        if len(text) >= 5:
+        # A line opening with "-" would be an exclusion-only query (refused by design).
+        if len(text) >= 5 and not text.startswith("-") and any(c.isalnum() for c in text[:5]):
             out.append(text[:5])
     return out
 
