@@ -59,21 +59,18 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
         return CharPhrase(self.fieldname, self.chars, self.boost)
 
     def estimate_size(self, ixreader: Any) -> int:
-        try:
-            terms = {ixreader.schema[self.fieldname].to_bytes(char) for char in self.chars}
-        except ValueError:
+        terms = [_term_bytes(ixreader.schema, self.fieldname, char) for char in self.chars]
+        if None in terms:
             return 0
-        return min(ixreader.doc_frequency(self.fieldname, term) for term in terms)
+        return min(ixreader.doc_frequency(self.fieldname, term) for term in set(terms))
 
     def estimate_min_size(self, ixreader: Any) -> int:
         return 0
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
         reader = searcher.reader()
-        field = searcher.schema[self.fieldname]
-        try:  # as Whoosh's Phrase: text that cannot be a term (a lone surrogate) matches nothing
-            terms = [field.to_bytes(char) for char in self.chars]
-        except ValueError:
+        terms = [_term_bytes(searcher.schema, self.fieldname, char) for char in self.chars]
+        if None in terms:
             return wm.NullMatcher()
         frequency = {term: reader.doc_frequency(self.fieldname, term) for term in terms}
         if not all(frequency.values()):
@@ -117,7 +114,8 @@ class WordUnion(wq.Query):  # type: ignore[misc]
         return clone
 
     def estimate_size(self, ixreader: Any) -> int:
-        return sum(ixreader.doc_frequency(field, word) for field, word, _boost in self.terms if _encodable(word))
+        terms = [(fieldname, _term_bytes(ixreader.schema, fieldname, word)) for fieldname, word, _boost in self.terms]
+        return sum(ixreader.doc_frequency(fieldname, term) for fieldname, term in terms if term is not None)
 
     def estimate_min_size(self, ixreader: Any) -> int:
         return 0
@@ -128,9 +126,10 @@ class WordUnion(wq.Query):  # type: ignore[misc]
         totals: dict[int, float] = {}
         matched: dict[int, list[str]] = {}
         for fieldname, word, boost in self.terms:
-            if not _encodable(word) or (fieldname, word) not in reader:
+            term = _term_bytes(searcher.schema, fieldname, word)
+            if term is None or (fieldname, term) not in reader:
                 continue
-            cursor = _Cursor(searcher.postings(fieldname, word, weighting=weighting))
+            cursor = _Cursor(searcher.postings(fieldname, term, weighting=weighting))
             boost *= self.boost
             record = fieldname in self.recorded_fields
             scorer, deleted = cursor.scorer, cursor.deleted
@@ -155,12 +154,15 @@ class WordUnion(wq.Query):  # type: ignore[misc]
         return frozenset(self._matched.get(id(reader), {}).get(docnum, ()))
 
 
-def _encodable(text: str) -> bool:
+def _term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:
+    """The term as the index stores it; None for text that cannot be a term.
+
+    As Whoosh's Term and Phrase: such text (a lone surrogate) matches nothing.
+    """
     try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+        return schema[fieldname].to_bytes(text)  # type: ignore[no-any-return]
+    except ValueError:
+        return None
 
 
 class _Cursor:

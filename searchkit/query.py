@@ -450,15 +450,20 @@ class Lexicon:
         return best[n][1]
 
 
+def _ranking_terms(words: Sequence[str]) -> list[tuple[str, str, float]]:
+    """(field, word, boost): each word in paragraph text, and in the title, boosted."""
+    return [term for word in words for term in (("words", word, 1.0), ("title_words", word, TITLE_BOOST))]
+
+
 def _ranking_query(words: Sequence[str]) -> wq.Query | None:
-    """Any of the words, in paragraph text or (boosted) title: scores hits a filter found."""
-    terms = [q for word in words for q in (wq.Term("words", word), wq.Term("title_words", word, boost=TITLE_BOOST))]
+    """Any of the words: scores the hits a filter found."""
+    terms = [wq.Term(fieldname, word, boost=boost) for fieldname, word, boost in _ranking_terms(words)]
     return _union(terms) if terms else None
 
 
 def _partial_query(words: Sequence[str]) -> WordUnion | None:
     """The same, as the query itself: every document with any word, and which words each holds."""
-    terms = [term for word in words for term in (("words", word, 1.0), ("title_words", word, TITLE_BOOST))]
+    terms = _ranking_terms(words)
     return WordUnion(terms, recorded_fields=RANKING_FIELDS) if terms else None
 
 
@@ -592,8 +597,9 @@ def _run(
     else:
         column = searcher.reader().column_reader("article_id")
         total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
-    segments = list(searcher.reader().leaf_readers())
-    starts = [offset for _reader, offset in segments]
+    if union is not None:  # which segment holds a hit: union records words per segment
+        segments = list(searcher.reader().leaf_readers())
+        starts = [offset for _reader, offset in segments]
     ranked = []
     for hit in results:
         matched: frozenset[str] = frozenset()

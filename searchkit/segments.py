@@ -228,12 +228,10 @@ class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
             block_values = values[pos:end]
             self._ids.extend(block_ids)
             self._weights.extend(block_weights)
-            if not all(block_values):  # as add_posting: no empty values stored
-                block_values = [v for v in block_values if v]
-            self._values.extend(block_values)
+            self._values.extend(_stored_values(block_values))
             self._maxweight = max(self._maxweight, max(block_weights))
             if lengths is not None:
-                known = [n for n in map(lengths.__getitem__, block_ids) if n]
+                known = _known_lengths(block_ids, lengths)
                 if known:
                     shortest = min(known)
                     if self._minlength is None or shortest < self._minlength:
@@ -294,7 +292,7 @@ def _inlined_terminfo(ids: Sequence[int], weights: Sequence[float], values: Sequ
     ones); ``tests/test_segments.py`` compares every term with Whoosh's writer.
     """
     stored_weights = array("f", weights)
-    known = [n for n in map(lengths.__getitem__, ids) if n] if lengths is not None else []
+    known = _known_lengths(ids, lengths) if lengths is not None else []
     terminfo = _CompactTermInfo()
     terminfo._weight = sum(stored_weights)
     terminfo._df = len(ids)
@@ -302,9 +300,18 @@ def _inlined_terminfo(ids: Sequence[int], weights: Sequence[float], values: Sequ
     terminfo._maxlength = max(known) if known else 0
     terminfo._maxweight = max(0, max(weights))
     terminfo._minid, terminfo._maxid = ids[0], ids[-1]
-    kept_values = tuple(values) if all(values) else tuple(v for v in values if v)  # as add_posting: no empty values
-    terminfo.set_inlined(ids, stored_weights, kept_values)
+    terminfo.set_inlined(ids, stored_weights, _stored_values(values))
     return terminfo.to_bytes()
+
+
+def _stored_values(values: Sequence[Any]) -> Sequence[Any]:
+    """The values a postings list keeps: as Whoosh's add_posting, no empty ones."""
+    return values if all(values) else [v for v in values if v]
+
+
+def _known_lengths(ids: Sequence[int], lengths: Sequence[int | None]) -> list[int]:
+    """The field lengths of documents ``ids`` that are known (not 0 or None)."""
+    return [n for n in map(lengths.__getitem__, ids) if n]
 
 
 class SearchkitCodec(W3Codec):  # type: ignore[misc]
@@ -318,13 +325,12 @@ class SearchkitCodec(W3Codec):  # type: ignore[misc]
     next_segid: str | None = None
     # Temporary files in a folder of each segment's own, not the index's
     # shared one: a writer's commit removes that, and a background merge
-    # may outlive the commit. The folder's name holds the id of the process
-    # that started the writing (see private_temp_name).
-    private_temp_owner: int | None = None
+    # may outlive the commit (see private_temp_name).
+    private_temp: str | None = None
 
     def per_document_writer(self, storage: Any, segment: Any) -> Any:
-        if self.private_temp_owner is not None:
-            storage = _PrivateTemp(storage, private_temp_name(segment.segment_id(), self.private_temp_owner))
+        if self.private_temp is not None:
+            storage = _PrivateTemp(storage, self.private_temp)
         return _PerDocWriter(self, storage, segment)
 
     def new_segment(self, storage: Any, indexname: str) -> Any:
@@ -804,9 +810,9 @@ class ChildSegment:
     def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None]) -> None:
         segid = W3Segment._random_id()
         folder = getattr(ix.storage, "folder", None)
-        owner = os.getpid()
         # Where the child keeps its temporary files (removed here once it is reaped).
-        self._temp = os.path.join(folder, private_temp_name(f"{ix.indexname}_{segid}", owner)) if folder else None
+        temp_name = private_temp_name(f"{ix.indexname}_{segid}", os.getpid())
+        self._temp = os.path.join(folder, temp_name) if folder else None
         read_fd, write_fd = os.pipe()
         try:
             pid = os.fork()
@@ -819,9 +825,9 @@ class ChildSegment:
             try:
                 os.close(read_fd)
                 codec = make_codec(segid)
-                codec.private_temp_owner = owner
+                codec.private_temp = temp_name
                 writer = SearchkitWriter(ix, _lk=False, codec=codec)
-                writer._tempstorage = writer.storage.temp_storage(private_temp_name(writer.newsegment.segment_id(), owner))
+                writer._tempstorage = writer.storage.temp_storage(temp_name)
                 # The folder stays until the parent has reaped this process:
                 # while it exists, every searchkit commit spares the segment's
                 # files (see _commit_toc), also another process's commit.
