@@ -78,12 +78,19 @@ def write_with(writer_class: type, articles: list[Article], commits: int) -> Ram
     return storage
 
 
-def test_postings_match_whooshs_own_writer() -> None:
-    articles = many_articles(40)
+@pytest.mark.parametrize("count, chunk", [(40, None), (400, 10)])
+def test_postings_match_whooshs_own_writer(count: int, chunk: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 400 articles: postings lists of several blocks in each merged segment;
+    # chunk: the merge reads term tables and stored fields 10 bytes at a time.
+    if chunk is not None:
+        monkeypatch.setattr(segments_module, "SCAN_CHUNK", chunk)
+    articles = many_articles(count)
     ours, whooshs = write_with(SearchkitWriter, articles, 3), write_with(SegmentWriter, articles, 3)
     expected = all_postings(whooshs)
     got = all_postings(ours)
-    assert len(got) > 250 + 100  # terms, and documents
+    assert len(got) > 250 + count * 3  # terms, and documents
+    if count > 128:
+        assert max(len(value[-1]) for key, value in expected.items() if key[0] == "grams") > 3 * 128
     assert got.keys() == expected.keys()
     for key, value in expected.items():
         assert got[key] == value, key
