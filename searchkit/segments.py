@@ -33,7 +33,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, chain
 from operator import itemgetter, sub
-from typing import Any
+from typing import Any, NamedTuple
 
 from whoosh import columns as wcolumns
 from whoosh.codec.whoosh3 import (
@@ -171,10 +171,26 @@ class _PerDocWriter(W3PerDocWriter):  # type: ignore[misc]
 
 
 class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
-    def _write_block(self, last: bool = False) -> None:
-        # Whoosh's own, with its blocks compressed by deflate().
+    # A copied block (header and data, without its length) not yet written:
+    # whether it is the term's last is known only when the next run comes.
+    _held: bytes | None = None
+
+    def _start_block(self) -> None:
         if not self._blockcount:
             self._postfile.write(WHOOSH3_HEADER_MAGIC)
+
+    def _write_held(self, held: bytes, last: bool) -> None:
+        self._held = None
+        self._start_block()
+        self._postfile.write_int(-len(held) if last else len(held))
+        self._postfile.write(held)
+        self._blockcount += 1
+
+    def _write_block(self, last: bool = False) -> None:
+        # Whoosh's own, with its blocks compressed by deflate().
+        if self._held is not None:
+            self._write_held(self._held, last=False)
+        self._start_block()
         self._terminfo.add_block(self)
         databytes = pickle.dumps((self._mini_ids(), self._mini_weights(), self._mini_values()), 2)
         level = self._compression
@@ -192,7 +208,36 @@ class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
         self._blockcount += 1
         self._new_block()
 
+    def written(self) -> bool:
+        return self._blockcount > 0 or self._held is not None
+
+    def add_copied(self, run: CopiedRun) -> None:
+        """Add a merged segment's whole postings list of the current term, its blocks copied.
+
+        Only each block's first id and last id change (by ``run.base``); the
+        term's statistics add the list's own. Postings buffered before it are
+        written first, as a block of their own.
+        """
+        if self._ids:
+            self._write_block()
+        source, base, terminfo = run.terminfo, run.base, self._terminfo
+        terminfo._weight += source._weight
+        terminfo._df += source._df
+        if source._minlength:
+            terminfo._minlength = source._minlength if terminfo._minlength is None else min(terminfo._minlength, source._minlength)
+        terminfo._maxlength = max(terminfo._maxlength, source._maxlength)
+        terminfo._maxweight = max(terminfo._maxweight, source._maxweight)
+        if terminfo._minid is None:
+            terminfo._minid = source._minid + base
+        terminfo._maxid = source._maxid + base
+        for block in _renumbered_blocks(run.data, base):
+            if self._held is not None:
+                self._write_held(self._held, last=False)
+            self._held = block
+
     def finish_postings(self) -> Any:
+        if self._held is not None and not self._ids:
+            self._write_held(self._held, last=True)
         # Whoosh 2.7's own inline branch calls a misspelled method
         # (set_inline for set_inlined), so it never worked; this is it, fixed.
         terminfo = self._terminfo
@@ -306,13 +351,17 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
         if first is None:
             return
         second = next(runs, None)
-        if second is None and len(first[0]) < self._postwriter._inlinelimit:
+        postwriter = self._postwriter
+        if second is None and type(first) is not CopiedRun and len(first[0]) < postwriter._inlinelimit:
             # Most terms are rare: their few postings go straight into the term table.
             self._tindex.add(pack_ushort(self._fieldid) + btext, _inlined_terminfo(*first, lengths))
             return
         self.start_term(btext)
-        for ids, weights, values in chain((first,), () if second is None else (second,), runs):
-            self._postwriter.add_list(ids, weights, values, lengths)
+        for run in chain((first,), () if second is None else (second,), runs):
+            if type(run) is CopiedRun:
+                postwriter.add_copied(run)
+            else:
+                postwriter.add_list(*run, lengths)
         self.finish_term()
 
 
@@ -432,6 +481,14 @@ def make_codec(segid: str | None = None) -> SearchkitCodec:
 PostingRun = tuple[Sequence[int], Sequence[float], Sequence[Any]]
 
 
+class CopiedRun(NamedTuple):
+    """A term's whole postings list in a merged segment, to be copied block by block."""
+
+    data: bytes  # as in the postings file: the W3 tag, then the blocks
+    terminfo: Any  # its statistics in that segment
+    base: int  # added to every docnum
+
+
 class _MergedSegment:
     """An old segment being merged into the new one: its postings, renumbered."""
 
@@ -475,6 +532,10 @@ class _MergedSegment:
         if data[:4] != WHOOSH3_HEADER_MAGIC or not isinstance(self._terms._codec, W3Codec):
             matcher = self._terms._codec.postings_reader(self._terms._postfile, terminfo, fmt, term=(fieldname, btext))
             yield self._renumber(*_drain(matcher))
+            return
+        if self.docmap is None and terminfo._minid is not None:
+            # Nothing deleted: the blocks as they are, but for the first and last ids.
+            yield CopiedRun(data, terminfo, self.base)
             return
         fixed = fmt.fixed_value_size()
         for count, (deltas, weights, values) in _blocks(data):
@@ -571,6 +632,50 @@ def _var_bytes(column: Any, docnums: Sequence[int]) -> Iterator[bytes]:
             offset = offsets[docnum] - first
             yield region[offset:offset + lengths[docnum]]
         start = end
+
+
+
+def _renumbered_blocks(data: bytes, base: int) -> Iterator[bytes]:
+    """Each block of a W3 postings list (header and data, no length), docnums moved by ``base``.
+
+    A block stores its ids as deltas from the previous one, the first from 0,
+    and its header the last id: only those two numbers change. The data is
+    unpickled only as far as its first id.
+    """
+    stream = io.BytesIO(data)
+    pos = len(WHOOSH3_HEADER_MAGIC)
+    while True:
+        (length,) = _BLOCK_LENGTH.unpack_from(data, pos)
+        start = pos + _BLOCK_LENGTH.size
+        end = start + abs(length)
+        if not base:
+            yield data[start:end]
+        else:
+            stream.seek(start)
+            count, maxid, maxweight, level, minlength, maxlength = pickle.load(stream)
+            block = data[stream.tell():end]
+            raw = _shift_first_id(zlib.decompress(block) if level else block, base)
+            yield (pickle.dumps((count, maxid + base, maxweight, level, minlength, maxlength), 2)
+                   + (deflate(raw, level) if level else raw))
+        if length < 0:  # the last block
+            return
+        pos = end
+
+
+_PICKLED_INT_SIZES = {0x4B: 1, 0x4D: 2, 0x4A: 4}  # BININT1, BININT2, BININT: little-endian
+
+
+def _shift_first_id(raw: bytes, base: int) -> bytes:
+    """A block's pickled ``(id deltas, weights, values)`` with the first delta (the first id) moved by ``base``."""
+    # Protocol 2: PROTO 2, then the ids tuple: MARK before its items if it has
+    # more than three (else the items, then TUPLE1-3).
+    at = 3 if raw[2] == 0x28 else 2
+    size = _PICKLED_INT_SIZES.get(raw[at]) if raw[:2] == b"\x80\x02" else None
+    if size is None:  # not as searchkit's and Whoosh's writers pickle it: unpickle it all
+        deltas, weights, values = pickle.loads(raw)
+        return pickle.dumps(((deltas[0] + base, *deltas[1:]), weights, values), 2)
+    first = int.from_bytes(raw[at + 1:at + 1 + size], "little", signed=size == 4)
+    return raw[:at] + pickle.dumps(first + base, 2)[2:-1] + raw[at + 1 + size:]
 
 
 def _drain(matcher: Any) -> tuple[list[int], list[float], list[Any]]:
