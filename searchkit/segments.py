@@ -52,6 +52,8 @@ from whoosh.codec.whoosh3 import (
     length_to_byte,
 )
 from whoosh.filedb.filestore import FileStorage
+from whoosh.filedb.filetables import HashWriter, OrderedHashWriter
+from whoosh.util.numlists import GrowableArray
 from whoosh.system import pack_ushort
 from whoosh.matching import ListMatcher, ReadTooFar
 from whoosh.reading import SegmentReader
@@ -182,8 +184,7 @@ class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
     def _write_held(self, held: bytes, last: bool) -> None:
         self._held = None
         self._start_block()
-        self._postfile.write_int(-len(held) if last else len(held))
-        self._postfile.write(held)
+        self._postfile.write(_BLOCK_LENGTH.pack(-len(held) if last else len(held)) + held)
         self._blockcount += 1
 
     def _write_block(self, last: bool = False) -> None:
@@ -202,9 +203,7 @@ class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
             2,
         )
         blocklength = len(infobytes) + len(databytes)
-        self._postfile.write_int(-blocklength if last else blocklength)
-        self._postfile.write(infobytes)
-        self._postfile.write(databytes)
+        self._postfile.write(_BLOCK_LENGTH.pack(-blocklength if last else blocklength) + infobytes + databytes)
         self._blockcount += 1
         self._new_block()
 
@@ -334,7 +333,62 @@ class _PositionedFile:
         return getattr(self._file, name)
 
 
+_HASH_ROW = struct.Struct("!ii")  # a hash file row: key length, value length
+_HASH_SLOT = struct.Struct("!Iq")  # a hash table slot: hash, row position
+CRC32_HASH = 1  # Whoosh's number for the CRC-32 key hash (0: MD5)
+
+
+class _TermTable(OrderedHashWriter):  # type: ignore[misc]
+    """Whoosh's term table writer, hashing keys with CRC-32 and writing a row at a time.
+
+    The hash type is in the file's header, so any Whoosh reader reads it;
+    MD5 (Whoosh's default, a hex digest parsed back to an int) cost more than
+    the rest of adding a term, and every lookup at query time pays it again.
+    """
+
+    def __init__(self, dbfile: Any) -> None:
+        HashWriter.__init__(self, dbfile, hashtype=CRC32_HASH)
+        self.index = GrowableArray("H")
+        self.lastkey = b""
+
+    def add(self, key: bytes, value: bytes) -> None:
+        if key <= self.lastkey:
+            raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")
+        dbfile = self.dbfile
+        position = dbfile.tell()
+        self.index.append(position)
+        dbfile.write(_HASH_ROW.pack(len(key), len(value)) + key + value)
+        hashed = zlib.crc32(key)
+        self.buckets[hashed & 255].append((hashed, position))
+        self.lastkey = key
+
+    def _write_hashes(self) -> None:
+        # Whoosh's open addressing, each table written at once.
+        dbfile, null = self.dbfile, (0, 0)
+        for entries in self.buckets:
+            slots = 2 * len(entries)
+            self.directory.append((dbfile.tell(), slots))
+            table = [null] * slots
+            for hashed, position in entries:
+                slot = (hashed >> 8) % slots
+                while table[slot] != null:
+                    slot = (slot + 1) % slots
+                table[slot] = (hashed, position)
+            dbfile.write(b"".join([_HASH_SLOT.pack(*entry) for entry in table]))
+
+
 class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
+    def __init__(self, codec: Any, storage: Any, segment: Any) -> None:
+        # Whoosh's own, with searchkit's term table.
+        self._codec, self._storage, self._segment = codec, storage, segment
+        self._fieldname = self._fieldid = self._btext = self._fieldobj = self._format = None
+        self._tindex = _TermTable(self._create_file(W3Codec.TERMS_EXT))
+        self._fieldmap = self._tindex.extras["fieldmap"] = {}
+        self._postfile = self._create_file(W3Codec.POSTS_EXT)
+        self._postwriter = None
+        self._infield = False
+        self.is_closed = False
+
     def _create_file(self, ext: str) -> Any:
         dbfile = super()._create_file(ext)
         dbfile.file = _PositionedFile(dbfile.file)
@@ -566,14 +620,13 @@ class _MergedSegment:
 
 
 SCAN_CHUNK = 1 << 20  # bytes of a term table read at once by a merge
-_RECORD_LENGTHS = struct.Struct("!ii")  # Whoosh's hash-file record header: key and value lengths
 _BLOCK_LENGTH = struct.Struct("!i")
 
 
 def _records(dbfile: Any, pos: int, end: int) -> Iterator[tuple[bytes, bytes]]:
     """(key, value) records of a Whoosh hash file from ``pos`` to ``end``, in file order."""
     buf, i, read_to = b"", 0, pos  # buf[i] is the file's byte at pos
-    unpack_from, header = _RECORD_LENGTHS.unpack_from, _RECORD_LENGTHS.size
+    unpack_from, header = _HASH_ROW.unpack_from, _HASH_ROW.size
     while pos < end:
         if i + header > len(buf):
             buf, i, read_to = _refill(dbfile, buf, i, read_to, end, header)
