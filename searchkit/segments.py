@@ -394,6 +394,16 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
         dbfile.file = _PositionedFile(dbfile.file)
         return dbfile
 
+    def add_term(self, btext: bytes, ids: Sequence[int], weights: Sequence[float], values: Sequence[Any],
+                 lengths: Sequence[int | None] | None) -> None:
+        """Write one term from its postings (ids ascending, at least one)."""
+        if len(ids) < self._postwriter._inlinelimit:
+            self._tindex.add(pack_ushort(self._fieldid) + btext, _inlined_terminfo(ids, weights, values, lengths))
+            return
+        self.start_term(btext)
+        self._postwriter.add_list(ids, weights, values, lengths)
+        self.finish_term()
+
     def add_term_lists(self, btext: bytes, lists: Iterator[tuple[Sequence[int], Sequence[float], Sequence[Any]]],
                        lengths: Sequence[int | None] | None) -> None:
         """Write one term from runs of postings (ids ascending across runs).
@@ -406,9 +416,8 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
             return
         second = next(runs, None)
         postwriter = self._postwriter
-        if second is None and type(first) is not CopiedRun and len(first[0]) < postwriter._inlinelimit:
-            # Most terms are rare: their few postings go straight into the term table.
-            self._tindex.add(pack_ushort(self._fieldid) + btext, _inlined_terminfo(*first, lengths))
+        if second is None and type(first) is not CopiedRun:
+            self.add_term(btext, *first, lengths)
             return
         self.start_term(btext)
         for run in chain((first,), () if second is None else (second,), runs):
@@ -788,6 +797,15 @@ class _GroupedPostings:
             streams = [_tagged(((btext, None) for btext in sorted(batch)), -1)]
             streams += [_tagged(segment.terms(fieldname), number) for number, segment in enumerate(self.merged)]
             fieldwriter.start_field(fieldname, fieldobj)
+            if not self.merged:
+                # A new segment of its own (most commits): no streams to merge.
+                add_term = fieldwriter.add_term
+                for btext in sorted(batch):
+                    ids, weights, values = zip(*batch[btext])
+                    add_term(btext, ids, weights, values, column)
+                fieldwriter.finish_field()
+                batch.clear()
+                continue
             pending: list[tuple[int, Any]] = []
             current: bytes | None = None
             for btext, source, terminfo in heapq.merge(*streams):
