@@ -383,8 +383,7 @@ class IndexWriter:
                 for source in self._sources.keys() | self._forgotten_sources:
                     # Only the old marker: the file's articles may sit in earlier batches.
                     writer.delete_by_query(wquery.And([wquery.Term("kind", "source"), wquery.Term("source", source)]))
-                for article_id in self._deleted_ids | set(self._articles):
-                    writer.delete_by_term("article_id", article_id)
+                _delete_articles(writer, self._deleted_ids | set(self._articles))
                 articles = list(self._articles.values())
                 article_count = len(articles)
                 paragraph_count = sum(len(pending.article.paragraphs) for pending in articles)
@@ -433,6 +432,20 @@ class IndexWriter:
         if self._workers <= 1 or not fork_available() or self._index.path is None:
             return 1
         return self._workers
+
+
+def _delete_articles(writer: Any, article_ids: Iterable[str]) -> None:
+    """Delete the articles (all their documents) with these ids, where any exist.
+
+    Most ids of a batch are new: a term lookup per segment answers those,
+    where Whoosh's delete_by_term builds a query matcher per segment (0.1 to
+    0.6 s per batch of 5,000 on a few segments, while the writer processes
+    wait to start).
+    """
+    reader = writer.searcher().reader()
+    for article_id in article_ids:
+        if ("article_id", article_id) in reader:
+            writer.delete_by_term("article_id", article_id)
 
 
 @contextlib.contextmanager
