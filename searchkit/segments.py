@@ -8,7 +8,9 @@ through the same pool, so merges cost memory that grows with the index. Here:
 * postings are grouped per field and term as documents arrive (the analyzer
   already counted them per document), and written a block at a time;
 * a merge streams the old segments term by term (a k-way merge of their sorted
-  lexicons), one posting block at a time, so it holds no more than a block;
+  lexicons, read a megabyte at a time), holding one term's postings list per
+  segment; a list from a segment that lost no documents is copied block by
+  block, only each block's first and last ids rewritten;
 * the merge policy merges segments of one size tier once ``MERGE_FACTOR`` of
   them gather, so every posting is rewritten O(log n) times, not O(n).
 
@@ -310,7 +312,7 @@ class _PositionedFile:
     """A file being written that keeps its position itself.
 
     ``BufferedWriter.tell`` asks the OS (an lseek) every time, and Whoosh's
-    term table and postings writers ask at every term: 14 % of a merge's time.
+    term table and postings writers ask at every term.
     """
 
     def __init__(self, file: Any) -> None:
@@ -404,7 +406,7 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
         self._postwriter.add_list(ids, weights, values, lengths)
         self.finish_term()
 
-    def add_term_lists(self, btext: bytes, lists: Iterator[tuple[Sequence[int], Sequence[float], Sequence[Any]]],
+    def add_term_lists(self, btext: bytes, lists: Iterator[PostingRun | CopiedRun],
                        lengths: Sequence[int | None] | None) -> None:
         """Write one term from runs of postings (ids ascending across runs).
 
@@ -581,8 +583,9 @@ class _MergedSegment:
                 return
             yield key[2:], from_bytes(value)
 
-    def runs(self, fieldname: str, btext: bytes, terminfo: Any, fmt: Any) -> Iterator[PostingRun]:
-        """The term's postings in this segment, a block at a time, with new docnums."""
+    def runs(self, fieldname: str, btext: bytes, terminfo: Any, fmt: Any) -> Iterator[PostingRun | CopiedRun]:
+        """The term's postings in this segment with new docnums: a block at a time,
+        or, when the segment lost no documents, its whole list to copy."""
         if terminfo.is_inlined():
             ids, weights, values = terminfo.inlined_postings()
             yield self._renumber(ids, weights, values)
@@ -627,7 +630,6 @@ class _MergedSegment:
         self.reader.close()
 
 
-
 SCAN_CHUNK = 1 << 20  # bytes of a term table read at once by a merge
 _BLOCK_LENGTH = struct.Struct("!i")
 
@@ -669,7 +671,6 @@ def _blocks(data: bytes) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
         pos += _BLOCK_LENGTH.size + length
 
 
-
 def _length_bytes(column: Any) -> Sequence[int]:
     """A field-length column's bytes, one per document, read at once (Whoosh reads one at a time)."""
     if type(column) is not wcolumns.NumericColumn.Reader or column._typecode != "B" or column._default != 0:
@@ -694,7 +695,6 @@ def _var_bytes(column: Any, docnums: Sequence[int]) -> Iterator[bytes]:
             offset = offsets[docnum] - first
             yield region[offset:offset + lengths[docnum]]
         start = end
-
 
 
 def _renumbered_blocks(data: bytes, base: int) -> Iterator[bytes]:
@@ -794,8 +794,6 @@ class _GroupedPostings:
             batch = self.fields.get(fieldname, {})
             # (term, source): source -1 is this batch, which holds the lowest
             # docnums; merged segments follow in the order they were added.
-            streams = [_tagged(((btext, None) for btext in sorted(batch)), -1)]
-            streams += [_tagged(segment.terms(fieldname), number) for number, segment in enumerate(self.merged)]
             fieldwriter.start_field(fieldname, fieldobj)
             if not self.merged:
                 # A new segment of its own (most commits): no streams to merge.
@@ -806,6 +804,8 @@ class _GroupedPostings:
                 fieldwriter.finish_field()
                 batch.clear()
                 continue
+            streams = [_tagged(((btext, None) for btext in sorted(batch)), -1)]
+            streams += [_tagged(segment.terms(fieldname), number) for number, segment in enumerate(self.merged)]
             pending: list[tuple[int, Any]] = []
             current: bytes | None = None
             for btext, source, terminfo in heapq.merge(*streams):
@@ -820,7 +820,7 @@ class _GroupedPostings:
             batch.clear()
 
     def _runs(self, fieldname: str, fieldobj: Any, btext: bytes, batch: dict[bytes, Any],
-              sources: list[tuple[int, Any]]) -> Iterator[PostingRun]:
+              sources: list[tuple[int, Any]]) -> Iterator[PostingRun | CopiedRun]:
         for source, terminfo in sources:
             if source < 0:
                 yield tuple(zip(*batch[btext]))  # type: ignore[misc]
