@@ -23,9 +23,10 @@ from typing import Any
 
 from whoosh import matching as wm
 from whoosh import query as wq
-from whoosh.codec.whoosh3 import W3LeafMatcher
+from whoosh.codec.whoosh3 import W3LeafMatcher, W3TermInfo, W3TermsReader
+from whoosh.system import pack_ushort
 
-__all__ = ["CharPhrase", "WordUnion"]
+__all__ = ["CharPhrase", "WordUnion", "doc_frequency"]
 
 
 class CharPhrase(wq.Query):  # type: ignore[misc]
@@ -152,6 +153,33 @@ class WordUnion(wq.Query):  # type: ignore[misc]
     def matched_words(self, reader: Any, docnum: int) -> frozenset[str]:
         """The recorded fields' words a document (of the segment ``reader``) matched."""
         return frozenset(self._matched.get(id(reader), {}).get(docnum, ()))
+
+
+def doc_frequency(leaves: Sequence[Any], fieldname: str, text: str) -> int:
+    """``reader.doc_frequency(fieldname, text)`` over a reader's leaf (segment) readers.
+
+    Each segment's term table is probed directly: Whoosh raises and catches
+    an exception per segment that lacks the term, and query segmentation
+    asks about every substring of the query in every segment.
+    """
+    if not leaves:
+        return 0
+    btext = _term_bytes(leaves[0].schema, fieldname, text)
+    if btext is None:
+        return 0
+    total = 0
+    for leaf in leaves:
+        terms = getattr(leaf, "_terms", None)
+        if not isinstance(terms, W3TermsReader):
+            total += leaf.doc_frequency(fieldname, text)
+            continue
+        fieldnum = terms._fieldmap.get(fieldname)
+        if fieldnum is None:
+            continue
+        for datapos, _length in terms._tindex.ranges_for_key(pack_ushort(fieldnum) + btext):
+            total += W3TermInfo.read_doc_freq(terms._dbfile, datapos)
+            break
+    return total
 
 
 def _term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:

@@ -28,7 +28,7 @@ from whoosh import query as wq
 from . import analysis
 from .errors import QueryError
 from .highlight import Snippet, make_snippet
-from .matchers import CharPhrase, WordUnion
+from .matchers import CharPhrase, WordUnion, doc_frequency
 
 if TYPE_CHECKING:
     from .index import SearchIndex
@@ -373,6 +373,7 @@ class Lexicon:
     def __init__(self, reader: Any, known: dict[str, int] | None = None) -> None:
         self.reader = reader
         self._known: dict[str, int] = {} if known is None else known
+        self._leaves = [leaf for leaf, _offset in reader.leaf_readers()]
 
     @classmethod
     def of(cls, searcher: Any) -> Lexicon:
@@ -389,9 +390,7 @@ class Lexicon:
     def doc_frequency(self, word: str) -> int:
         if word not in self._known:
             # Title words count too: a keyword only a title holds still ranks.
-            self._known[word] = int(self.reader.doc_frequency("words", word)) + int(
-                self.reader.doc_frequency("title_words", word)
-            )
+            self._known[word] = doc_frequency(self._leaves, "words", word) + doc_frequency(self._leaves, "title_words", word)
         return self._known[word]
 
     def idf(self, word: str) -> float:

@@ -8,7 +8,7 @@ import pytest
 from whoosh import query as wq
 
 from searchkit import Article, SearchIndex
-from searchkit.matchers import CharPhrase, WordUnion
+from searchkit.matchers import CharPhrase, WordUnion, doc_frequency
 
 ALPHABET = "山水明月人不知风花 "
 
@@ -104,3 +104,22 @@ def test_word_union_scores_as_whoosh_or_and_knows_each_documents_words(poems: Se
 def test_word_union_skips_deleted_documents_and_unknown_words(poems: SearchIndex) -> None:
     union = WordUnion([("grams", "明", 1.0), ("grams", "\ud800", 1.0), ("grams", "鹤", 1.0)])
     assert set(_scored(poems, union)) == _holding(poems, "明")
+
+
+def test_doc_frequency_sums_each_segments_term_table_as_whoosh(poems: SearchIndex) -> None:
+    reader = poems.searcher().reader()
+    leaves = [leaf for leaf, _offset in reader.leaf_readers()]
+    assert len(leaves) == 3
+    checked = 0
+    for fieldname in ("words", "grams"):
+        texts = [reader.schema[fieldname].from_bytes(term) for term in reader.lexicon(fieldname)]
+        assert texts
+        for text in [*texts, "雪山独钓", "钓雪", "不在", "水水水"]:
+            assert doc_frequency(leaves, fieldname, text) == reader.doc_frequency(fieldname, text), (fieldname, text)
+            checked += 1
+    assert doc_frequency(leaves, "grams", "钓") == 2  # two paragraphs, in one segment
+    assert doc_frequency(leaves, "grams", "明") > 300
+    assert doc_frequency(leaves, "title_words", "明月") == 0  # no titles
+    assert doc_frequency(leaves, "grams", "\ud800") == 0  # cannot be a term
+    assert doc_frequency([], "grams", "明") == 0
+    assert checked > 20
