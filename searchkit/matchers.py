@@ -73,7 +73,7 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
         terms = [_term_bytes(searcher.schema, self.fieldname, char) for char in self.chars]
         if None in terms:
             return wm.NullMatcher()
-        frequency = {term: reader.doc_frequency(self.fieldname, term) for term in terms}
+        frequency = {term: _segment_doc_frequency(reader, self.fieldname, term) for term in terms}
         if not all(frequency.values()):
             return wm.NullMatcher()
         weighting = searcher.weighting if context is None else context.weighting
@@ -167,19 +167,19 @@ def doc_frequency(leaves: Sequence[Any], fieldname: str, text: str) -> int:
     btext = _term_bytes(leaves[0].schema, fieldname, text)
     if btext is None:
         return 0
-    total = 0
-    for leaf in leaves:
-        terms = getattr(leaf, "_terms", None)
-        if not isinstance(terms, W3TermsReader):
-            total += leaf.doc_frequency(fieldname, text)
-            continue
-        fieldnum = terms._fieldmap.get(fieldname)
-        if fieldnum is None:
-            continue
+    return sum(_segment_doc_frequency(leaf, fieldname, btext) for leaf in leaves)
+
+
+def _segment_doc_frequency(leaf: Any, fieldname: str, btext: bytes) -> int:
+    """One segment reader's ``doc_frequency``, its term table probed directly."""
+    terms = getattr(leaf, "_terms", None)
+    if not isinstance(terms, W3TermsReader):
+        return int(leaf.doc_frequency(fieldname, btext))
+    fieldnum = terms._fieldmap.get(fieldname)
+    if fieldnum is not None:
         for datapos, _length in terms._tindex.ranges_for_key(pack_ushort(fieldnum) + btext):
-            total += W3TermInfo.read_doc_freq(terms._dbfile, datapos)
-            break
-    return total
+            return int(W3TermInfo.read_doc_freq(terms._dbfile, datapos))
+    return 0
 
 
 def _term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:

@@ -656,19 +656,29 @@ def _refill(dbfile: Any, buf: bytes, i: int, read_to: int, end: int, need: int) 
     return buf[i:] + dbfile.get(read_to, size), 0, read_to + size
 
 
-def _blocks(data: bytes) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
-    """(posting count, (id deltas, weights, values)) of each block of a W3 postings list."""
+def _raw_blocks(data: bytes) -> Iterator[tuple[tuple[Any, ...], bytes, bytes]]:
+    """(header, header's bytes, data's bytes) of each block of a W3 postings list.
+
+    The header: (count, max id, max weight, compression level, min length, max length).
+    """
     stream = io.BytesIO(data)
     pos = len(WHOOSH3_HEADER_MAGIC)
     while True:
         (length,) = _BLOCK_LENGTH.unpack_from(data, pos)
-        stream.seek(pos + _BLOCK_LENGTH.size)
-        info = pickle.load(stream)  # (count, max id, max weight, compression, min length, max length)
-        block = data[stream.tell():pos + _BLOCK_LENGTH.size + abs(length)]
-        yield info[0], pickle.loads(zlib.decompress(block) if info[3] else block)
+        start = pos + _BLOCK_LENGTH.size
+        end = start + abs(length)
+        stream.seek(start)
+        header = pickle.load(stream)
+        yield header, data[start:stream.tell()], data[stream.tell():end]
         if length < 0:  # the last block
             return
-        pos += _BLOCK_LENGTH.size + length
+        pos = end
+
+
+def _blocks(data: bytes) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
+    """(posting count, (id deltas, weights, values)) of each block of a W3 postings list."""
+    for header, _header_bytes, block in _raw_blocks(data):
+        yield header[0], pickle.loads(zlib.decompress(block) if header[3] else block)
 
 
 def _length_bytes(column: Any) -> Sequence[int]:
@@ -704,24 +714,14 @@ def _renumbered_blocks(data: bytes, base: int) -> Iterator[bytes]:
     and its header the last id: only those two numbers change. The data is
     unpickled only as far as its first id.
     """
-    stream = io.BytesIO(data)
-    pos = len(WHOOSH3_HEADER_MAGIC)
-    while True:
-        (length,) = _BLOCK_LENGTH.unpack_from(data, pos)
-        start = pos + _BLOCK_LENGTH.size
-        end = start + abs(length)
+    for header, header_bytes, block in _raw_blocks(data):
         if not base:
-            yield data[start:end]
-        else:
-            stream.seek(start)
-            count, maxid, maxweight, level, minlength, maxlength = pickle.load(stream)
-            block = data[stream.tell():end]
-            raw = _shift_first_id(zlib.decompress(block) if level else block, base)
-            yield (pickle.dumps((count, maxid + base, maxweight, level, minlength, maxlength), 2)
-                   + (deflate(raw, level) if level else raw))
-        if length < 0:  # the last block
-            return
-        pos = end
+            yield header_bytes + block
+            continue
+        count, maxid, maxweight, level, minlength, maxlength = header
+        raw = _shift_first_id(zlib.decompress(block) if level else block, base)
+        yield (pickle.dumps((count, maxid + base, maxweight, level, minlength, maxlength), 2)
+               + (deflate(raw, level) if level else raw))
 
 
 _PICKLED_INT_SIZES = {0x4B: 1, 0x4D: 2, 0x4A: 4}  # BININT1, BININT2, BININT: little-endian
