@@ -16,11 +16,15 @@ Two token streams come out of a paragraph:
   Rust port of jieba, same dictionary and model, ~6x faster); an index records
   its segmenter and keeps it (see :class:`Segmenter`).
 * ``grams``: every character of the normalized text (runs of white space
-  count as one space) with its position, the character's ordinal. A keyword
-  is exactly the phrase of its characters at consecutive positions, so
-  substring search needs no segmentation. (Character bigrams were measured
-  too: about 15 times more distinct terms, which made Whoosh's writer twice
-  as slow and the index 2.5 times larger, for no gain in exactness.)
+  count as one space) and every pair of neighbouring characters (bigram),
+  each at the position of its (first) character. A keyword of two or more
+  characters is exactly the phrase of its bigrams at consecutive positions,
+  one character is that character's term, so substring search needs no
+  segmentation. Bigrams cost index time and size (about 15 times more
+  distinct terms than characters) and buy query time: a phrase of common
+  characters reads most of their long postings lists, a bigram's list is
+  short. Indexes made before them record ``grams=1`` (characters only) and
+  keep matching phrases of characters. Titles keep characters only.
 
 Offsets always point into the ORIGINAL text.
 """
@@ -39,6 +43,7 @@ import tempfile
 import threading
 import unicodedata
 from collections import defaultdict
+from operator import add
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,6 +61,7 @@ __all__ = [
     "Segmenter",
     "ChineseTokenizer",
     "gram_stream",
+    "gram_terms",
     "keyword_grams",
     "is_searchable",
 ]
@@ -71,7 +77,7 @@ class AnalyzerSettings:
     mode: str = "search"
     hmm: bool = True
     normalization: str = "per-char nfkc+lower+opencc-t2s"
-    grams: int = 1  # characters: a keyword is the phrase of its characters
+    grams: int = 2  # 2: characters and bigrams (a keyword is the phrase of its bigrams); 1: characters only
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -205,16 +211,37 @@ def gram_stream(normalized: str) -> tuple[str, list[int] | None]:
     return "".join(stream), where
 
 
-def keyword_grams(keyword: str) -> list[str]:
-    """The grams a (normalized, collapsed) keyword must match, in order."""
-    return list(keyword)
+TITLE_GRAMS = 1  # titles' grams are characters whatever the setting (see index.paragraph_docs)
 
 
-def gram_postings(stream: str) -> dict[str, list[int]]:
-    """Character -> positions in the stream."""
+def keyword_grams(keyword: str, grams: int = 2) -> list[str]:
+    """The grams a (normalized, collapsed) keyword must match, at consecutive positions."""
+    if grams == 1 or len(keyword) < 2:
+        return list(keyword)
+    return [keyword[i : i + 2] for i in range(len(keyword) - 1)]
+
+
+def gram_terms(stream: str, grams: int = 2) -> list[str]:
+    """The grams indexed for ``stream``, by position (a character before its bigram)."""
+    if grams == 1:
+        return list(stream)
+    terms = []
+    for i, char in enumerate(stream):
+        terms.append(char)
+        if i + 1 < len(stream):
+            terms.append(stream[i : i + 2])
+    return terms
+
+
+def gram_postings(stream: str, grams: int = 2) -> dict[str, list[int]]:
+    """Gram -> positions in the stream: each character, and with ``grams=2``
+    each pair of neighbours, at the position of its first character."""
     positions: dict[str, list[int]] = defaultdict(list)
     for index, char in enumerate(stream):
         positions[char].append(index)
+    if grams == 2:
+        for index in range(len(stream) - 1):
+            positions[stream[index : index + 2]].append(index)
     return positions
 
 
@@ -377,21 +404,38 @@ def encode_positions(positions: list[int]) -> bytes:
 def position_items(positions: dict[str, list[int]]) -> list[tuple[bytes, int, float, bytes]]:
     """(term bytes, freq, weight, value) tuples as ``FieldType.index`` yields them."""
     items = []
-    single = _SINGLE_POSITION
+    single = _single_position_values(max(map(max, positions.values()), default=-1) + 1)
     for term, poses in positions.items():
         count = len(poses)
-        if count == 1:
-            # Most terms occur once in a paragraph: their value depends only on the position.
-            value = single.get(poses[0])
-            if value is None:
-                value = single[poses[0]] = encode_positions(poses)
-        else:
-            value = encode_positions(poses)
+        # Most terms occur once in a paragraph: their value depends only on the position.
+        value = single[poses[0]] if count == 1 else encode_positions(poses)
         items.append((term.encode("utf-8"), count, float(count), value))
     return items
 
 
-_SINGLE_POSITION: dict[int, bytes] = {}
+def gram_items(stream: str, grams: int = 2) -> list[tuple[bytes, int, float, bytes]]:
+    """``position_items(gram_postings(stream, grams))``, in another order, made quicker
+    where every gram occurs once (most short paragraphs)."""
+    terms = list(stream)
+    positions = list(range(len(stream)))
+    if grams == 2 and len(stream) > 1:
+        terms += map(add, stream, stream[1:])
+        positions += positions[:-1]
+    first = dict(zip(reversed(terms), reversed(positions)))  # term -> its first position
+    if len(first) < len(terms):
+        return position_items(gram_postings(stream, grams))
+    single = _single_position_values(len(stream))
+    return [(term.encode("utf-8"), 1, 1.0, single[position]) for term, position in first.items()]
+
+
+_SINGLE_POSITION: list[bytes] = []
+
+
+def _single_position_values(count: int) -> list[bytes]:
+    """The posting values of one occurrence at each position below ``count``."""
+    single = _SINGLE_POSITION
+    single.extend(encode_positions([position]) for position in range(len(single), count))
+    return single
 
 
 def frequency_items(terms: Iterable[str]) -> list[tuple[bytes, int, float, bytes]]:

@@ -421,10 +421,11 @@ def analyze_command(text: str, query_mode: bool, as_json: bool) -> None:
     Index-time analysis gives the jieba search-mode words and the character
     grams; --query gives how a query is split and matched.
     """
-    from .analysis import Segmenter, analyze, gram_stream, keyword_grams
-    from .query import parse_query, positive_keywords
+    from .analysis import AnalyzerSettings, Segmenter, analyze, gram_stream, gram_terms
+    from .query import keyword_terms, parse_query, positive_keywords
 
-    normalized, tokens = analyze(text, Segmenter(), query=query_mode)
+    settings = AnalyzerSettings()
+    normalized, tokens = analyze(text, Segmenter(settings), query=query_mode)
     data: dict[str, Any] = {
         "text": text,
         "normalized": normalized,
@@ -437,12 +438,12 @@ def analyze_command(text: str, query_mode: bool, as_json: bool) -> None:
         with _errors():
             node, notes = parse_query(text)
         data["keywords"] = [
-            {"keyword": k.text, "field": "title" if k.title else "text", "grams": keyword_grams(k.text)}
+            {"keyword": k.text, "field": "title" if k.title else "text", "grams": keyword_terms(k, settings.grams)}
             for k in positive_keywords(node)
         ]
         data["notes"] = notes
     else:
-        data["grams"] = keyword_grams(gram_stream(normalized)[0])
+        data["grams"] = gram_terms(gram_stream(normalized)[0], settings.grams)
     if as_json:
         _echo_json(data)
         return

@@ -141,13 +141,13 @@ class PendingArticle:
         return len(self.article.title or "") + sum(len(text) + 1 for text in self.article.paragraphs)
 
 
-def _text_postings(text: str, segmenter: Segmenter) -> tuple[Prepared, Prepared]:
+def _text_postings(text: str, segmenter: Segmenter, grams: int) -> tuple[Prepared, Prepared]:
     normalized = analysis.fold(text)
     words = segmenter.words(normalized)
     stream, _ = analysis.gram_stream(normalized)
     return (
         Prepared(analysis.position_items(analysis.word_positions(words))),
-        Prepared(analysis.position_items(analysis.gram_postings(stream))),
+        Prepared(analysis.gram_items(stream, grams)),
     )
 
 
@@ -180,11 +180,13 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
     """The article's paragraph documents, analyzed: field name -> value."""
     article = pending.article
     title = article.title or ""
-    title_words, title_grams = _text_postings(title, segmenter)
+    # Titles keep characters only: each paragraph document repeats its
+    # title's postings, and title keywords are rare in queries.
+    title_words, title_grams = _text_postings(title, segmenter, analysis.TITLE_GRAMS)
     title_words = Prepared(analysis.frequency_items(term.decode("utf-8") for term, n, _w, _v in title_words.items for _ in range(n)))
     docs = []
     for ordinal, text in enumerate(article.paragraphs):
-        words, grams = _text_postings(text, segmenter)
+        words, grams = _text_postings(text, segmenter, segmenter.settings.grams)
         docs.append(
             {
                 "kind": "paragraph",

@@ -5,11 +5,11 @@ make several Python calls per posting and per level. searchkit's two query
 shapes are simple enough to answer in one loop each, per segment, and hand
 the collector a list of matches with the scores Whoosh would give them:
 
-* :class:`CharPhrase`, an exact keyword: its characters at consecutive
-  positions (Whoosh's ``Phrase``). Common characters occur in most
-  paragraphs, so that overhead was most of a keyword query's time. The
-  rarest character leads; the others keep the candidates they hold, reading
-  only the blocks candidates fall in; positions are checked with sets.
+* :class:`CharPhrase`, an exact keyword: its grams (character bigrams, or
+  characters) at consecutive positions (Whoosh's ``Phrase``). Common grams
+  occur in many paragraphs, so that overhead was most of a keyword query's
+  time. The rarest gram leads; the others keep the candidates they hold,
+  reading only the blocks candidates fall in; positions are checked with sets.
 * :class:`WordUnion`, the ranking words: any of them, scored by the sum of
   their (boosted) scores (Whoosh's ``Or``), remembering which words each
   document matched for re-ranking.

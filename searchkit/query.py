@@ -3,7 +3,7 @@
 Syntax (only ASCII characters are operators; full-width ones are text):
 
 * ``民族团结 珠峰``: every keyword must appear in the paragraph, as that text
-  after normalization (find-in-page semantics, exact on the phrase of its characters);
+  after normalization (find-in-page semantics, exact on the phrase of its character bigrams);
 * ``"冬游 西藏"``: exactly that text (a space matches any white space);
 * ``-word``: exclude; ``a OR b``; ``( ... )`` groups; ``title:word`` searches titles.
 
@@ -331,36 +331,44 @@ def _union(queries: Sequence[wq.Query]) -> wq.Query:
     return _BinaryOr(list(queries))
 
 
-def exact_query(keyword: Keyword) -> wq.Query:
-    """Documents whose (title or paragraph) text holds the keyword exactly."""
+def keyword_terms(keyword: Keyword, grams: int) -> list[str]:
+    """The grams the keyword matches as a phrase, on an index of the given ``grams`` setting."""
+    return analysis.keyword_grams(keyword.text, analysis.TITLE_GRAMS if keyword.title else grams)
+
+
+def exact_query(keyword: Keyword, grams: int) -> wq.Query:
+    """Documents whose (title or paragraph) text holds the keyword exactly.
+
+    ``grams`` is the index's setting (:class:`analysis.AnalyzerSettings`).
+    """
     fieldname = "title_grams" if keyword.title else "grams"
-    grams = analysis.keyword_grams(keyword.text)
-    if len(grams) == 1:
-        return wq.Term(fieldname, grams[0])
-    return CharPhrase(fieldname, grams)
+    terms = keyword_terms(keyword, grams)
+    if len(terms) == 1:
+        return wq.Term(fieldname, terms[0])
+    return CharPhrase(fieldname, terms)
 
 
-def _filter(node: Node) -> wq.Query:
+def _filter(node: Node, grams: int) -> wq.Query:
     if isinstance(node, Keyword):
-        return exact_query(node)
+        return exact_query(node, grams)
     if isinstance(node, Not):
-        return wq.Not(_filter(node.node))
+        return wq.Not(_filter(node.node, grams))
     if isinstance(node, And):
-        positives = [_filter(n) for n in node.nodes if not isinstance(n, Not)]
-        negatives = [_filter(n.node) for n in node.nodes if isinstance(n, Not)]
+        positives = [_filter(n, grams) for n in node.nodes if not isinstance(n, Not)]
+        negatives = [_filter(n.node, grams) for n in node.nodes if isinstance(n, Not)]
         required = positives[0] if len(positives) == 1 else wq.And(positives)
         if negatives:
             return wq.AndNot(required, negatives[0] if len(negatives) == 1 else _union(negatives))
         return required
-    return _union([_filter(n) for n in node.nodes])
+    return _union([_filter(n, grams) for n in node.nodes])
 
 
-def _negatives(node: Node) -> list[wq.Query]:
+def _negatives(node: Node, grams: int) -> list[wq.Query]:
     """Top-level exclusions and title filters, kept hard in the fallback."""
     if isinstance(node, Not):
-        return [_filter(node.node)]
+        return [_filter(node.node, grams)]
     if isinstance(node, And):
-        return [_filter(n.node) for n in node.nodes if isinstance(n, Not)]
+        return [_filter(n.node, grams) for n in node.nodes if isinstance(n, Not)]
     return []
 
 
@@ -485,7 +493,8 @@ def run_search(
     words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
     needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)
 
-    required = _filter(node)
+    grams = index.settings.grams
+    required = _filter(node, grams)
     ranking = _ranking_query(words)
     scored = _RankedFilter(_boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
     # No kind filter: only paragraph documents have the analyzed fields.
@@ -496,7 +505,7 @@ def run_search(
         main = [lexicon.main_words(text) for text in asked]
         fallback_words = [w for found in main for w in lexicon.with_sub_words(found) if w not in QUESTION_WORDS]
         fallback_words = list(dict.fromkeys(fallback_words)) or list(dict.fromkeys(words))
-        fallback, union = _fallback_query(fallback_words, keywords, node)
+        fallback, union = _fallback_query(fallback_words, keywords, node, grams)
         if fallback is not None:
             core = [w for found in main for w in found if w not in QUESTION_WORDS]
             core = list(dict.fromkeys(core)) or fallback_words
@@ -559,15 +568,15 @@ def _boosted(q: wq.Query, boost: float) -> wq.Query:
 
 
 def _fallback_query(
-    words: Sequence[str], keywords: Sequence[Keyword], node: Node
+    words: Sequence[str], keywords: Sequence[Keyword], node: Node, grams: int
 ) -> tuple[wq.Query | None, WordUnion | None]:
     """The partial-match query, and the union of its words (it knows which words each hit holds)."""
     ranking = _partial_query(words)
     if ranking is None:
         return None, None
-    titles = [exact_query(k) for k in keywords if k.title]
+    titles = [exact_query(k, grams) for k in keywords if k.title]
     q: wq.Query = wq.And([ranking, *titles]) if titles else ranking
-    negatives = _negatives(node)
+    negatives = _negatives(node, grams)
     if negatives:
         q = wq.AndNot(q, _union(negatives) if len(negatives) > 1 else negatives[0])
     return q, ranking

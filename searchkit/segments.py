@@ -297,14 +297,20 @@ class _FieldLengths:
 
     def __init__(self, per_doc_reader: Any) -> None:
         self._reader = per_doc_reader
+        self._bytes: dict[str, Sequence[int] | None] = {}
         self._columns: dict[str, list[int | None] | None] = {}
+
+    def length_bytes(self, fieldname: str) -> Sequence[int] | None:
+        """The field's lengths as stored: one byte per document (0: none)."""
+        if fieldname not in self._bytes:
+            column = self._reader._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+            self._bytes[fieldname] = None if column is None else _length_bytes(column)
+        return self._bytes[fieldname]
 
     def column(self, fieldname: str) -> list[int | None] | None:
         if fieldname not in self._columns:
-            column = self._reader._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-            self._columns[fieldname] = (
-                None if column is None else [byte_to_length(b) if b else None for b in _length_bytes(column)]
-            )
+            stored = self.length_bytes(fieldname)
+            self._columns[fieldname] = None if stored is None else [byte_to_length(b) if b else None for b in stored]
         return self._columns[fieldname]
 
 
@@ -341,30 +347,52 @@ CRC32_HASH = 1  # Whoosh's number for the CRC-32 key hash (0: MD5)
 
 
 class _TermTable(OrderedHashWriter):  # type: ignore[misc]
-    """Whoosh's term table writer, hashing keys with CRC-32 and writing a row at a time.
+    """Whoosh's term table writer, hashing keys with CRC-32 and writing rows in batches.
 
     The hash type is in the file's header, so any Whoosh reader reads it;
     MD5 (Whoosh's default, a hex digest parsed back to an int) cost more than
     the rest of adding a term, and every lookup at query time pays it again.
+    A segment's table has a row per distinct word, character and character
+    bigram: rows are joined and written a few thousand at a time.
     """
+
+    ROWS_PER_WRITE = 4096
 
     def __init__(self, dbfile: Any) -> None:
         HashWriter.__init__(self, dbfile, hashtype=CRC32_HASH)
-        self.index = GrowableArray("H")
         self.lastkey = b""
+        self._positions: list[int] = []  # of every row, for the ordered index
+        self._rows: list[bytes] = []  # not yet written
+        self._position = dbfile.tell()  # where the next row goes
 
     def add(self, key: bytes, value: bytes) -> None:
         if key <= self.lastkey:
             raise ValueError(f"Keys must increase: {self.lastkey!r}..{key!r}")
-        dbfile = self.dbfile
-        position = dbfile.tell()
-        self.index.append(position)
-        dbfile.write(_HASH_ROW.pack(len(key), len(value)) + key + value)
+        position = self._position
+        row = _HASH_ROW.pack(len(key), len(value)) + key + value
+        self._positions.append(position)
+        self._rows.append(row)
+        self._position = position + len(row)
         hashed = zlib.crc32(key)
         self.buckets[hashed & 255].append((hashed, position))
         self.lastkey = key
+        if len(self._rows) >= self.ROWS_PER_WRITE:
+            self._write_rows()
+
+    def _write_rows(self) -> None:
+        self.dbfile.write(b"".join(self._rows))
+        self._rows.clear()
+
+    def _write_extras(self) -> None:
+        # Whoosh's index of row positions, made at once.
+        self.index = GrowableArray("H")
+        if self._positions:
+            self.index._retype(self._positions[-1])  # the type Whoosh's appends would end with
+            self.index.array.extend(self._positions)
+        super()._write_extras()
 
     def _write_hashes(self) -> None:
+        self._write_rows()
         # Whoosh's open addressing, each table written at once.
         dbfile, null = self.dbfile, (0, 0)
         for entries in self.buckets:
@@ -396,11 +424,20 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
         dbfile.file = _PositionedFile(dbfile.file)
         return dbfile
 
+    @property
+    def inline_limit(self) -> int:
+        """Postings lists shorter than this are inlined in the term table."""
+        return int(self._codec._inlinelimit)
+
+    def add_inlined(self, btext: bytes, terminfo: bytes) -> None:
+        """Write one term whose (inlined) term info is ready, as bytes."""
+        self._tindex.add(pack_ushort(self._fieldid) + btext, terminfo)
+
     def add_term(self, btext: bytes, ids: Sequence[int], weights: Sequence[float], values: Sequence[Any],
                  lengths: Sequence[int | None] | None) -> None:
         """Write one term from its postings (ids ascending, at least one)."""
         if len(ids) < self._postwriter._inlinelimit:
-            self._tindex.add(pack_ushort(self._fieldid) + btext, _inlined_terminfo(ids, weights, values, lengths))
+            self.add_inlined(btext, _inlined_terminfo(ids, weights, values, lengths))
             return
         self.start_term(btext)
         self._postwriter.add_list(ids, weights, values, lengths)
@@ -449,6 +486,81 @@ def _inlined_terminfo(ids: Sequence[int], weights: Sequence[float], values: Sequ
     terminfo._minid, terminfo._maxid = ids[0], ids[-1]
     terminfo.set_inlined(ids, stored_weights, _stored_values(values))
     return terminfo.to_bytes()
+
+
+_TERMINFO = W3TermInfo._struct  # flags, total weight, doc freq, min/max length bytes, max weight, min/max id
+_FLOAT32 = struct.Struct("f")
+
+
+def _inlined_row(postings: Sequence[tuple[int, float, Any]], length_bytes: Sequence[int] | None) -> bytes:
+    """``_inlined_terminfo`` of a short list of (docnum, weight, value), made without term info objects.
+
+    Most terms of a new segment (character bigrams, rare words) occur in one
+    or two of its paragraphs, so this runs for most rows of the term table.
+    ``length_bytes[docnum]`` is the document's encoded field length (0: none).
+    """
+    if len(postings) == 1:
+        ((docnum, weight, value),) = postings
+        stored = _FLOAT32.unpack(_FLOAT32.pack(weight))[0]
+        known = length_bytes[docnum] if length_bytes is not None else 0
+        header = _TERMINFO.pack(True, stored, 1, known, known, max(0, weight), docnum, docnum)
+        return header + pickle.dumps(((docnum,), (stored,), (value,) if value else ()), 5)
+    ids, weights, values = zip(*postings)
+    stored_weights = tuple(array("f", weights))
+    known_bytes = [b for b in map(length_bytes.__getitem__, ids) if b] if length_bytes is not None else []
+    header = _TERMINFO.pack(
+        True,
+        sum(stored_weights),
+        len(ids),
+        min(known_bytes) if known_bytes else 0,
+        max(known_bytes) if known_bytes else 0,
+        max(0, max(weights)),
+        ids[0],
+        ids[-1],
+    )
+    return header + pickle.dumps((ids, stored_weights, tuple(_stored_values(values))), 5)
+
+
+def _shifted_inlined(terminfo: bytes, base: int) -> bytes:
+    """An inlined term info of a merged segment, its documents numbered from ``base``."""
+    if not base:
+        return terminfo
+    size = _TERMINFO.size
+    header = list(_TERMINFO.unpack_from(terminfo))
+    header[6] += base
+    header[7] += base
+    ids, weights, values = pickle.loads(terminfo[size:])
+    return _TERMINFO.pack(*header) + pickle.dumps((tuple([docnum + base for docnum in ids]), weights, values), 5)
+
+
+def _joined_inlined(parts: Sequence[tuple[bytes, int]], limit: int) -> bytes | None:
+    """Inlined term infos of merged segments ((bytes, base) each, in docnum order) as one;
+    None when the joined list has ``limit`` postings or more (it goes to the postings file)."""
+    unpack_from = _TERMINFO.unpack_from
+    headers = [unpack_from(terminfo) for terminfo, _base in parts]
+    if sum(header[2] for header in headers) >= limit:
+        return None
+    size = _TERMINFO.size
+    ids: list[int] = []
+    weights: list[float] = []
+    values: list[Any] = []
+    for terminfo, base in parts:
+        part_ids, part_weights, part_values = pickle.loads(terminfo[size:])
+        ids += [docnum + base for docnum in part_ids]
+        weights += part_weights
+        values += part_values
+    known = [header[3] for header in headers if header[3]]
+    header = _TERMINFO.pack(
+        True,
+        sum(weights),
+        len(ids),
+        min(known) if known else 0,
+        max(header[4] for header in headers),
+        max(0, max(weights)),
+        ids[0],
+        ids[-1],
+    )
+    return header + pickle.dumps((tuple(ids), tuple(weights), tuple(values)), 5)
 
 
 def _stored_values(values: Sequence[Any]) -> Sequence[Any]:
@@ -564,8 +676,8 @@ class _MergedSegment:
         self.field_names = set(reader.indexed_field_names())
         self._terms = reader._terms
 
-    def terms(self, fieldname: str) -> Iterator[tuple[bytes, Any]]:
-        """(term, term info) of the field in order: the term table read in sequence, a chunk at a time.
+    def terms(self, fieldname: str) -> Iterator[tuple[bytes, bytes]]:
+        """(term, term info bytes) of the field in order: the term table read in sequence, a chunk at a time.
 
         Whoosh's ``items_from`` makes four small reads per term through the
         compound file (about a third of a merge's time).
@@ -577,11 +689,10 @@ class _MergedSegment:
         pos = table.closest_key_pos(prefix)
         if pos is None:
             return
-        from_bytes = W3TermInfo.from_bytes
         for key, value in _records(table.dbfile, pos, table.endofdata):
             if key[:2] != prefix:
                 return
-            yield key[2:], from_bytes(value)
+            yield key[2:], value
 
     def runs(self, fieldname: str, btext: bytes, terminfo: Any, fmt: Any) -> Iterator[PostingRun | CopiedRun]:
         """The term's postings in this segment with new docnums: a block at a time,
@@ -792,40 +903,65 @@ class _GroupedPostings:
             fieldobj = schema[fieldname]
             column = lengths.column(fieldname) if lengths is not None else None
             batch = self.fields.get(fieldname, {})
-            # (term, source): source -1 is this batch, which holds the lowest
-            # docnums; merged segments follow in the order they were added.
             fieldwriter.start_field(fieldname, fieldobj)
             if not self.merged:
                 # A new segment of its own (most commits): no streams to merge.
-                add_term = fieldwriter.add_term
-                for btext in sorted(batch):
-                    ids, weights, values = zip(*batch[btext])
-                    add_term(btext, ids, weights, values, column)
-                fieldwriter.finish_field()
-                batch.clear()
-                continue
-            streams = [_tagged(((btext, None) for btext in sorted(batch)), -1)]
-            streams += [_tagged(segment.terms(fieldname), number) for number, segment in enumerate(self.merged)]
-            pending: list[tuple[int, Any]] = []
-            current: bytes | None = None
-            for btext, source, terminfo in heapq.merge(*streams):
-                if btext != current:
-                    if current is not None:
-                        fieldwriter.add_term_lists(current, self._runs(fieldname, fieldobj, current, batch, pending), column)
-                    current, pending = btext, []
-                pending.append((source, terminfo))
-            if current is not None:
-                fieldwriter.add_term_lists(current, self._runs(fieldname, fieldobj, current, batch, pending), column)
+                self._write_batch(fieldwriter, batch, column, lengths.length_bytes(fieldname) if lengths is not None else None)
+            else:
+                self._write_merged(fieldname, fieldobj, fieldwriter, batch, column)
             fieldwriter.finish_field()
             batch.clear()
 
+    @staticmethod
+    def _write_batch(fieldwriter: _FieldWriter, batch: dict[bytes, list[tuple[int, float, Any]]],
+                     column: Sequence[int | None] | None, length_bytes: Sequence[int] | None) -> None:
+        add_term, add_inlined, limit = fieldwriter.add_term, fieldwriter.add_inlined, fieldwriter.inline_limit
+        for btext in sorted(batch):
+            postings = batch[btext]
+            if len(postings) < limit:
+                add_inlined(btext, _inlined_row(postings, length_bytes))
+            else:
+                ids, weights, values = zip(*postings)
+                add_term(btext, ids, weights, values, column)
+
+    def _write_merged(self, fieldname: str, fieldobj: Any, fieldwriter: _FieldWriter,
+                      batch: dict[bytes, list[tuple[int, float, Any]]], column: Sequence[int | None] | None) -> None:
+        # (term, source, term info bytes): source -1 is this batch, which
+        # holds the lowest docnums; merged segments follow in the order they
+        # were added.
+        streams = [_tagged(((btext, b"") for btext in sorted(batch)), -1)]
+        streams += [_tagged(segment.terms(fieldname), number) for number, segment in enumerate(self.merged)]
+        merged, limit = self.merged, fieldwriter.inline_limit
+        pending: list[tuple[int, bytes]] = []
+        current: bytes | None = None
+        for btext, source, terminfo in chain(heapq.merge(*streams), ((None, -1, b""),)):
+            if btext == current:
+                pending.append((source, terminfo))
+                continue
+            if current is not None:
+                # Most terms are short lists inlined in each segment's table
+                # (character bigrams, rare words): joined without term info
+                # objects where no document of theirs was deleted.
+                if all(part >= 0 and raw[0] and merged[part].docmap is None for part, raw in pending):
+                    if len(pending) == 1:
+                        only, raw = pending[0]
+                        joined: bytes | None = _shifted_inlined(raw, merged[only].base)
+                    else:
+                        joined = _joined_inlined([(raw, merged[part].base) for part, raw in pending], limit)
+                    if joined is not None:
+                        fieldwriter.add_inlined(current, joined)
+                        current, pending = btext, [(source, terminfo)]
+                        continue
+                fieldwriter.add_term_lists(current, self._runs(fieldname, fieldobj, current, batch, pending), column)
+            current, pending = btext, [(source, terminfo)]
+
     def _runs(self, fieldname: str, fieldobj: Any, btext: bytes, batch: dict[bytes, Any],
-              sources: list[tuple[int, Any]]) -> Iterator[PostingRun | CopiedRun]:
+              sources: list[tuple[int, bytes]]) -> Iterator[PostingRun | CopiedRun]:
         for source, terminfo in sources:
             if source < 0:
                 yield tuple(zip(*batch[btext]))  # type: ignore[misc]
             else:
-                yield from self.merged[source].runs(fieldname, btext, terminfo, fieldobj.format)
+                yield from self.merged[source].runs(fieldname, btext, W3TermInfo.from_bytes(terminfo), fieldobj.format)
 
     def cleanup(self) -> None:
         for segment in self.merged:

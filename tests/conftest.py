@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from searchkit import Article, SearchIndex
+from searchkit.analysis import AnalyzerSettings
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_235373325ccc2d0f.txt"
 
@@ -38,8 +39,9 @@ CORPUS = [
 ]
 
 
-@pytest.fixture()
-def index() -> SearchIndex:
-    ix = SearchIndex.in_memory()
+@pytest.fixture(params=[2, 1], ids=["bigrams", "characters"])
+def index(request: pytest.FixtureRequest) -> SearchIndex:
+    """The corpus, indexed with character bigrams (the default) and, as indexes made before them, without."""
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=request.param))
     ix.add_articles(CORPUS)
     return ix

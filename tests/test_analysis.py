@@ -16,9 +16,11 @@ from searchkit.analysis import (
     Segmenter,
     analyze,
     fold,
+    gram_items,
     gram_postings,
     gram_stream,
     keyword_grams,
+    position_items,
     normalize,
 )
 
@@ -98,8 +100,22 @@ def test_gram_stream_collapses_white_space() -> None:
 
 
 def test_grams() -> None:
-    assert keyword_grams("民族团结") == ["民", "族", "团", "结"]
-    assert dict(gram_postings("西藏 西藏")) == {"西": [0, 3], "藏": [1, 4], " ": [2]}
+    # A keyword is the phrase of its bigrams (of its characters on indexes of grams=1).
+    assert keyword_grams("民族团结") == ["民族", "族团", "团结"]
+    assert keyword_grams("藏") == ["藏"]
+    assert keyword_grams("民族团结", grams=1) == ["民", "族", "团", "结"]
+    # Characters and bigrams, at the position of their first character.
+    assert dict(gram_postings("西藏 西藏")) == {
+        "西": [0, 3], "藏": [1, 4], " ": [2], "西藏": [0, 3], "藏 ": [1], " 西": [2],
+    }
+    assert dict(gram_postings("西藏 西藏", grams=1)) == {"西": [0, 3], "藏": [1, 4], " ": [2]}
+
+
+@pytest.mark.parametrize("stream", ["", "a", "西藏 西藏", "床前明月光，疑是地上霜。", "明月明月光", "abab"])
+@pytest.mark.parametrize("grams", [1, 2])
+def test_gram_items_are_the_gram_postings(stream: str, grams: int) -> None:
+    # gram_items's quick path (every gram once) and its fallback give the same postings.
+    assert sorted(gram_items(stream, grams)) == sorted(position_items(gram_postings(stream, grams)))
 
 
 # --------------------------------------------------------------------------

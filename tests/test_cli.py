@@ -212,10 +212,11 @@ def test_analyze(runner: CliRunner) -> None:
         ("民族团结", 2, 0, 4),
         ("gps", 3, 4, 7),
     ]
-    query = json.loads(runner.invoke(cli, ["analyze", "--query", "--json", "title:珠峰 冬游"]).stdout)
+    assert data["grams"] == ["民", "民族", "族", "族团", "团", "团结", "结", "结g", "g", "gp", "p", "ps", "s"]
+    query = json.loads(runner.invoke(cli, ["analyze", "--query", "--json", "title:珠峰 冬游西藏"]).stdout)
     assert query["keywords"] == [
         {"keyword": "珠峰", "field": "title", "grams": ["珠", "峰"]},
-        {"keyword": "冬游", "field": "text", "grams": ["冬", "游"]},
+        {"keyword": "冬游西藏", "field": "text", "grams": ["冬游", "游西", "西藏"]},
     ]
 
 

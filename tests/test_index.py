@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from searchkit import Article, SearchIndex
+from tests.conftest import CORPUS
 
 
 def batch(number: int) -> list[Article]:
@@ -57,3 +58,26 @@ def test_an_index_built_with_jieba_keeps_segmenting_with_jieba(tmp_path) -> None
     words = {btext.decode() for btext in reopened.searcher().reader().lexicon("words")}
     assert words == {"zh", "hans", "tw", "文本"}  # jieba-rs would index zh-hans and zh-tw whole
     assert SearchIndex.create(tmp_path / "new").settings.segmenter == "jieba-rs"
+
+
+def test_an_index_of_characters_keeps_matching_characters(tmp_path) -> None:
+    # Indexes made before character bigrams record grams=1: their keywords
+    # stay phrases of characters, with the same hits as an index of bigrams.
+    from searchkit import AnalyzerSettings
+
+    SearchIndex.create(tmp_path / "ix", settings=AnalyzerSettings(grams=1)).add_articles(CORPUS, workers=1)
+    characters = SearchIndex(tmp_path / "ix")
+    assert characters.settings.grams == 1
+    bigrams = SearchIndex.in_memory()
+    bigrams.add_articles(CORPUS)
+
+    def grams(ix: SearchIndex, fieldname: str) -> set[str]:
+        return {btext.decode() for btext in ix.searcher().reader().lexicon(fieldname)}
+
+    assert "民族" not in grams(characters, "grams") and "民族" in grams(bigrams, "grams")
+    assert "民" in grams(bigrams, "grams")  # one-character keywords
+    assert not any(len(gram) > 1 for gram in grams(bigrams, "title_grams"))  # titles keep characters
+    for query in ["民族团结", "族团", "藏", "title:冬游", "冬遊西藏", '"冬游 西藏"', "民族 -团结之", "8.77亿元", "g318国道"]:
+        old, new = characters.search(query, limit=100), bigrams.search(query, limit=100)
+        assert {(h.article_id, h.paragraph) for h in old.hits} == {(h.article_id, h.paragraph) for h in new.hits}, query
+        assert old.total == new.total > 0, query

@@ -30,9 +30,15 @@ POEMS = [
 ]
 
 
-def many_articles(count: int, tag: str = "") -> list[Article]:
+def many_articles(count: int, tag: str = "", volumes: bool = False) -> list[Article]:
+    # volumes: a paragraph whose grams occur in a few articles each, of
+    # several lengths (short postings lists, kept in the term table).
     return [
-        Article(id=f"{tag}{i}", title=f"{POEMS[i % 4].title}{i}", paragraphs=[*POEMS[i % 4].paragraphs, f"第{i}首。"])
+        Article(
+            id=f"{tag}{i}",
+            title=f"{POEMS[i % 4].title}{i}",
+            paragraphs=[*POEMS[i % 4].paragraphs, f"第{i}首。", *([f"卷{i // 5}{'兮' * (i % 3)}"] if volumes else [])],
+        )
         for i in range(count)
     ]
 
@@ -67,7 +73,7 @@ def all_postings(storage: Any) -> dict[tuple[str, bytes], tuple[Any, ...]]:
     return out
 
 
-def write_with(writer_class: type, articles: list[Article], commits: int) -> RamStorage:
+def write_with(writer_class: type, articles: list[Article], commits: int, deleted: tuple[str, ...] = ("3", "17", "18")) -> RamStorage:
     storage = RamStorage()
     ix = storage.create_index(make_schema())
     segmenter = Segmenter()
@@ -78,20 +84,22 @@ def write_with(writer_class: type, articles: list[Article], commits: int) -> Ram
         _write_articles(writer, pending[start:start + step], [], segmenter)
         writer.commit(merge=False)
     writer = writer_class(ix, codec=make_codec())
-    for article_id in ("3", "17", "18"):  # renumbered documents in the merge
+    for article_id in deleted:  # renumbered documents in the merge
         writer.delete_by_term("article_id", article_id)
     writer.commit(optimize=True)  # one segment: the merge path writes every posting
     return storage
 
 
-@pytest.mark.parametrize("count, chunk", [(40, None), (400, 10)])
-def test_postings_match_whooshs_own_writer(count: int, chunk: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("count, chunk, deleted", [(40, None, ("3", "17", "18")), (400, 10, ("3", "17", "18")), (40, None, ())])
+def test_postings_match_whooshs_own_writer(count: int, chunk: int | None, deleted: tuple[str, ...],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     # 400 articles: postings lists of several blocks in each merged segment;
-    # chunk: the merge reads term tables and stored fields 10 bytes at a time.
+    # chunk: the merge reads term tables and stored fields 10 bytes at a time;
+    # nothing deleted: every merged segment's postings copied, renumbered.
     if chunk is not None:
         monkeypatch.setattr(segments_module, "SCAN_CHUNK", chunk)
-    articles = many_articles(count)
-    ours, whooshs = write_with(SearchkitWriter, articles, 3), write_with(SegmentWriter, articles, 3)
+    articles = many_articles(count, volumes=True)
+    ours, whooshs = write_with(SearchkitWriter, articles, 3, deleted), write_with(SegmentWriter, articles, 3, deleted)
     expected = all_postings(whooshs)
     got = all_postings(ours)
     assert len(got) > 250 + count * 3  # terms, and documents
