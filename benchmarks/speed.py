@@ -1,14 +1,15 @@
 """Speed, memory and disk: searchkit against naive Whoosh and SQLite FTS5.
 
     python benchmarks/speed.py [CORPUS ...] [--tang 10000 50000 [200000]] [--repeat R]
-                               [--queries N] [--systems searchkit,naive,fts5] [--no-cold]
+                               [--queries N] [--systems searchkit,searchkit-bigrams,naive,fts5] [--no-cold]
 
 CORPUS: SQuAD JSON or JSONL (default: the shared CMRC and DRCD files; each is
 one corpus). ``--tang N``: the first N Tang poems as a corpus (repeatable;
 beyond the file's 57,607 poems the file is repeated with ids suffixed), default
 10000 and 50000; ``--tang 0`` for none.
 
-Per corpus and system:
+Per corpus and system (searchkit-bigrams: searchkit's index with character
+bigrams, ``index --grams 2``):
 
 * index time: the build runs in a fresh subprocess (searchkit: its CLI JSONL
   import; baselines: ``baselines.py build``), wall time including start-up;
@@ -63,7 +64,10 @@ from common import (  # noqa: E402
 )
 from keywords import _ok  # noqa: E402
 
-ALL_SYSTEMS = ["searchkit", "naive", "fts5"]
+ALL_SYSTEMS = ["searchkit", "searchkit-bigrams", "naive", "fts5"]
+# searchkit's index with character bigrams (`index --grams 2`): not the default
+# (a larger index, slower to build), measured beside it for its query times.
+SEARCHKIT_SYSTEMS = ("searchkit", "searchkit-bigrams")
 COLD_QUERY = "民族团结"
 
 
@@ -98,8 +102,9 @@ def line_queries(unit_list: list[tuple[str, str]], n: int, seed: int) -> list[st
 
 
 def build_cmd(system: str, jsonl: Path, index_dir: Path) -> list[str]:
-    if system == "searchkit":
-        return searchkit_cmd() + ["--index", str(index_dir), "index", str(jsonl)]
+    if system in SEARCHKIT_SYSTEMS:
+        grams = ["--grams", "2"] if system == "searchkit-bigrams" else []
+        return searchkit_cmd() + ["--index", str(index_dir), "index", *grams, str(jsonl)]
     return [sys.executable, str(BENCH_DIR / "baselines.py"), "build", system, str(jsonl), str(index_dir)]
 
 
@@ -118,7 +123,7 @@ def build(system: str, jsonl: Path, index_dir: Path, repeat: int) -> dict:
 
 def open_system(system: str, index_dir: Path):
     """A (search with snippets) callable per query mode for the system."""
-    if system == "searchkit":
+    if system in SEARCHKIT_SYSTEMS:
         from searchkit import SearchIndex
 
         opener = getattr(SearchIndex, "open", None) or SearchIndex
@@ -166,6 +171,8 @@ def cold_runs(systems: list[str], workdir: Path, runs: int = 5) -> dict[str, dic
     write_jsonl([Doc("seed", paragraphs[0], paragraphs)], seed_jsonl)
     out = {}
     for system in systems:
+        if system == "searchkit-bigrams":
+            continue  # the same start-up as searchkit's
         index_dir = workdir / f"seed.{system}"
         if system == "searchkit":
             res = run_measured(searchkit_cmd() + ["--index", str(index_dir), "index", str(DEFAULT_SEED)])
@@ -208,9 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"<!-- {provenance()} -->\n", flush=True)
 
     systems = [s.strip() for s in args.systems.split(",") if s.strip()]
-    if "searchkit" in systems and (reason := searchkit_available()):
+    if any(s in SEARCHKIT_SYSTEMS for s in systems) and (reason := searchkit_available()):
         eprint(f"searchkit unavailable ({reason}); skipping it")
-        systems.remove("searchkit")
+        systems = [s for s in systems if s not in SEARCHKIT_SYSTEMS]
 
     corpora: list[tuple[str, list[Doc], list[str] | None]] = []
     for path in args.corpora:
@@ -286,30 +293,33 @@ def main(argv: list[str] | None = None) -> int:
                ("kw p50", lambda r: r["kw"]["p50"]), ("kw p95", lambda r: r["kw"]["p95"]),
                ("q p50", lambda r: r["q"]["p50"]), ("q p95", lambda r: r["q"]["p95"])]
     for name, _docs, _q in corpora:
-        sk = by.get((name, "searchkit"))
-        if not sk:
-            continue
-        row = [name]
-        for _label, get in metrics:
-            row.append(ratio(get(by[(name, "naive")]), get(sk)) if (name, "naive") in by else None)
-        for _label, get in metrics:
-            row.append(ratio(get(by[(name, "fts5")]), get(sk)) if (name, "fts5") in by else None)
-        ratio_rows.append(row)
+        for variant in SEARCHKIT_SYSTEMS:
+            sk = by.get((name, variant))
+            if not sk:
+                continue
+            row = [name, variant]
+            for _label, get in metrics:
+                row.append(ratio(get(by[(name, "naive")]), get(sk)) if (name, "naive") in by else None)
+            for _label, get in metrics:
+                row.append(ratio(get(by[(name, "fts5")]), get(sk)) if (name, "fts5") in by else None)
+            ratio_rows.append(row)
     if ratio_rows:
         print("\nratios baseline/searchkit (> 1: searchkit is faster / smaller)\n")
-        print(markdown_table(["corpus"] + [f"naive/sk {m}" for m, _ in metrics] + [f"fts5/sk {m}" for m, _ in metrics], ratio_rows, digits=2))
+        print(markdown_table(["corpus", "searchkit"] + [f"naive/sk {m}" for m, _ in metrics] + [f"fts5/sk {m}" for m, _ in metrics],
+                             ratio_rows, digits=2))
     # The naive set-up finds only whole jieba words: many keywords get an empty
     # answer, which is quick. The same ratio over the keywords it does answer:
     answered_rows = []
     for name, _docs, _q in corpora:
-        sk, naive = by.get((name, "searchkit")), by.get((name, "naive"))
-        if sk and naive and any(naive["kw"]["answered"]):
-            mask = naive["kw"]["answered"]
-            sk_p50, naive_p50 = p50_where(sk["kw"], mask), p50_where(naive["kw"], mask)
-            answered_rows.append([name, sum(mask), naive_p50, sk_p50, ratio(naive_p50, sk_p50)])
+        for variant in SEARCHKIT_SYSTEMS:
+            sk, naive = by.get((name, variant)), by.get((name, "naive"))
+            if sk and naive and any(naive["kw"]["answered"]):
+                mask = naive["kw"]["answered"]
+                sk_p50, naive_p50 = p50_where(sk["kw"], mask), p50_where(naive["kw"], mask)
+                answered_rows.append([name, variant, sum(mask), naive_p50, sk_p50, ratio(naive_p50, sk_p50)])
     if answered_rows:
         print("\nkeyword queries the naive set-up answers (at least one hit)\n")
-        print(markdown_table(["corpus", "queries", "naive kw p50 ms", "searchkit kw p50 ms", "naive/sk"], answered_rows, digits=2))
+        print(markdown_table(["corpus", "searchkit", "queries", "naive kw p50 ms", "searchkit kw p50 ms", "naive/sk"], answered_rows, digits=2))
     if cold:
         print(f"\ncold `search {COLD_QUERY}` on the seed page, fresh process, {args.cold_runs} runs\n")
         base = cold.get("searchkit", {}).get("median_s")

@@ -40,6 +40,11 @@ EXIT_LOCKED = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
+GRAMS_HELP = (
+    "A new index's keyword grams: 1, characters (the default), or 2, characters and "
+    "their bigrams (keywords answered faster, a larger index that takes longer to build)."
+)
+
 _EXIT_CODES: list[tuple[type[SearchkitError], int]] = [
     (QueryError, EXIT_USAGE),
     (IndexNotFoundError, EXIT_INDEX),
@@ -74,12 +79,19 @@ def _errors() -> Iterator[None]:
 _OPENED: list[Any] = []
 
 
-def _open(ctx: click.Context, create: bool = False) -> Any:
-    from .index import SearchIndex
+def _open(ctx: click.Context, create: bool = False, grams: int | None = None) -> Any:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from .analysis import AnalyzerSettings
+    from .index import SearchIndex, recorded_settings
 
     opts = ctx.obj
+    settings = None
+    if grams is not None:  # the index's own settings but for grams (a new index: the defaults)
+        settings = replace(recorded_settings(Path(opts["index"])) or AnalyzerSettings(), grams=grams)
     with _errors():
-        index = SearchIndex(opts["index"], create=create, lock_timeout=opts["lock_timeout"])
+        index = SearchIndex(opts["index"], create=create, settings=settings, lock_timeout=opts["lock_timeout"])
     _OPENED.append(index)
     return index
 
@@ -160,6 +172,7 @@ def cli(ctx: click.Context, index_dir: str, lock_timeout: float) -> None:
     default=None,
     help="Processes analyzing and writing text (default: CPUs, at most 4; 1 = none besides this one).",
 )
+@click.option("--grams", type=click.Choice(["1", "2"]), default=None, help=GRAMS_HELP)
 @click.pass_context
 def index_command(
     ctx: click.Context,
@@ -169,6 +182,7 @@ def index_command(
     exclude: tuple[str, ...],
     batch_size: int,
     workers: int | None,
+    grams: str | None,
 ) -> None:
     """Index files and folders (.txt, .md, .jsonl); - reads stdin.
 
@@ -176,7 +190,7 @@ def index_command(
     Commits every --batch-size articles: killed, it keeps the batches
     committed so far, and running the same command again completes the rest.
     """
-    index = _open(ctx, create=True)
+    index = _open(ctx, create=True, grams=None if grams is None else int(grams))
     with _progress() as progress, _errors():
         report = index.add_files(
             list(paths),
@@ -383,19 +397,23 @@ def check_command(ctx: click.Context, quick: bool, as_json: bool) -> None:
 @cli.command("reindex")
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Articles per commit.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes analyzing and writing text.")
+@click.option("--grams", type=click.Choice(["1", "2"]), default=None, help="1 or 2, as for `index` (default: the index's own).")
 @click.pass_context
-def reindex_command(ctx: click.Context, batch_size: int, workers: int | None) -> None:
+def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, grams: str | None) -> None:
     """Rebuild the index from its own stored texts with this searchkit's schema and analyzer.
 
     For an index of an older schema version or other analyzer settings. The
     new index is built beside the old one and swapped in when complete, so an
     interruption leaves the old one as it was. Holds the write lock meanwhile.
     """
+    from .analysis import AnalyzerSettings
     from .index import SearchIndex
 
     path = ctx.obj["index"]
+    settings = None if grams is None else AnalyzerSettings(grams=int(grams))
     with _errors():
-        report = SearchIndex.reindex(path, lock_timeout=ctx.obj["lock_timeout"], batch_size=batch_size, workers=workers)
+        report = SearchIndex.reindex(path, settings=settings, lock_timeout=ctx.obj["lock_timeout"], batch_size=batch_size,
+                                     workers=workers)
     click.echo(f"reindexed: {report.summary()}")
 
 

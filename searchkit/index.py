@@ -559,7 +559,7 @@ def recorded_settings(path: Path) -> AnalyzerSettings | None:
         settings = AnalyzerSettings(**meta["analyzer"])
     except (OSError, ValueError, TypeError, KeyError):
         return None  # opening reports what is wrong
-    return settings if settings.segmenter in analysis.SEGMENTERS else None
+    return settings if settings.segmenter in analysis.SEGMENTERS and settings.grams in analysis.GRAM_SIZES else None
 
 
 def check_meta(meta_path: Path, settings: AnalyzerSettings) -> None:
@@ -579,7 +579,13 @@ def check_meta(meta_path: Path, settings: AnalyzerSettings) -> None:
             f"index at {path} has schema version {version}, this searchkit needs {SCHEMA_VERSION}: "
             f"rebuild it with `searchkit --index {path} reindex`"
         )
-    if meta.get("analyzer") != settings.to_dict():
+    recorded = meta.get("analyzer")
+    if isinstance(recorded, dict) and recorded.get("grams") != settings.grams and recorded == {**settings.to_dict(), "grams": recorded.get("grams")}:
+        raise IndexVersionError(
+            f"index at {path} was built with grams={recorded.get('grams')}: "
+            f"rebuild it with `searchkit --index {path} reindex --grams {settings.grams}` to change that"
+        )
+    if recorded != settings.to_dict():
         raise IndexVersionError(
             f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
             f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
@@ -989,7 +995,9 @@ class SearchIndex:
         """
         from .maintenance import reindex
 
-        return reindex(Path(path), settings=settings or AnalyzerSettings(), lock_timeout=lock_timeout,
+        if settings is None:  # this searchkit's analyzer, with the index's own choice of grams
+            settings = AnalyzerSettings(grams=(recorded_settings(Path(path)) or AnalyzerSettings()).grams)
+        return reindex(Path(path), settings=settings, lock_timeout=lock_timeout,
                        batch_size=batch_size, workers=default_workers() if workers is None else workers)
 
     def destroy(self) -> None:

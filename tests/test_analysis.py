@@ -100,15 +100,15 @@ def test_gram_stream_collapses_white_space() -> None:
 
 
 def test_grams() -> None:
-    # A keyword is the phrase of its bigrams (of its characters on indexes of grams=1).
-    assert keyword_grams("民族团结") == ["民族", "族团", "团结"]
-    assert keyword_grams("藏") == ["藏"]
-    assert keyword_grams("民族团结", grams=1) == ["民", "族", "团", "结"]
+    # A keyword is the phrase of its characters (of its bigrams on indexes of grams=2).
+    assert keyword_grams("民族团结") == ["民", "族", "团", "结"]
+    assert keyword_grams("民族团结", grams=2) == ["民族", "族团", "团结"]
+    assert keyword_grams("藏", grams=2) == ["藏"]
+    assert dict(gram_postings("西藏 西藏")) == {"西": [0, 3], "藏": [1, 4], " ": [2]}
     # Characters and bigrams, at the position of their first character.
-    assert dict(gram_postings("西藏 西藏")) == {
+    assert dict(gram_postings("西藏 西藏", grams=2)) == {
         "西": [0, 3], "藏": [1, 4], " ": [2], "西藏": [0, 3], "藏 ": [1], " 西": [2],
     }
-    assert dict(gram_postings("西藏 西藏", grams=1)) == {"西": [0, 3], "藏": [1, 4], " ": [2]}
 
 
 @pytest.mark.parametrize("stream", ["", "a", "西藏 西藏", "床前明月光，疑是地上霜。", "明月明月光", "abab"])

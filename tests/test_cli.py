@@ -212,11 +212,11 @@ def test_analyze(runner: CliRunner) -> None:
         ("民族团结", 2, 0, 4),
         ("gps", 3, 4, 7),
     ]
-    assert data["grams"] == ["民", "民族", "族", "族团", "团", "团结", "结", "结g", "g", "gp", "p", "ps", "s"]
+    assert data["grams"] == ["民", "族", "团", "结", "g", "p", "s"]
     query = json.loads(runner.invoke(cli, ["analyze", "--query", "--json", "title:珠峰 冬游西藏"]).stdout)
     assert query["keywords"] == [
         {"keyword": "珠峰", "field": "title", "grams": ["珠", "峰"]},
-        {"keyword": "冬游西藏", "field": "text", "grams": ["冬游", "游西", "西藏"]},
+        {"keyword": "冬游西藏", "field": "text", "grams": ["冬", "游", "西", "藏"]},
     ]
 
 
@@ -225,3 +225,26 @@ def test_cli_default_batch_size_is_the_library_default() -> None:
     from searchkit import index as index_module
 
     assert cli_module.DEFAULT_BATCH_SIZE == index_module.DEFAULT_BATCH_SIZE
+
+
+def test_grams_are_chosen_for_a_new_index_and_kept(runner: CliRunner, tmp_path: Path) -> None:
+    index_dir = tmp_path / "ix"
+    assert run(runner, index_dir, "index", "--grams", "2", str(SEED)).exit_code == 0
+
+    def grams() -> int:
+        return json.loads(run(runner, index_dir, "stats", "--json").stdout)["analyzer"]["grams"]
+
+    assert grams() == 2
+    assert run(runner, index_dir, "index", "--grams", "2", str(SEED)).exit_code == 0  # the same: carries on
+    refused = run(runner, index_dir, "index", "--grams", "1", str(SEED))
+    assert refused.exit_code == 3
+    assert refused.output == (
+        f"Error: index at {index_dir} was built with grams=2: "
+        f"rebuild it with `searchkit --index {index_dir} reindex --grams 1` to change that\n"
+    )
+    assert run(runner, index_dir, "reindex", "--workers", "1").exit_code == 0
+    assert grams() == 2  # reindex keeps the index's own choice ...
+    assert run(runner, index_dir, "reindex", "--workers", "1", "--grams", "1").exit_code == 0
+    assert grams() == 1  # ... unless told
+    result = run(runner, index_dir, "search", "民族团结", "--limit", "1")
+    assert result.stdout.splitlines()[0] == "13 results for '民族团结' (showing 1)"

@@ -60,16 +60,16 @@ def test_an_index_built_with_jieba_keeps_segmenting_with_jieba(tmp_path) -> None
     assert SearchIndex.create(tmp_path / "new").settings.segmenter == "jieba-rs"
 
 
-def test_an_index_of_characters_keeps_matching_characters(tmp_path) -> None:
-    # Indexes made before character bigrams record grams=1: their keywords
-    # stay phrases of characters, with the same hits as an index of bigrams.
+def test_an_index_of_bigrams_keeps_them_and_matches_as_one_of_characters(tmp_path) -> None:
+    # grams=2 is chosen when the index is made and recorded; its keywords are
+    # phrases of bigrams, with the same hits as phrases of characters.
     from searchkit import AnalyzerSettings
 
-    SearchIndex.create(tmp_path / "ix", settings=AnalyzerSettings(grams=1)).add_articles(CORPUS, workers=1)
-    characters = SearchIndex(tmp_path / "ix")
-    assert characters.settings.grams == 1
-    bigrams = SearchIndex.in_memory()
-    bigrams.add_articles(CORPUS)
+    SearchIndex.create(tmp_path / "ix", settings=AnalyzerSettings(grams=2)).add_articles(CORPUS, workers=1)
+    bigrams = SearchIndex(tmp_path / "ix")
+    assert bigrams.settings.grams == 2
+    characters = SearchIndex.in_memory()
+    characters.add_articles(CORPUS)
 
     def grams(ix: SearchIndex, fieldname: str) -> set[str]:
         return {btext.decode() for btext in ix.searcher().reader().lexicon(fieldname)}

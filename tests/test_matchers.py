@@ -7,7 +7,7 @@ import random
 import pytest
 from whoosh import query as wq
 
-from searchkit import Article, SearchIndex
+from searchkit import AnalyzerSettings, Article, SearchIndex
 from searchkit.analysis import gram_stream, keyword_grams
 from searchkit.matchers import CharPhrase, WordUnion, doc_frequency
 
@@ -27,7 +27,7 @@ def _corpus(count: int, seed: int) -> list[Article]:
 @pytest.fixture(scope="module")
 def poems() -> SearchIndex:
     """Three segments; common characters span several postings blocks; some articles deleted."""
-    ix = SearchIndex.in_memory()
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=2))  # characters and bigrams
     ix.add_articles(_corpus(400, 1))
     ix.add_articles(_corpus(300, 2)[:150])
     ix.add_articles([Article(id="rare", title="", paragraphs=["雪山独钓", "钓雪"])])
