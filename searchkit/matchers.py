@@ -193,6 +193,11 @@ def _term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:
         return None
 
 
+# A phrase's candidate document: its docnum, the (weight, value) postings of
+# the terms that hold it so far, and where the phrase can start in it.
+_Candidate = tuple[int, list[tuple[float, Any]], set[int] | None]
+
+
 class _Cursor:
     """One term's postings in a segment, a block at a time.
 
@@ -249,10 +254,10 @@ class _Cursor:
             self.where = None
             self.loaded = True
 
-    def keep(self, candidates: list[tuple[int, list[Any]]]) -> list[tuple[int, list[Any]]]:
+    def keep(self, candidates: list[_Candidate]) -> list[_Candidate]:
         """The candidates (ascending) this term holds, its posting added to theirs."""
-        kept: list[tuple[int, list[Any]]] = []
-        docs = [doc for doc, _postings in candidates]
+        kept: list[_Candidate] = []
+        docs = [candidate[0] for candidate in candidates]
         start, count = 0, len(candidates)
         while start < count:
             if not self.reach(docs[start]):
@@ -262,11 +267,11 @@ class _Cursor:
             if self.where is None:
                 self.where = dict(zip(self.ids, range(len(self.ids))))
             where, weights, values = self.where, self.weights, self.values
-            for doc, postings in candidates[start:end]:
-                i = where.get(doc)
+            for candidate in candidates[start:end]:
+                i = where.get(candidate[0])
                 if i is not None:
-                    postings.append((weights[i], values[i]))
-                    kept.append((doc, postings))
+                    candidate[1].append((weights[i], values[i]))
+                    kept.append(candidate)
             start = end
         return kept
 
@@ -316,31 +321,40 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
 
     ``phrase`` lists, per position of the phrase, the index of its cursor.
     The leading (rarest) term's postings are the candidates, a block at a
-    time; each other term keeps those it holds, so later terms see few.
+    time; each other term keeps those it holds where it stands at the right
+    distance from the terms before it, so later (commoner) terms see few
+    candidates and read few of their blocks.
     """
     ids: list[int] = []
     scores: list[float] = []
     lead = cursors[0]
-    shifted = list(enumerate(phrase))[1:]
-    first = phrase[0]
+    # Per cursor, the offsets in the phrase where its term stands.
+    offsets = [[at for at, slot in enumerate(phrase) if slot == i] for i in range(len(cursors))]
     deleted = lead.deleted
+    decode = lead.format.decode_as
     while lead.active:
         lead.load()
-        candidates = [
-            (doc, [(weight, value)])
-            for doc, weight, value in zip(lead.ids, lead.weights, lead.values)
-            if doc not in deleted
+        # Where the phrase can start is worked out once a candidate holds two
+        # terms: most of the lead's documents lack the second.
+        candidates: list[_Candidate] = [
+            (doc, [(weight, value)], None) for doc, weight, value in zip(lead.ids, lead.weights, lead.values) if doc not in deleted
         ]
         for i in range(1, len(cursors)):
-            candidates = cursors[i].keep(candidates)
             if not candidates:
                 break
+            kept = []
+            for doc, postings, starts in cursors[i].keep(candidates):
+                if starts is None:
+                    starts = _starts(decode("positions", postings[0][1]), offsets[0])
+                starts &= _starts(decode("positions", postings[-1][1]), offsets[i])
+                if starts:
+                    kept.append((doc, postings, starts))
+            candidates = kept
+        if len(cursors) == 1:  # one term, repeated (山山): its own positions decide
+            candidates = [c for c in candidates if _starts(decode("positions", c[1][0][1]), offsets[0])]
         if candidates:
             opened = [cursors[i] for i in range(len(cursors))]
-            for doc, postings in candidates:
-                positions = [cursor.format.decode_as("positions", value) for cursor, (_w, value) in zip(opened, postings)]
-                if shifted and not _consecutive(positions, first, shifted):
-                    continue
+            for doc, postings, _starts_left in candidates:
                 term_scores = [cursor.scorer.score(_Posting(doc, weight)) for cursor, (weight, _v) in zip(opened, postings)]
                 ids.append(doc)
                 scores.append(_tree_sum([term_scores[slot] for slot in phrase]))
@@ -350,13 +364,12 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
     return ids, scores
 
 
-def _consecutive(positions: list[list[int]], first: int, shifted: list[tuple[int, int]]) -> bool:
-    starts = set(positions[first])
-    for offset, slot in shifted:
-        starts.intersection_update([p - offset for p in positions[slot]])
-        if not starts:
-            return False
-    return True
+def _starts(positions: list[int], offsets: list[int]) -> set[int]:
+    """Where the phrase can start, given a term's positions and its offsets in the phrase."""
+    starts = {position - offsets[0] for position in positions}
+    for offset in offsets[1:]:
+        starts.intersection_update([position - offset for position in positions])
+    return starts
 
 
 def _tree_sum(values: list[float]) -> float:
