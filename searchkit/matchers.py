@@ -23,6 +23,7 @@ from typing import Any
 
 from whoosh import matching as wm
 from whoosh import query as wq
+from whoosh import scoring
 from whoosh.codec.whoosh3 import W3LeafMatcher, W3TermInfo, W3TermsReader
 from whoosh.system import pack_ushort
 
@@ -130,7 +131,7 @@ class WordUnion(wq.Query):  # type: ignore[misc]
             term = _term_bytes(searcher.schema, fieldname, word)
             if term is None or (fieldname, term) not in reader:
                 continue
-            cursor = _Cursor(searcher.postings(fieldname, term, weighting=weighting))
+            cursor = _open_cursor(searcher, fieldname, term, weighting)
             boost *= self.boost
             record = fieldname in self.recorded_fields
             scorer, deleted = cursor.scorer, cursor.deleted
@@ -205,12 +206,14 @@ class _Cursor:
     a block's postings are decoded when a candidate falls in it.
     """
 
-    def __init__(self, matcher: Any) -> None:
+    def __init__(self, matcher: Any, scorer: Any = None) -> None:
         self.deleted: frozenset[int] | set[int] = frozenset()
         if isinstance(matcher, wm.FilterMatcher) and matcher._exclude:
             self.deleted = matcher._ids  # the segment's deleted documents
             matcher = matcher.child
-        self.scorer = matcher.scorer if isinstance(matcher, W3LeafMatcher) else matcher._scorer
+        if scorer is None:
+            scorer = matcher.scorer if isinstance(matcher, W3LeafMatcher) else matcher._scorer
+        self.scorer = scorer
         self.format = matcher.format if isinstance(matcher, W3LeafMatcher) else matcher._format
         self.leaf = matcher if isinstance(matcher, W3LeafMatcher) and matcher.is_active() else None
         self.active = matcher.is_active()
@@ -279,6 +282,39 @@ class _Cursor:
         self.reach(self.max_id + 1)
 
 
+def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any) -> _Cursor:
+    """A cursor over the term's postings in the (segment) searcher's reader, with its scorer."""
+    if type(weighting) is not scoring.BM25F or not searcher.schema[fieldname].scorable:
+        return _Cursor(searcher.postings(fieldname, btext, weighting=weighting))
+    return _Cursor(searcher.reader().postings(fieldname, btext), _BM25Scorer(searcher, fieldname, btext, weighting))
+
+
+class _BM25Scorer:
+    """Whoosh's BM25F scorer of one term in one segment, the same scores, made cheaper.
+
+    Whoosh's looks the term up again (the postings reader just did) and asks
+    the top searcher to add up every segment's total field length, for each
+    term in each segment; the average is kept per top searcher here.
+    """
+
+    __slots__ = ("idf", "avgfl", "B", "K1", "dfl")
+
+    def __init__(self, searcher: Any, fieldname: str, btext: bytes, weighting: scoring.BM25F) -> None:
+        parent = searcher.get_parent()
+        averages = parent.__dict__.setdefault("_searchkit_avgfl", {})
+        if fieldname not in averages:
+            averages[fieldname] = parent.avg_field_length(fieldname) or 1
+        self.idf = parent.idf(fieldname, btext)
+        self.avgfl = averages[fieldname]
+        self.B = weighting._field_B.get(fieldname, weighting.B)
+        self.K1 = weighting.K1
+        reader = searcher.reader()
+        self.dfl = lambda docnum: reader.doc_field_length(docnum, fieldname, 1)
+
+    def score(self, posting: Any) -> float:
+        return float(scoring.bm25(self.idf, posting.weight(), self.dfl(posting.id()), self.avgfl, self.B, self.K1))
+
+
 class _Posting:
     """The current posting, as a scorer reads it from a matcher."""
 
@@ -302,7 +338,7 @@ class _Cursors:
     """
 
     def __init__(self, searcher: Any, fieldname: str, terms: list[bytes], weighting: Any) -> None:
-        self._open = lambda term: _Cursor(searcher.postings(fieldname, term, weighting=weighting))
+        self._open = lambda term: _open_cursor(searcher, fieldname, term, weighting)
         self._terms = terms
         self.opened: list[_Cursor | None] = [None] * len(terms)
 
