@@ -378,7 +378,7 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
         for i in range(1, len(cursors)):
             if not candidates:
                 break
-            kept = []
+            kept: list[_Candidate] = []
             for doc, postings, starts in cursors[i].keep(candidates):
                 if starts is None:
                     starts = _starts(decode("positions", postings[0][1]), offsets[0])
