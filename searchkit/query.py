@@ -3,7 +3,7 @@
 Syntax (only ASCII characters are operators; full-width ones are text):
 
 * ``民族团结 珠峰``: every keyword must appear in the paragraph, as that text
-  after normalization (find-in-page semantics, exact on the phrase of its character bigrams);
+  after normalization (find-in-page semantics, exact on the phrase of its characters, or bigrams);
 * ``"冬游 西藏"``: exactly that text (a space matches any white space);
 * ``-word``: exclude; ``a OR b``; ``( ... )`` groups; ``title:word`` searches titles.
 

@@ -32,7 +32,7 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import accumulate, chain
 from operator import itemgetter, sub
 from typing import Any, NamedTuple
@@ -436,7 +436,7 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
     def add_term(self, btext: bytes, ids: Sequence[int], weights: Sequence[float], values: Sequence[Any],
                  lengths: Sequence[int | None] | None) -> None:
         """Write one term from its postings (ids ascending, at least one)."""
-        if len(ids) < self._postwriter._inlinelimit:
+        if len(ids) < self.inline_limit:
             self.add_inlined(btext, _inlined_terminfo(ids, weights, values, lengths))
             return
         self.start_term(btext)
@@ -469,34 +469,25 @@ class _FieldWriter(W3FieldWriter):  # type: ignore[misc]
 
 def _inlined_terminfo(ids: Sequence[int], weights: Sequence[float], values: Sequence[Any],
                       lengths: Sequence[int | None] | None) -> bytes:
-    """What ``_PostingsWriter.add_list`` and ``finish_postings`` make of a short list, as bytes.
-
-    The same statistics and the same rounding (weights are stored as 32-bit
-    floats; the total sums the rounded ones, the maximum takes the given
-    ones); ``tests/test_segments.py`` compares every term with Whoosh's writer.
-    """
-    stored_weights = array("f", weights)
-    known = _known_lengths(ids, lengths) if lengths is not None else []
-    terminfo = _CompactTermInfo()
-    terminfo._weight = sum(stored_weights)
-    terminfo._df = len(ids)
-    terminfo._minlength = min(known) if known else None
-    terminfo._maxlength = max(known) if known else 0
-    terminfo._maxweight = max(0, max(weights))
-    terminfo._minid, terminfo._maxid = ids[0], ids[-1]
-    terminfo.set_inlined(ids, stored_weights, _stored_values(values))
-    return terminfo.to_bytes()
+    """``_inlined_row`` of postings given as columns, with decoded field lengths (``lengths[docnum]``)."""
+    encoded = None if lengths is None else {docnum: length_to_byte(lengths[docnum]) if lengths[docnum] else 0 for docnum in ids}
+    return _inlined_row(list(zip(ids, weights, values)), encoded)
 
 
 _TERMINFO = W3TermInfo._struct  # flags, total weight, doc freq, min/max length bytes, max weight, min/max id
 _FLOAT32 = struct.Struct("f")
 
 
-def _inlined_row(postings: Sequence[tuple[int, float, Any]], length_bytes: Sequence[int] | None) -> bytes:
-    """``_inlined_terminfo`` of a short list of (docnum, weight, value), made without term info objects.
+def _inlined_row(postings: Sequence[tuple[int, float, Any]],
+                 length_bytes: Sequence[int] | Mapping[int, int] | None) -> bytes:
+    """The term-table row value of a short list of (docnum, weight, value), without term info objects.
 
-    Most terms of a new segment (character bigrams, rare words) occur in one
-    or two of its paragraphs, so this runs for most rows of the term table.
+    What ``_PostingsWriter.add_list`` and ``finish_postings`` make of it: the
+    same statistics and the same rounding (weights are stored as 32-bit
+    floats; the total sums the rounded ones, the maximum takes the given
+    ones); ``tests/test_segments.py`` compares every term with Whoosh's
+    writer. Most terms of a new segment (rare words and characters, bigrams)
+    occur in one or two of its paragraphs, so this makes most rows.
     ``length_bytes[docnum]`` is the document's encoded field length (0: none).
     """
     if len(postings) == 1:
@@ -536,6 +527,8 @@ def _shifted_inlined(terminfo: bytes, base: int) -> bytes:
 def _joined_inlined(parts: Sequence[tuple[bytes, int]], limit: int) -> bytes | None:
     """Inlined term infos of merged segments ((bytes, base) each, in docnum order) as one;
     None when the joined list has ``limit`` postings or more (it goes to the postings file)."""
+    if len(parts) == 1:
+        return _shifted_inlined(*parts[0])
     unpack_from = _TERMINFO.unpack_from
     headers = [unpack_from(terminfo) for terminfo, _base in parts]
     if sum(header[2] for header in headers) >= limit:
@@ -943,11 +936,7 @@ class _GroupedPostings:
                 # (character bigrams, rare words): joined without term info
                 # objects where no document of theirs was deleted.
                 if all(part >= 0 and raw[0] and merged[part].docmap is None for part, raw in pending):
-                    if len(pending) == 1:
-                        only, raw = pending[0]
-                        joined: bytes | None = _shifted_inlined(raw, merged[only].base)
-                    else:
-                        joined = _joined_inlined([(raw, merged[part].base) for part, raw in pending], limit)
+                    joined = _joined_inlined([(raw, merged[part].base) for part, raw in pending], limit)
                     if joined is not None:
                         fieldwriter.add_inlined(current, joined)
                         current, pending = btext, [(source, terminfo)]
