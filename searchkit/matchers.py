@@ -17,8 +17,10 @@ the collector a list of matches with the scores Whoosh would give them:
 
 from __future__ import annotations
 
+import heapq
+import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from whoosh import matching as wm
@@ -27,7 +29,7 @@ from whoosh import scoring
 from whoosh.codec.whoosh3 import W3LeafMatcher, W3TermInfo, W3TermsReader
 from whoosh.system import pack_ushort
 
-__all__ = ["CharPhrase", "WordUnion", "doc_frequency"]
+__all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
 
 
 class CharPhrase(wq.Query):  # type: ignore[misc]
@@ -61,7 +63,7 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
         return CharPhrase(self.fieldname, self.chars, self.boost)
 
     def estimate_size(self, ixreader: Any) -> int:
-        terms = [_term_bytes(ixreader.schema, self.fieldname, char) for char in self.chars]
+        terms = [term_bytes(ixreader.schema, self.fieldname, char) for char in self.chars]
         if None in terms:
             return 0
         return min(ixreader.doc_frequency(self.fieldname, term) for term in set(terms))
@@ -71,16 +73,16 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
         reader = searcher.reader()
-        terms = [_term_bytes(searcher.schema, self.fieldname, char) for char in self.chars]
+        terms = [term_bytes(searcher.schema, self.fieldname, char) for char in self.chars]
         if None in terms:
             return wm.NullMatcher()
-        frequency = {term: _segment_doc_frequency(reader, self.fieldname, term) for term in terms}
-        if not all(frequency.values()):
+        infos = {term: _segment_term_info(reader, self.fieldname, term) for term in terms}
+        if None in infos.values():
             return wm.NullMatcher()
         weighting = searcher.weighting if context is None else context.weighting
         # Rarest first: it leads the intersection.
-        distinct = sorted(frequency, key=frequency.__getitem__)
-        cursors = _Cursors(searcher, self.fieldname, distinct, weighting)
+        distinct = sorted(infos, key=lambda term: infos[term].doc_frequency())
+        cursors = _Cursors(searcher, self.fieldname, [(term, infos[term]) for term in distinct], weighting)
         slots = {term: i for i, term in enumerate(distinct)}
         ids, scores = _intersect(cursors, [slots[term] for term in terms])
         if self.boost != 1.0:
@@ -116,7 +118,7 @@ class WordUnion(wq.Query):  # type: ignore[misc]
         return clone
 
     def estimate_size(self, ixreader: Any) -> int:
-        terms = [(fieldname, _term_bytes(ixreader.schema, fieldname, word)) for fieldname, word, _boost in self.terms]
+        terms = [(fieldname, term_bytes(ixreader.schema, fieldname, word)) for fieldname, word, _boost in self.terms]
         return sum(ixreader.doc_frequency(fieldname, term) for fieldname, term in terms if term is not None)
 
     def estimate_min_size(self, ixreader: Any) -> int:
@@ -128,7 +130,7 @@ class WordUnion(wq.Query):  # type: ignore[misc]
         totals: dict[int, float] = {}
         matched: dict[int, list[str]] = {}
         for fieldname, word, boost in self.terms:
-            term = _term_bytes(searcher.schema, fieldname, word)
+            term = term_bytes(searcher.schema, fieldname, word)
             if term is None or (fieldname, term) not in reader:
                 continue
             cursor = _open_cursor(searcher, fieldname, term, weighting)
@@ -156,19 +158,94 @@ class WordUnion(wq.Query):  # type: ignore[misc]
         return frozenset(self._matched.get(id(reader), {}).get(docnum, ()))
 
 
-def doc_frequency(leaves: Sequence[Any], fieldname: str, text: str) -> int:
-    """``reader.doc_frequency(fieldname, text)`` over a reader's leaf (segment) readers.
+class RankedFilter(wq.Query):  # type: ignore[misc]
+    """The documents ``required`` matches, each scored as its score plus the
+    (boosted) scores of the ranking ``terms`` ((field, word, boost) each) it holds.
 
-    Each segment's term table is probed directly: Whoosh raises and catches
-    an exception per segment that lacks the term, and query segmentation
-    asks about every substring of the query in every segment.
+    Whoosh's ``AndMaybe(required, Or(terms))`` gives the same documents and
+    scores (but for the order of float additions: here the terms' in their
+    order); it opened a matcher per term and segment and walked every
+    posting of every term. Here a term is read only in the blocks where a
+    required document falls, and when ``required`` matches nothing in a
+    segment no term is looked up there.
     """
-    if not leaves:
+
+    def __init__(self, required: wq.Query, terms: Sequence[tuple[str, str, float]]) -> None:
+        self.required = required
+        self.terms = list(terms)
+        self.boost = 1.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.required!r}, {self.terms!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            type(other) is type(self)
+            and other.required == self.required  # type: ignore[attr-defined]
+            and other.terms == self.terms  # type: ignore[attr-defined]
+            and other.boost == self.boost  # type: ignore[attr-defined]
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.required, tuple(self.terms), self.boost))
+
+    def copy(self) -> RankedFilter:
+        clone = RankedFilter(self.required, self.terms)
+        clone.boost = self.boost
+        return clone
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return int(self.required.estimate_size(ixreader))
+
+    def estimate_min_size(self, ixreader: Any) -> int:
         return 0
-    btext = _term_bytes(leaves[0].schema, fieldname, text)
-    if btext is None:
-        return 0
-    return sum(_segment_doc_frequency(leaf, fieldname, btext) for leaf in leaves)
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        required = self.required.matcher(searcher, context)
+        if not required.is_active():
+            return wm.NullMatcher()
+        if isinstance(required, _ScoredList) and required._i == 0:
+            ids, scores = list(required._ids), list(required._weights)
+        else:
+            ids, scores = [], []
+            while required.is_active():
+                ids.append(required.id())
+                scores.append(required.score())
+                required.next()
+        reader = searcher.reader()
+        weighting = searcher.weighting if context is None else context.weighting
+        ranking: dict[int, float] = {}  # index in ids -> the ranking terms' sum
+        for fieldname, word, boost in self.terms:
+            term = term_bytes(searcher.schema, fieldname, word)
+            info = None if term is None else _segment_term_info(reader, fieldname, term)
+            if info is None:
+                continue
+            cursor = _open_cursor(searcher, fieldname, term, weighting, info)
+            scorer = cursor.scorer
+            for k, i in cursor.held(ids):
+                score = scorer.score(_Posting(ids[k], cursor.weights[i]))
+                if boost != 1.0:  # as Whoosh's boost wrapper: the score times the boost
+                    score *= boost
+                ranking[k] = ranking.get(k, 0.0) + score
+        for k, score in ranking.items():
+            scores[k] += score
+        if self.boost != 1.0:
+            scores = [score * self.boost for score in scores]
+        return _ScoredList(ids, scores)
+
+    def top(self, searcher: Any, limit: int) -> tuple[list[tuple[float, int]], int]:
+        """The ``limit`` best (score, docnum) over the whole index, best first
+        (ties: lower docnum first, as Whoosh's collector), and the number of matches."""
+        best: list[tuple[float, int]] = []
+        total = 0
+        for subsearcher, offset in searcher.leaf_searchers():
+            found = self.matcher(subsearcher)
+            if not found.is_active():
+                continue
+            ids, scores = found._ids, found._weights
+            total += len(ids)
+            best = heapq.nlargest(limit, [*best, *zip(scores, [-(docnum + offset) for docnum in ids])])
+        return [(score, -negated) for score, negated in best], total
 
 
 def _segment_doc_frequency(leaf: Any, fieldname: str, btext: bytes) -> int:
@@ -183,7 +260,42 @@ def _segment_doc_frequency(leaf: Any, fieldname: str, btext: bytes) -> int:
     return 0
 
 
-def _term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:
+def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
+    """One segment reader's term info of the term (None: not there), with one probe of its term table."""
+    terms = getattr(leaf, "_terms", None)
+    if not isinstance(terms, W3TermsReader):
+        return leaf.term_info(fieldname, btext) if (fieldname, btext) in leaf else None
+    fieldnum = terms._fieldmap.get(fieldname)
+    if fieldnum is not None:
+        for datapos, length in terms._tindex.ranges_for_key(pack_ushort(fieldnum) + btext):
+            return W3TermInfo.from_bytes(terms._dbfile.get(datapos, length))
+    return None
+
+
+MAX_CACHED_FREQUENCIES = 200_000
+
+
+def cached_doc_frequency(searcher: Any, fieldname: str, btext: bytes) -> int:
+    """The term's document frequency in the (top) searcher's index, remembered by that searcher.
+
+    A searcher reads one state of the index (a new one is opened when the
+    index changes), so what it found stays true. Query segmentation and each
+    ranking term's idf ask for it; Whoosh's own idf cache is per segment
+    searcher, so it summed every segment's frequency again in each segment.
+    """
+    parent = searcher.get_parent()
+    cache = parent.__dict__.get("_searchkit_frequencies")
+    if cache is None or len(cache) > MAX_CACHED_FREQUENCIES:
+        cache = parent._searchkit_frequencies = {}
+    key = (fieldname, btext)
+    frequency = cache.get(key)
+    if frequency is None:
+        leaves = [leaf for leaf, _offset in parent.reader().leaf_readers()]
+        frequency = cache[key] = sum(_segment_doc_frequency(leaf, fieldname, btext) for leaf in leaves)
+    return frequency
+
+
+def term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:
     """The term as the index stores it; None for text that cannot be a term.
 
     As Whoosh's Term and Phrase: such text (a lone surrogate) matches nothing.
@@ -257,36 +369,56 @@ class _Cursor:
             self.where = None
             self.loaded = True
 
-    def keep(self, candidates: list[_Candidate]) -> list[_Candidate]:
-        """The candidates (ascending) this term holds, its posting added to theirs."""
-        kept: list[_Candidate] = []
-        docs = [candidate[0] for candidate in candidates]
-        start, count = 0, len(candidates)
+    def held(self, docs: Sequence[int]) -> Iterator[tuple[int, int]]:
+        """(index in ``docs``, index in the loaded block) of each of the ascending ``docs`` this term holds.
+
+        Only the blocks the documents fall in are decoded.
+        """
+        start, count = 0, len(docs)
         while start < count:
             if not self.reach(docs[start]):
-                break
+                return
             end = bisect_right(docs, self.max_id, start)
             self.load()
             if self.where is None:
                 self.where = dict(zip(self.ids, range(len(self.ids))))
-            where, weights, values = self.where, self.weights, self.values
-            for candidate in candidates[start:end]:
-                i = where.get(candidate[0])
+            where = self.where
+            for k in range(start, end):
+                i = where.get(docs[k])
                 if i is not None:
-                    candidate[1].append((weights[i], values[i]))
-                    kept.append(candidate)
+                    yield k, i
             start = end
+
+    def keep(self, candidates: list[_Candidate]) -> list[_Candidate]:
+        """The candidates (ascending) this term holds, its posting added to theirs."""
+        kept: list[_Candidate] = []
+        for k, i in self.held([candidate[0] for candidate in candidates]):
+            candidate = candidates[k]
+            candidate[1].append((self.weights[i], self.values[i]))
+            kept.append(candidate)
         return kept
 
     def next_block(self) -> None:
         self.reach(self.max_id + 1)
 
 
-def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any) -> _Cursor:
-    """A cursor over the term's postings in the (segment) searcher's reader, with its scorer."""
+def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any, info: Any = None) -> _Cursor:
+    """A cursor over the term's postings in the (segment) searcher's reader, with its scorer.
+
+    ``info``, the term's term info in that segment when the caller has it,
+    saves looking the term up again (Whoosh looks it up twice more).
+    """
     if type(weighting) is not scoring.BM25F or not searcher.schema[fieldname].scorable:
         return _Cursor(searcher.postings(fieldname, btext, weighting=weighting))
-    return _Cursor(searcher.reader().postings(fieldname, btext), _BM25Scorer(searcher, fieldname, btext, weighting))
+    reader = searcher.reader()
+    if info is None or not isinstance(getattr(reader, "_terms", None), W3TermsReader):
+        postings = reader.postings(fieldname, btext)
+    else:  # SegmentReader.postings, from the term info
+        terms = reader._terms
+        postings = terms._codec.postings_reader(terms._postfile, info, reader.schema[fieldname].format, term=(fieldname, btext))
+        if reader.deleted_docs_set:
+            postings = wm.FilterMatcher(postings, reader.deleted_docs_set, exclude=True)
+    return _Cursor(postings, _BM25Scorer(searcher, fieldname, btext, weighting))
 
 
 class _BM25Scorer:
@@ -304,7 +436,8 @@ class _BM25Scorer:
         averages = parent.__dict__.setdefault("_searchkit_avgfl", {})
         if fieldname not in averages:
             averages[fieldname] = parent.avg_field_length(fieldname) or 1
-        self.idf = parent.idf(fieldname, btext)
+        # Whoosh's WeightingModel.idf, the frequency remembered by the top searcher
+        self.idf = math.log(parent.doc_count_all() / (cached_doc_frequency(parent, fieldname, btext) + 1)) + 1
         self.avgfl = averages[fieldname]
         self.B = weighting._field_B.get(fieldname, weighting.B)
         self.K1 = weighting.K1
@@ -335,10 +468,11 @@ class _Cursors:
 
     When the leading terms leave no candidates in a segment, as for most
     keywords in most segments of a large index, the others are never opened.
+    ``terms`` are (term bytes, its term info in the segment) pairs.
     """
 
-    def __init__(self, searcher: Any, fieldname: str, terms: list[bytes], weighting: Any) -> None:
-        self._open = lambda term: _open_cursor(searcher, fieldname, term, weighting)
+    def __init__(self, searcher: Any, fieldname: str, terms: list[tuple[bytes, Any]], weighting: Any) -> None:
+        self._open = lambda term: _open_cursor(searcher, fieldname, term[0], weighting, term[1])
         self._terms = terms
         self.opened: list[_Cursor | None] = [None] * len(terms)
 

@@ -28,7 +28,7 @@ from whoosh import query as wq
 from . import analysis
 from .errors import QueryError
 from .highlight import Snippet, make_snippet
-from .matchers import CharPhrase, WordUnion, doc_frequency
+from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, term_bytes
 
 if TYPE_CHECKING:
     from .index import SearchIndex
@@ -312,21 +312,6 @@ class _BinaryOr(wq.Or):  # type: ignore[misc]
     matcher_type = wq.Or.DEFAULT_MATCHER
 
 
-class _RankedFilter(wq.AndMaybe):  # type: ignore[misc]
-    """``AndMaybe`` that builds no ranking matcher where the filter matches nothing.
-
-    A question rarely holds as a whole in any paragraph: its ranking words'
-    matchers (a term lookup and a scorer each, per segment) were built for
-    nothing before the partial-match fallback.
-    """
-
-    def matcher(self, searcher: Any, context: Any = None) -> Any:
-        required = self.a.matcher(searcher, context)
-        if not required.is_active():
-            return required
-        return self.matcherclass(required, self.b.matcher(searcher, context))
-
-
 def _union(queries: Sequence[wq.Query]) -> wq.Query:
     return _BinaryOr(list(queries))
 
@@ -376,30 +361,20 @@ class Lexicon:
     """Segments query text with the index's own word list: no jieba load at query time."""
 
     MAX_WORD = 8
-    MAX_KNOWN = 200_000  # words whose frequency a searcher remembers
 
-    def __init__(self, reader: Any, known: dict[str, int] | None = None) -> None:
-        self.reader = reader
-        self._known: dict[str, int] = {} if known is None else known
-        self._leaves = [leaf for leaf, _offset in reader.leaf_readers()]
-
-    @classmethod
-    def of(cls, searcher: Any) -> Lexicon:
-        """The searcher's lexicon: frequencies looked up once per searcher, not per query.
-
-        A searcher reads one state of the index (a new one is opened when the
-        index changes), so what it found stays true.
-        """
-        known = getattr(searcher, "_searchkit_known_words", None)
-        if known is None or len(known) > cls.MAX_KNOWN:
-            known = searcher._searchkit_known_words = {}
-        return cls(searcher.reader(), known)
+    def __init__(self, searcher: Any) -> None:
+        self.searcher = searcher
+        self.reader = searcher.reader()
+        self._schema = searcher.schema
 
     def doc_frequency(self, word: str) -> int:
-        if word not in self._known:
-            # Title words count too: a keyword only a title holds still ranks.
-            self._known[word] = doc_frequency(self._leaves, "words", word) + doc_frequency(self._leaves, "title_words", word)
-        return self._known[word]
+        """Documents holding the word in text or title (a keyword only a title holds still ranks)."""
+        frequency = 0
+        for fieldname in RANKING_FIELDS:
+            btext = term_bytes(self._schema, fieldname, word)
+            if btext is not None:
+                frequency += cached_doc_frequency(self.searcher, fieldname, btext)
+        return frequency
 
     def idf(self, word: str) -> float:
         documents = max(1, self.reader.doc_count())
@@ -462,12 +437,6 @@ def _ranking_terms(words: Sequence[str]) -> list[tuple[str, str, float]]:
     return [term for word in words for term in (("words", word, 1.0), ("title_words", word, TITLE_BOOST))]
 
 
-def _ranking_query(words: Sequence[str]) -> wq.Query | None:
-    """Any of the words: scores the hits a filter found."""
-    terms = [wq.Term(fieldname, word, boost=boost) for fieldname, word, boost in _ranking_terms(words)]
-    return _union(terms) if terms else None
-
-
 def _partial_query(words: Sequence[str]) -> WordUnion | None:
     """The same, as the query itself: every document with any word, and which words each holds."""
     terms = _ranking_terms(words)
@@ -488,15 +457,15 @@ def run_search(
         raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
     node, notes = parse_query(query)
     searcher = index.searcher()
-    lexicon = Lexicon.of(searcher)
+    lexicon = Lexicon(searcher)
     keywords = positive_keywords(node)
     words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
     needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)
 
     grams = index.settings.grams
     required = _filter(node, grams)
-    ranking = _ranking_query(words)
-    scored = _RankedFilter(_boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+    ranking = _ranking_terms(words)
+    scored = RankedFilter(_boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
     # No kind filter: only paragraph documents have the analyzed fields.
     results, total = _run(searcher, scored, limit, level)
     partial = False
@@ -592,6 +561,9 @@ def _run(
     # The exact total needs every match counted: no block skipping and no
     # matcher replacement (both drop documents that cannot reach the top), so
     # the collector counts as it goes instead of a second pass over the index.
+    if level == "paragraph" and union is None and isinstance(q, RankedFilter):
+        top, total = q.top(searcher, limit)
+        return [(searcher.stored_fields(docnum), score, frozenset()) for score, docnum in top], total
     collapse = {} if level == "paragraph" else {"collapse": "article_id", "collapse_limit": 1}
     collector = searcher.collector(limit=limit, optimize=False, **collapse)
     inner = collector

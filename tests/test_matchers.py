@@ -1,4 +1,4 @@
-"""CharPhrase: the same documents and scores as Whoosh's Phrase, found faster."""
+"""CharPhrase, WordUnion and RankedFilter: the same documents and scores as Whoosh's Phrase, Or and AndMaybe, found faster."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from whoosh import query as wq
 
 from searchkit import AnalyzerSettings, Article, SearchIndex
 from searchkit.analysis import gram_stream, keyword_grams
-from searchkit.matchers import CharPhrase, WordUnion, doc_frequency
+from searchkit.matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, term_bytes
 
 ALPHABET = "山水明月人不知风花 "
 
@@ -112,20 +112,60 @@ def test_word_union_skips_deleted_documents_and_unknown_words(poems: SearchIndex
     assert set(_scored(poems, union)) == _holding(poems, "明")
 
 
-def test_doc_frequency_sums_each_segments_term_table_as_whoosh(poems: SearchIndex) -> None:
-    reader = poems.searcher().reader()
-    leaves = [leaf for leaf, _offset in reader.leaf_readers()]
-    assert len(leaves) == 3
+def test_cached_doc_frequency_sums_each_segments_term_table_as_whoosh(poems: SearchIndex) -> None:
+    searcher = poems.searcher()
+    reader = searcher.reader()
+    assert len(list(reader.leaf_readers())) == 3
     checked = 0
     for fieldname in ("words", "grams"):
         texts = [reader.schema[fieldname].from_bytes(term) for term in reader.lexicon(fieldname)]
         assert texts
         for text in [*texts, "雪山独钓", "钓雪", "不在", "水水水"]:
-            assert doc_frequency(leaves, fieldname, text) == reader.doc_frequency(fieldname, text), (fieldname, text)
+            btext = term_bytes(reader.schema, fieldname, text)
+            for _asked in range(2):  # the second answer comes from the searcher's cache
+                assert cached_doc_frequency(searcher, fieldname, btext) == reader.doc_frequency(fieldname, text), (fieldname, text)
             checked += 1
-    assert doc_frequency(leaves, "grams", "钓") == 2  # two paragraphs, in one segment
-    assert doc_frequency(leaves, "grams", "明") > 300
-    assert doc_frequency(leaves, "title_words", "明月") == 0  # no titles
-    assert doc_frequency(leaves, "grams", "\ud800") == 0  # cannot be a term
-    assert doc_frequency([], "grams", "明") == 0
+    assert cached_doc_frequency(searcher, "grams", "钓".encode()) == 2  # two paragraphs, in one segment
+    assert cached_doc_frequency(searcher, "grams", "明".encode()) > 300
+    assert cached_doc_frequency(searcher, "title_words", "明月".encode()) == 0  # no titles
+    assert term_bytes(reader.schema, "grams", "\ud800") is None  # cannot be a term
     assert checked > 20
+
+
+def test_cached_doc_frequency_is_the_searchers_own() -> None:
+    ix = SearchIndex.in_memory()
+    ix.add_articles([Article(id="a", title="", paragraphs=["雪山独钓"])])
+    before = ix.searcher()
+    assert cached_doc_frequency(before, "grams", "钓".encode()) == 1
+    ix.add_articles([Article(id="b", title="", paragraphs=["钓雪"])])
+    assert ix.searcher() is not before
+    assert cached_doc_frequency(ix.searcher(), "grams", "钓".encode()) == 2
+    assert cached_doc_frequency(before, "grams", "钓".encode()) == 1  # the state it reads
+    assert {hit.article_id for hit in ix.search("钓").hits} == {"a", "b"}
+
+
+RANKING_TERMS = [("words", "明月", 1.0), ("title_words", "明月", 2.0), ("grams", "不", 1.0), ("grams", "雪", 2.0), ("grams", "鹤", 1.0), ("grams", "\ud800", 1.0)]
+
+
+@pytest.mark.parametrize("required", [
+    CharPhrase("grams", list("明月"), boost=0.3),
+    CharPhrase("grams", list("知"), boost=0.3),
+    wq.Or([CharPhrase("grams", list("山水")), CharPhrase("grams", list("钓雪"))]),
+    wq.AndNot(CharPhrase("grams", list("明")), CharPhrase("grams", list("不"))),
+    CharPhrase("grams", list("明鹤")),
+])
+def test_ranked_filter_scores_as_whoosh_and_maybe(poems: SearchIndex, required: wq.Query) -> None:
+    ranked = RankedFilter(required, RANKING_TERMS)
+    whoosh = wq.AndMaybe(required, wq.Or([wq.Term(field, word, boost=boost) for field, word, boost in RANKING_TERMS]))
+    expected = _scored(poems, whoosh)
+    ours = _scored(poems, ranked)
+    assert ours == pytest.approx(expected, rel=1e-12)
+    assert set(ours) == set(_scored(poems, required))  # the ranking terms add no documents
+    if isinstance(required, CharPhrase) and required.chars == ("明", "月"):
+        assert any(ours[d] != _scored(poems, required)[d] for d in ours)  # they do add to scores
+    searcher = poems.searcher()
+    for limit in (1, 5, 1000):
+        top, total = ranked.top(searcher, limit)
+        assert total == len(expected)
+        assert [docnum for _score, docnum in top] == [hit.docnum for hit in searcher.search(ranked, limit=limit)]
+        assert [score for score, _docnum in top] == pytest.approx(sorted(expected.values(), reverse=True)[:limit], rel=1e-12)
