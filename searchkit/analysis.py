@@ -443,18 +443,12 @@ def _single_position_values(count: int) -> list[bytes]:
     return single
 
 
-def frequency_items(terms: Iterable[str]) -> list[tuple[bytes, int, float, bytes]]:
+def count_items(terms: Iterable[str]) -> list[tuple[bytes, int, float, bytes]]:
+    """(term bytes, count, weight, value) with the count as weight and no value (Whoosh's ``Existence`` format)."""
     counts: dict[str, int] = defaultdict(int)
     for term in terms:
         counts[term] += 1
-    return [(term.encode("utf-8"), n, float(n), _PACK_UINT(n)) for term, n in counts.items()]
-
-
-def word_positions(words: list[tuple[str, int, int]]) -> dict[str, list[int]]:
-    positions: dict[str, list[int]] = defaultdict(list)
-    for ordinal, (word, _start, _end) in enumerate(words):
-        positions[word].append(ordinal)
-    return positions
+    return [(term.encode("utf-8"), n, float(n), b"") for term, n in counts.items()]
 
 
 # --------------------------------------------------------------------------

@@ -116,9 +116,12 @@ def make_schema() -> wfields.Schema:
         title=wfields.STORED(),
         text=wfields.STORED(),
         meta=wfields.STORED(),
-        words=PreparedField(formats.Positions(), tokenizer),
+        # Words only rank (BM25 of their counts, the postings' weights): no
+        # posting values. Indexes made before 2026-11-29 hold positions of
+        # text words and counts of title words there, which are never read.
+        words=PreparedField(formats.Existence(), tokenizer),
         grams=PreparedField(formats.Positions(), tokenizer),
-        title_words=PreparedField(formats.Frequency(), tokenizer),
+        title_words=PreparedField(formats.Existence(), tokenizer),
         title_grams=PreparedField(formats.Positions(), tokenizer),
     )
 
@@ -146,7 +149,7 @@ def _text_postings(text: str, segmenter: Segmenter, grams: int) -> tuple[Prepare
     words = segmenter.words(normalized)
     stream, _ = analysis.gram_stream(normalized)
     return (
-        Prepared(analysis.position_items(analysis.word_positions(words))),
+        Prepared(analysis.count_items(word for word, _start, _end in words)),
         Prepared(analysis.gram_items(stream, grams)),
     )
 
@@ -183,7 +186,6 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
     # Titles keep characters only: each paragraph document repeats its
     # title's postings, and title keywords are rare in queries.
     title_words, title_grams = _text_postings(title, segmenter, analysis.TITLE_GRAMS)
-    title_words = Prepared(analysis.frequency_items(term.decode("utf-8") for term, n, _w, _v in title_words.items for _ in range(n)))
     docs = []
     for ordinal, text in enumerate(article.paragraphs):
         words, grams = _text_postings(text, segmenter, segmenter.settings.grams)

@@ -81,3 +81,61 @@ def test_an_index_of_bigrams_keeps_them_and_matches_as_one_of_characters(tmp_pat
         old, new = characters.search(query, limit=100), bigrams.search(query, limit=100)
         assert {(h.article_id, h.paragraph) for h in old.hits} == {(h.article_id, h.paragraph) for h in new.hits}, query
         assert old.total == new.total > 0, query
+
+
+def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, monkeypatch) -> None:
+    # Indexes made before 2026-11-29 hold positions of text words and counts
+    # of title words as posting values. searchkit opens every index with its
+    # own schema, which has none: those values are never read, and the
+    # index answers (before and after merging) as one made now.
+    from whoosh import formats
+
+    import searchkit.index as index_module
+    from searchkit import analysis
+
+    new_schema = index_module.make_schema
+
+    def old_schema():
+        schema = new_schema()
+        schema["words"].format = formats.Positions()
+        schema["title_words"].format = formats.Frequency()
+        return schema
+
+    def old_postings(text, segmenter, grams):
+        normalized = analysis.fold(text)
+        positions: dict[str, list[int]] = {}
+        for ordinal, (word, _start, _end) in enumerate(segmenter.words(normalized)):
+            positions.setdefault(word, []).append(ordinal)
+        words = analysis.position_items(positions)
+        return index_module.Prepared(words), index_module.Prepared(analysis.gram_items(analysis.gram_stream(normalized)[0], grams))
+
+    with monkeypatch.context() as old_code:
+        old_code.setattr(index_module, "make_schema", old_schema)
+        old_code.setattr(index_module, "_text_postings", old_postings)
+        SearchIndex.create(tmp_path / "old").add_articles(CORPUS[:2], workers=1)
+    old = SearchIndex(tmp_path / "old")
+    old.add_articles(CORPUS[2:], workers=1)
+    new = SearchIndex.create(tmp_path / "new")
+    new.add_articles(CORPUS[:2], workers=1)
+    new.add_articles(CORPUS[2:], workers=1)
+
+    def values(ix: SearchIndex, fieldname: str) -> set[bytes]:
+        reader = ix.searcher().reader()
+        leaf = next(iter(reader.leaf_readers()))[0]  # the first segment
+        return {value for term in leaf.lexicon(fieldname) for value in leaf._terms.term_info(fieldname, term).inlined_postings()[2]}
+
+    assert values(old, "words") - {b""} and values(old, "title_words") - {b""}
+    assert values(new, "words") <= {b""} and values(new, "title_words") <= {b""}
+
+    def answers(ix: SearchIndex, query: str) -> tuple[int, list[tuple[str, int | None, float]]]:
+        result = ix.search(query, limit=100)
+        return result.total, [(h.article_id, h.paragraph, h.score) for h in result.hits]
+
+    queries = ["民族团结", "藏", "title:冬游", "冬遊西藏", "民族 -团结之", "西藏有哪些景区免费开放"]
+    expected = {query: answers(new, query) for query in queries}
+    assert all(total > 0 for total, _hits in expected.values())
+    assert {query: answers(old, query) for query in queries} == expected
+    old.optimize()
+    new.optimize()
+    assert old.check().problems == []
+    assert {query: answers(old, query) for query in queries} == {query: answers(new, query) for query in queries}
