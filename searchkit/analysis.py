@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import io
 import marshal
 import os
 import pickle
@@ -396,14 +397,43 @@ def _shared_tokenizer(name: str) -> Any:
 # Postings for the writer, without Token objects
 
 
+_PICKLERS = threading.local()
+
+
+def pickle_compact(obj: Any, protocol: int = 3) -> bytes:
+    """``pickle.dumps`` without memo opcodes (nor, below protocol 4, framing).
+
+    Whoosh unpickles posting values, blocks and inlined postings lists
+    whatever the protocol. It pickles them with protocol 2, where each bytes
+    object is a call of ``_codecs.encode`` on a latin-1 string (its bytes
+    over 127 take two in UTF-8) and each tuple a memo entry: most of a rare
+    term's row in the term table, slower to unpickle. Protocol 1 suffices
+    for lists of ints (no protocol header); protocol 3 writes bytes as they are.
+    """
+    picklers = getattr(_PICKLERS, "by_protocol", None)
+    if picklers is None:
+        picklers = _PICKLERS.by_protocol = {}
+    entry = picklers.get(protocol)
+    if entry is None:
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol)
+        pickler.fast = True  # no memo: nothing shared or recursive is pickled here
+        entry = picklers[protocol] = (buffer, pickler)
+    buffer, pickler = entry
+    buffer.seek(0)
+    buffer.truncate()
+    pickler.dump(obj)
+    return buffer.getvalue()
+
+
 def encode_positions(positions: list[int]) -> bytes:
-    """Whoosh's ``Positions`` posting value (count + pickled deltas)."""
+    """Whoosh's ``Positions`` posting value (count + pickled deltas, see :func:`pickle_compact`)."""
     deltas = []
     base = 0
     for pos in positions:
         deltas.append(pos - base)
         base = pos
-    return _PACK_UINT(len(deltas)) + pickle.dumps(deltas, 2)
+    return _PACK_UINT(len(deltas)) + pickle_compact(deltas, 1)
 
 
 def position_items(positions: dict[str, list[int]]) -> list[tuple[bytes, int, float, bytes]]:

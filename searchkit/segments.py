@@ -61,6 +61,7 @@ from whoosh.matching import ListMatcher, ReadTooFar
 from whoosh.reading import SegmentReader
 from whoosh.writing import SegmentWriter
 
+from .analysis import pickle_compact
 from .errors import SearchkitError
 
 __all__ = ["BackgroundMerge", "ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "make_codec", "merge_tiers"]
@@ -82,9 +83,8 @@ DELETED_SHARE = 0.5  # a segment with more of its documents deleted is rewritten
 
 
 class _CompactTermInfo(W3TermInfo):  # type: ignore[misc]
-    """Writes inlined postings with pickle protocol 5 instead of 2.
+    """Writes inlined postings with :func:`~searchkit.analysis.pickle_compact` instead of protocol 2.
 
-    Protocol 2 spells every bytes object as a codecs call (~40 bytes each);
     Whoosh's reader unpickles any protocol, so only writing changes.
     """
 
@@ -102,7 +102,8 @@ class _CompactTermInfo(W3TermInfo):  # type: ignore[misc]
             0xFFFFFFFF if self._minid is None else self._minid,
             0xFFFFFFFF if self._maxid is None else self._maxid,
         )
-        return header + pickle.dumps(self._inlined, 5)
+        ids, weights, values = self._inlined
+        return header + pickle_compact((ids, _compact_weights(weights), values))
 
 
 class _LeafMatcher(W3LeafMatcher):  # type: ignore[misc]
@@ -195,7 +196,7 @@ class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
             self._write_held(self._held, last=False)
         self._start_block()
         self._terminfo.add_block(self)
-        databytes = pickle.dumps((self._mini_ids(), self._mini_weights(), self._mini_values()), 2)
+        databytes = pickle_compact((self._mini_ids(), _compact_weights(self._mini_weights()), self._mini_values()))
         level = self._compression
         if level:
             databytes = deflate(databytes, level)
@@ -495,9 +496,9 @@ def _inlined_row(postings: Sequence[tuple[int, float, Any]],
         stored = _FLOAT32.unpack(_FLOAT32.pack(weight))[0]
         known = length_bytes[docnum] if length_bytes is not None else 0
         header = _TERMINFO.pack(True, stored, 1, known, known, max(0, weight), docnum, docnum)
-        return header + pickle.dumps(((docnum,), (stored,), (value,) if value else ()), 5)
+        return header + pickle_compact(((docnum,), (int(stored) if stored.is_integer() else stored,), (value,) if value else ()))
     ids, weights, values = zip(*postings)
-    stored_weights = tuple(array("f", weights))
+    stored_weights = _compact_weights(tuple(array("f", weights)))
     known_bytes = [b for b in map(length_bytes.__getitem__, ids) if b] if length_bytes is not None else []
     header = _TERMINFO.pack(
         True,
@@ -509,7 +510,7 @@ def _inlined_row(postings: Sequence[tuple[int, float, Any]],
         ids[0],
         ids[-1],
     )
-    return header + pickle.dumps((ids, stored_weights, tuple(_stored_values(values))), 5)
+    return header + pickle_compact((ids, stored_weights, tuple(_stored_values(values))))
 
 
 def _shifted_inlined(terminfo: bytes, base: int) -> bytes:
@@ -521,7 +522,7 @@ def _shifted_inlined(terminfo: bytes, base: int) -> bytes:
     header[6] += base
     header[7] += base
     ids, weights, values = pickle.loads(terminfo[size:])
-    return _TERMINFO.pack(*header) + pickle.dumps((tuple([docnum + base for docnum in ids]), weights, values), 5)
+    return _TERMINFO.pack(*header) + pickle_compact((tuple([docnum + base for docnum in ids]), weights, values))
 
 
 def _joined_inlined(parts: Sequence[tuple[bytes, int]], limit: int) -> bytes | None:
@@ -553,7 +554,20 @@ def _joined_inlined(parts: Sequence[tuple[bytes, int]], limit: int) -> bytes | N
         ids[0],
         ids[-1],
     )
-    return header + pickle.dumps((tuple(ids), tuple(weights), tuple(values)), 5)
+    return header + pickle_compact((tuple(ids), tuple(weights), tuple(values)))
+
+
+def _compact_weights(weights: Any) -> Any:
+    """Weights as a postings list keeps them: whole numbers (term counts, most of them) as ints.
+
+    An int pickles in 2 bytes where a float takes 9, and scores the same.
+    None (all 1) and a single float (all equal) stay as Whoosh's reader expects them.
+    """
+    if weights is None or isinstance(weights, float):
+        return weights
+    if all(weight.is_integer() for weight in weights):
+        return tuple(map(int, weights))
+    return tuple(weights)
 
 
 def _stored_values(values: Sequence[Any]) -> Sequence[Any]:
@@ -833,13 +847,13 @@ _PICKLED_INT_SIZES = {0x4B: 1, 0x4D: 2, 0x4A: 4}  # BININT1, BININT2, BININT: li
 
 def _shift_first_id(raw: bytes, base: int) -> bytes:
     """A block's pickled ``(id deltas, weights, values)`` with the first delta (the first id) moved by ``base``."""
-    # Protocol 2: PROTO 2, then the ids tuple: MARK before its items if it has
-    # more than three (else the items, then TUPLE1-3).
+    # Protocol 2 (Whoosh's) or 3 (searchkit's): PROTO, then the ids tuple:
+    # MARK before its items if it has more than three (else the items, then TUPLE1-3).
     at = 3 if raw[2] == 0x28 else 2
-    size = _PICKLED_INT_SIZES.get(raw[at]) if raw[:2] == b"\x80\x02" else None
+    size = _PICKLED_INT_SIZES.get(raw[at]) if raw[:2] in (b"\x80\x02", b"\x80\x03") else None
     if size is None:  # not as searchkit's and Whoosh's writers pickle it: unpickle it all
         deltas, weights, values = pickle.loads(raw)
-        return pickle.dumps(((deltas[0] + base, *deltas[1:]), weights, values), 2)
+        return pickle_compact(((deltas[0] + base, *deltas[1:]), weights, values))
     first = int.from_bytes(raw[at + 1:at + 1 + size], "little", signed=size == 4)
     return raw[:at] + pickle.dumps(first + base, 2)[2:-1] + raw[at + 1 + size:]
 
