@@ -111,8 +111,8 @@ class _LeafMatcher(W3LeafMatcher):  # type: ignore[misc]
 
     Exact keywords intersect the postings of their characters, and common
     characters occur in most paragraphs: Whoosh steps through a block one
-    posting at a time (four method calls each) and decodes ids with a
-    Python generator.
+    posting at a time (four method calls each) and decodes ids and
+    all-equal weights with Python generators.
     """
 
     def _read_ids(self) -> None:
@@ -120,6 +120,16 @@ class _LeafMatcher(W3LeafMatcher):  # type: ignore[misc]
             self._read_data()
         ids = self._data[0]
         self._ids = ids if self._byteids else tuple(accumulate(ids))
+
+    def _read_weights(self) -> None:
+        # Whoosh builds an all-equal block's weights with a generator.
+        if self._data is None:
+            self._read_data()
+        weights = self._data[1]
+        if weights is None or isinstance(weights, float):
+            self._weights = array("f", [1.0 if weights is None else weights]) * self._blocklength
+        else:
+            self._weights = weights
 
     def skip_to(self, targetid: int) -> None:
         if not self.is_active():
