@@ -27,8 +27,11 @@ from typing import Any
 from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh import scoring
-from whoosh.codec.whoosh3 import W3LeafMatcher, W3TermInfo, W3TermsReader
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader, W3TermInfo, W3TermsReader, _lenfield
+from whoosh.util.numeric import byte_to_length
 from whoosh.system import pack_ushort
+
+from .segments import stored_length_bytes
 
 __all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
 
@@ -137,13 +140,12 @@ class WordUnion(wq.Query):  # type: ignore[misc]
             cursor = _open_cursor(searcher, fieldname, term, weighting)
             boost *= self.boost
             record = fieldname in self.recorded_fields
-            scorer, deleted = cursor.scorer, cursor.deleted
+            deleted = cursor.deleted
             while cursor.active:
                 cursor.load()
-                for doc, weight in zip(cursor.ids, cursor.weights):
+                for doc, score in zip(cursor.ids, _scores(cursor.scorer, cursor.ids, cursor.weights)):
                     if doc in deleted:
                         continue
-                    score = scorer.score(_Posting(doc, weight))
                     if boost != 1.0:  # as Whoosh's boost wrapper: the score times the boost
                         score *= boost
                     totals[doc] = totals.get(doc, 0.0) + score
@@ -222,9 +224,9 @@ class RankedFilter(wq.Query):  # type: ignore[misc]
             if info is None:
                 continue
             cursor = _open_cursor(searcher, fieldname, term, weighting, info)
-            scorer = cursor.scorer
-            for k, i in cursor.held(ids):
-                score = scorer.score(_Posting(ids[k], cursor.weights[i]))
+            found = [(k, cursor.weights[i]) for k, i in cursor.held(ids)]  # (weights: of the block read then)
+            term_scores = _scores(cursor.scorer, [ids[k] for k, _weight in found], [weight for _k, weight in found])
+            for (k, _weight), score in zip(found, term_scores):
                 if boost != 1.0:  # as Whoosh's boost wrapper: the score times the boost
                     score *= boost
                 ranking[k] = ranking.get(k, 0.0) + score
@@ -463,10 +465,13 @@ class _BM25Scorer:
 
     Whoosh's looks the term up again (the postings reader just did) and asks
     the top searcher to add up every segment's total field length, for each
-    term in each segment; the average is kept per top searcher here.
+    term in each segment (the average is kept per top searcher here), and
+    reads each document's field length from the column one at a time (here
+    the segment's lengths are read once, then indexed).
     """
 
-    __slots__ = ("idf", "avgfl", "B", "K1", "dfl")
+    __slots__ = ("idf", "avgfl", "B", "K1", "lengths", "dfl")
+    lengths: Sequence[int] | None
 
     def __init__(self, searcher: Any, fieldname: str, btext: bytes, weighting: scoring.BM25F) -> None:
         parent = searcher.get_parent()
@@ -479,10 +484,44 @@ class _BM25Scorer:
         self.B = weighting._field_B.get(fieldname, weighting.B)
         self.K1 = weighting.K1
         reader = searcher.reader()
+        self.lengths = _field_lengths(reader, fieldname)
         self.dfl = lambda docnum: reader.doc_field_length(docnum, fieldname, 1)
 
     def score(self, posting: Any) -> float:
-        return float(scoring.bm25(self.idf, posting.weight(), self.dfl(posting.id()), self.avgfl, self.B, self.K1))
+        return self.scores((posting.id(),), (posting.weight(),))[0]
+
+    def scores(self, docs: Sequence[int], weights: Sequence[float]) -> list[float]:
+        """The scores of the postings (``docs[i]``, ``weights[i]``), as ``scoring.bm25`` computes them."""
+        idf, avgfl, B, K1 = self.idf, self.avgfl, self.B, self.K1
+        lengths = self.lengths
+        if lengths is None:
+            return [float(scoring.bm25(idf, tf, self.dfl(doc), avgfl, B, K1)) for doc, tf in zip(docs, weights)]
+        table = _LENGTH_OF_BYTE
+        return [idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * table[lengths[doc]] / avgfl))) for doc, tf in zip(docs, weights)]
+
+
+# A stored length byte's length, as Whoosh's doc_field_length decodes it (0: no length; Whoosh
+# answers None, which no posting's document has).
+_LENGTH_OF_BYTE = [1] + [byte_to_length(b) for b in range(1, 256)]
+
+
+def _field_lengths(reader: Any, fieldname: str) -> Sequence[int] | None:
+    """A segment's stored length bytes of ``fieldname``, one per document, read once per reader."""
+    perdoc = getattr(reader, "_perdoc", None)
+    if not isinstance(perdoc, W3PerDocReader):
+        return None
+    cache = reader.__dict__.setdefault("_searchkit_lengths", {})
+    if fieldname not in cache:
+        column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+        cache[fieldname] = None if column is None else stored_length_bytes(column)
+    return cache[fieldname]  # type: ignore[no-any-return]
+
+
+def _scores(scorer: Any, docs: Sequence[int], weights: Sequence[float]) -> list[float]:
+    """The scorer's scores of postings (``docs[i]``, ``weights[i]``)."""
+    if isinstance(scorer, _BM25Scorer):
+        return scorer.scores(docs, weights)
+    return [scorer.score(_Posting(doc, weight)) for doc, weight in zip(docs, weights)]
 
 
 class _Posting:
@@ -560,11 +599,13 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
         if len(cursors) == 1:  # one term, repeated (山山): its own positions decide
             candidates = [c for c in candidates if _starts(decode("positions", c[1][0][1]), offsets[0])]
         if candidates:
-            opened = [cursors[i] for i in range(len(cursors))]
-            for doc, postings, _starts_left in candidates:
-                term_scores = [cursor.scorer.score(_Posting(doc, weight)) for cursor, (weight, _v) in zip(opened, postings)]
+            docs = [doc for doc, _postings, _starts_left in candidates]
+            # Per term (cursor), its score in each candidate document.
+            by_term = [_scores(cursors[i].scorer, docs, [postings[i][0] for _doc, postings, _s in candidates])
+                       for i in range(len(cursors))]
+            for at, doc in enumerate(docs):
                 ids.append(doc)
-                scores.append(_tree_sum([term_scores[slot] for slot in phrase]))
+                scores.append(_tree_sum([by_term[slot][at] for slot in phrase]))
         if not all(cursor.active for cursor in cursors.opened[1:] if cursor is not None):
             break  # a term has no postings left: nothing further can match
         lead.next_block()

@@ -362,18 +362,29 @@ class Lexicon:
 
     MAX_WORD = 8
 
+    MAX_KNOWN = 200_000  # words whose frequency a searcher remembers
+
     def __init__(self, searcher: Any) -> None:
         self.searcher = searcher
         self.reader = searcher.reader()
         self._schema = searcher.schema
+        # Per searcher (one state of the index): segmentation asks about
+        # every substring of every query, again for the partial fallback.
+        known = getattr(searcher, "_searchkit_known_words", None)
+        if known is None or len(known) > self.MAX_KNOWN:
+            known = searcher._searchkit_known_words = {}
+        self._known: dict[str, int] = known
 
     def doc_frequency(self, word: str) -> int:
         """Documents holding the word in text or title (a keyword only a title holds still ranks)."""
-        frequency = 0
-        for fieldname in RANKING_FIELDS:
-            btext = term_bytes(self._schema, fieldname, word)
-            if btext is not None:
-                frequency += cached_doc_frequency(self.searcher, fieldname, btext)
+        frequency = self._known.get(word)
+        if frequency is None:
+            frequency = 0
+            for fieldname in RANKING_FIELDS:
+                btext = term_bytes(self._schema, fieldname, word)
+                if btext is not None:
+                    frequency += cached_doc_frequency(self.searcher, fieldname, btext)
+            self._known[word] = frequency
         return frequency
 
     def idf(self, word: str) -> float:

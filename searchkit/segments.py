@@ -315,7 +315,7 @@ class _FieldLengths:
         """The field's lengths as stored: one byte per document (0: none)."""
         if fieldname not in self._bytes:
             column = self._reader._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-            self._bytes[fieldname] = None if column is None else _length_bytes(column)
+            self._bytes[fieldname] = None if column is None else stored_length_bytes(column)
         return self._bytes[fieldname]
 
     def column(self, fieldname: str) -> list[int | None] | None:
@@ -809,7 +809,7 @@ def _blocks(data: bytes) -> Iterator[tuple[int, tuple[Any, Any, Any]]]:
         yield header[0], pickle.loads(zlib.decompress(block) if header[3] else block)
 
 
-def _length_bytes(column: Any) -> Sequence[int]:
+def stored_length_bytes(column: Any) -> Sequence[int]:
     """A field-length column's bytes, one per document, read at once (Whoosh reads one at a time)."""
     if type(column) is not wcolumns.NumericColumn.Reader or column._typecode != "B" or column._default != 0:
         return list(column)
@@ -1169,7 +1169,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
             if column is None:
                 continue
-            lengths = _length_bytes(column)
+            lengths = stored_length_bytes(column)
             writer = self._column_writer(_lenfield(fieldname), LENGTHS_COLUMN)
             total = 0
             for old, new in zip(live, new_numbers):
