@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import heapq
 import math
+import pickle
 import struct
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import accumulate
 from typing import Any
 
+from whoosh import formats
 from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh import scoring
@@ -577,7 +580,7 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
     # Per cursor, the offsets in the phrase where its term stands.
     offsets = [[at for at, slot in enumerate(phrase) if slot == i] for i in range(len(cursors))]
     deleted = lead.deleted
-    decode = lead.format.decode_as
+    positions_of = _positions_decoder(lead.format)
     while lead.active:
         lead.load()
         # Where the phrase can start is worked out once a candidate holds two
@@ -591,13 +594,13 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
             kept: list[_Candidate] = []
             for doc, postings, starts in cursors[i].keep(candidates):
                 if starts is None:
-                    starts = _starts(decode("positions", postings[0][1]), offsets[0])
-                starts &= _starts(decode("positions", postings[-1][1]), offsets[i])
+                    starts = _starts(positions_of(postings[0][1]), offsets[0])
+                starts &= _starts(positions_of(postings[-1][1]), offsets[i])
                 if starts:
                     kept.append((doc, postings, starts))
             candidates = kept
         if len(cursors) == 1:  # one term, repeated (山山): its own positions decide
-            candidates = [c for c in candidates if _starts(decode("positions", c[1][0][1]), offsets[0])]
+            candidates = [c for c in candidates if _starts(positions_of(c[1][0][1]), offsets[0])]
         if candidates:
             docs = [doc for doc, _postings, _starts_left in candidates]
             # Per term (cursor), its score in each candidate document.
@@ -612,9 +615,19 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
     return ids, scores
 
 
-def _starts(positions: list[int], offsets: list[int]) -> set[int]:
+def _positions_decoder(fmt: Any) -> Callable[[bytes], Sequence[int]]:
+    """The format's decoder of a posting value's positions."""
+    if type(fmt) is formats.Positions:
+        # Whoosh's decode_positions, without its lookups and Python loop:
+        # the value is a count, then the pickled deltas.
+        return lambda value: list(accumulate(pickle.loads(value[4:])))
+    return lambda value: fmt.decode_as("positions", value)  # type: ignore[no-any-return]
+
+
+def _starts(positions: Sequence[int], offsets: list[int]) -> set[int]:
     """Where the phrase can start, given a term's positions and its offsets in the phrase."""
-    starts = {position - offsets[0] for position in positions}
+    first = offsets[0]
+    starts = {position - first for position in positions} if first else set(positions)
     for offset in offsets[1:]:
         starts.intersection_update([position - offset for position in positions])
     return starts
