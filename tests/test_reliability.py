@@ -574,3 +574,28 @@ def test_reader_is_not_blocked_by_a_stale_lock_file(tmp_path: Path) -> None:
     ix.add_article(Article(id="a", title="t", paragraphs=["p"]))
     assert ix.stats().articles == 1
 
+
+
+def test_check_finds_damaged_hash_slots_of_a_term_table(capsys, monkeypatch, seeded: Path) -> None:
+    # Reading every term reads the items; a query's term that is not in the
+    # index still reads the slots its hash points at.
+    from whoosh.filedb.compound import CompoundStorage
+    from whoosh.filedb.filestore import FileStorage
+    from whoosh.filedb.filetables import HashReader
+
+    seg = segment_file(seeded)
+    storage = CompoundStorage(FileStorage(str(seeded)).open_file(seg.name), use_mmap=False)
+    (trm,) = [name for name in storage.list() if name.endswith(".trm")]
+    offset = storage._dir[trm]["offset"]
+    table = HashReader(storage.open_file(trm), storage.file_length(trm))
+    first_slots = table.tables[0][0]  # where the hash tables start, after the items
+    storage.close()
+    with seg.open("r+b") as handle:
+        handle.seek(offset + first_slots)
+        handle.write(b"\x7f" * 240)  # 20 slots pointing far outside the file
+    code, out, _err = cli_main(capsys, monkeypatch, "--index", str(seeded), "check")
+    assert code == 3
+    assert out.startswith(f"problem: segment {seg.stem}: the term index is damaged (a hash slot points outside the terms)\n")
+    for query in ("民族团结", "珠峰", "不在索引里的词", "zzz"):
+        code, _out, err = cli_main(capsys, monkeypatch, "--index", str(seeded), "search", query)
+        assert code in (0, 3) and "internal error" not in err, (query, err)
