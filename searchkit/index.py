@@ -337,10 +337,13 @@ class IndexWriter:
         Unicode; ``origin`` is the indexed file it came from, if any.
         """
         pending = pending_article(article, origin)
+        # A full batch commits when the next article comes, not at once: the
+        # last batch of a file then commits with the file's marker (see
+        # finish_source), not leaving the marker a segment of its own.
+        if self._articles and (len(self._articles) >= self._batch_size or self._chars >= BATCH_CHARS):
+            self.commit()
         self._articles[pending.article_id] = pending
         self._chars += pending.chars
-        if len(self._articles) >= self._batch_size or self._chars >= BATCH_CHARS:
-            self.commit()
         return pending.article_id
 
     def replace_source(self, source: str) -> None:

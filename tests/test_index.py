@@ -139,3 +139,18 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
     new.optimize()
     assert old.check().problems == []
     assert {query: answers(old, query) for query in queries} == {query: answers(new, query) for query in queries}
+
+
+def test_a_file_of_whole_batches_commits_its_marker_with_its_last_batch(tmp_path) -> None:
+    # 4 articles in batches of 2: two commits, two segments; the file's
+    # marker (its content hash) is not left a segment of its own.
+    import json
+
+    source = tmp_path / "four.jsonl"
+    source.write_text("".join(json.dumps({"id": f"a{i}", "title": "t", "text": f"第{i}段"}) + "\n" for i in range(4)), encoding="utf-8")
+    ix = SearchIndex.create(tmp_path / "ix")
+    report = ix.add_files([source], batch_size=2, workers=1)
+    assert (report.added, report.articles) == (1, 4)
+    assert ix.stats().segments == 2
+    again = ix.add_files([source], batch_size=2, workers=1)
+    assert (again.added, again.unchanged) == (0, 1)

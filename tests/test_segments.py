@@ -222,7 +222,7 @@ def test_batches_end_at_the_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyP
         real_commit(self)
     monkeypatch.setattr(index_module.IndexWriter, "commit", counting_commit)
     ix.add_articles(many_articles(8), workers=1)
-    assert commits == [2, 2, 2, 2, 0]  # the last: the writer's exit, with nothing left
+    assert commits == [2, 2, 2, 2]  # the last: the writer's exit
     assert ix.stats().articles == 8
 
 
@@ -278,10 +278,12 @@ def test_a_background_merge_runs_across_commits_and_loses_nothing(
         for number in range(MERGE_FACTOR // 2 + 1):  # the fifth commit starts the merge of eight segments
             for article in many_articles(8, tag=f"c{number}-"):
                 writer.add_article(article)
+        writer.commit()  # a full batch commits when the next article comes: this one now
         assert writer._background is not None
         # The sixth commit, while it runs: replaces c0-0, which is one of its inputs.
         for article in [*many_articles(7, tag="late-"), many_articles(1, tag="c0-")[0]]:
             writer.add_article(article)
+        writer.commit()
         assert writer._background is not None
         (tmp_path / "merge may finish").touch()
     stats = ix.stats()
@@ -308,6 +310,7 @@ def test_another_writers_commit_spares_a_finished_background_merge(tmp_path: Pat
         for number in range(MERGE_FACTOR // 2 + 1):  # the fifth commit starts the merge
             for article in many_articles(8, tag=f"c{number}-"):
                 writer.add_article(article)
+        writer.commit()  # the fifth batch (full batches commit when the next article comes)
         running = writer._background
         assert running is not None
         deadline = time.monotonic() + 60
