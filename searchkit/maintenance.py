@@ -270,7 +270,7 @@ def _check_term_index(reader: Any, segment: str, problems: _Problems) -> None:
     Reading every term finds damage to the items; a damaged slot shows only
     when a query's term (one not in the index, too) hashes to it.
     """
-    table = getattr(getattr(reader, "_terms", None), "_tindex", None)
+    table: Any = getattr(getattr(reader, "_terms", None), "_tindex", None)
     buffer = getattr(getattr(table, "dbfile", None), "_buf", None)
     if buffer is None:
         return

@@ -80,8 +80,8 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
         reader = searcher.reader()
-        terms = [term_bytes(searcher.schema, self.fieldname, char) for char in self.chars]
-        if None in terms:
+        terms = [term for term in (term_bytes(searcher.schema, self.fieldname, char) for char in self.chars) if term is not None]
+        if len(terms) < len(self.chars):
             return wm.NullMatcher()
         infos = {term: _segment_term_info(reader, self.fieldname, term) for term in terms}
         if None in infos.values():
@@ -223,7 +223,9 @@ class RankedFilter(wq.Query):  # type: ignore[misc]
         ranking: dict[int, float] = {}  # index in ids -> the ranking terms' sum
         for fieldname, word, boost in self.terms:
             term = term_bytes(searcher.schema, fieldname, word)
-            info = None if term is None else _segment_term_info(reader, fieldname, term)
+            if term is None:
+                continue
+            info = _segment_term_info(reader, fieldname, term)
             if info is None:
                 continue
             cursor = _open_cursor(searcher, fieldname, term, weighting, info)
