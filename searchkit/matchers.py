@@ -1,7 +1,7 @@
 """Whoosh queries that read postings a block at a time.
 
 Whoosh combines matchers in trees (intersections, unions, span wrappers) that
-make several Python calls per posting and per level. searchkit's two query
+make several Python calls per posting and per level. searchkit's query
 shapes are simple enough to answer in one loop each, per segment, and hand
 the collector a list of matches with the scores Whoosh would give them:
 
@@ -12,7 +12,11 @@ the collector a list of matches with the scores Whoosh would give them:
   reading only the blocks candidates fall in; positions are checked with sets.
 * :class:`WordUnion`, the ranking words: any of them, scored by the sum of
   their (boosted) scores (Whoosh's ``Or``), remembering which words each
-  document matched for re-ranking.
+  document matched for re-ranking (the partial-match fallback).
+* :class:`RankedFilter`, a keyword query: the documents its filter (exact
+  keywords) matches, each scored as its filter score plus its ranking
+  words' (Whoosh's ``AndMaybe``); a word's postings are read only in the
+  blocks where a match falls, and the best hits are collected directly.
 """
 
 from __future__ import annotations

@@ -361,7 +361,6 @@ class Lexicon:
     """Segments query text with the index's own word list: no jieba load at query time."""
 
     MAX_WORD = 8
-
     MAX_KNOWN = 200_000  # words whose frequency a searcher remembers
 
     def __init__(self, searcher: Any) -> None:
