@@ -129,6 +129,23 @@ class _FoldTable(dict):  # type: ignore[type-arg]
         super().__init__()
         # Characters that fold to anything but exactly one character.
         self.irregular: set[str] = set()
+        self._irregular_pattern: tuple[int, re.Pattern[str] | None] = (0, None)
+
+    def has_irregular(self, text: str) -> bool:
+        """Whether ``text`` holds a character seen to fold to other than one character.
+
+        A regular expression of them, made again when one more is seen (a few
+        dozen at most: ligatures, ellipses, unit symbols): ``set.isdisjoint``
+        made a string of every character of a long paragraph.
+        """
+        irregular = self.irregular
+        if not irregular:
+            return False
+        size, pattern = self._irregular_pattern
+        if pattern is None or size != len(irregular):
+            pattern = re.compile("[" + "".join(re.escape(char) for char in sorted(irregular)) + "]")
+            self._irregular_pattern = (len(irregular), pattern)
+        return pattern.search(text) is not None
 
     def __missing__(self, code: int) -> str:
         char = chr(code)
@@ -173,8 +190,7 @@ class Normalized:
 def normalize(text: str) -> Normalized:
     """Normalize ``text``, keeping the offset map back to the original."""
     folded = text.translate(_FOLD)
-    irregular = _FOLD.irregular
-    if len(folded) == len(text) and (not irregular or irregular.isdisjoint(text)):
+    if len(folded) == len(text) and not _FOLD.has_irregular(text):
         return Normalized(text, folded, None)
     origin: list[int] = []
     for index, char in enumerate(text):
