@@ -43,7 +43,23 @@ from .segments import stored_length_bytes
 __all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
 
 
-class CharPhrase(wq.Query):  # type: ignore[misc]
+class _Query(wq.Query):  # type: ignore[misc]
+    """A Whoosh query compared and hashed by its :meth:`_key`."""
+
+    def _key(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._key() == self._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._key()))
+
+    def estimate_min_size(self, ixreader: Any) -> int:
+        return 0
+
+
+class CharPhrase(_Query):
     """Documents whose ``fieldname`` holds ``chars`` at consecutive positions.
 
     Matches and scores as ``whoosh.query.Phrase(fieldname, chars, slop=1)``:
@@ -59,16 +75,8 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.fieldname!r}, {''.join(self.chars)!r}, boost={self.boost})"
 
-    def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is type(self)
-            and other.fieldname == self.fieldname  # type: ignore[attr-defined]
-            and other.chars == self.chars  # type: ignore[attr-defined]
-            and other.boost == self.boost  # type: ignore[attr-defined]
-        )
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.fieldname, self.chars, self.boost))
+    def _key(self) -> tuple[Any, ...]:
+        return self.fieldname, self.chars, self.boost
 
     def copy(self) -> CharPhrase:
         return CharPhrase(self.fieldname, self.chars, self.boost)
@@ -78,9 +86,6 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
         if None in terms:
             return 0
         return min(ixreader.doc_frequency(self.fieldname, term) for term in set(terms))
-
-    def estimate_min_size(self, ixreader: Any) -> int:
-        return 0
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
         reader = searcher.reader()
@@ -101,7 +106,7 @@ class CharPhrase(wq.Query):  # type: ignore[misc]
         return _ScoredList(ids, scores)
 
 
-class WordUnion(wq.Query):  # type: ignore[misc]
+class WordUnion(_Query):
     """Documents holding any of ``terms`` ((field, word, boost) each), scored as Whoosh's ``Or``.
 
     ``matched_words(reader, docnum)`` tells, after the search, which words
@@ -117,11 +122,8 @@ class WordUnion(wq.Query):  # type: ignore[misc]
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.terms!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.terms == self.terms and other.boost == self.boost  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, tuple(self.terms), self.boost))
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(self.terms), self.boost
 
     def copy(self) -> WordUnion:
         clone = WordUnion(self.terms, self.recorded_fields)
@@ -131,9 +133,6 @@ class WordUnion(wq.Query):  # type: ignore[misc]
     def estimate_size(self, ixreader: Any) -> int:
         terms = [(fieldname, term_bytes(ixreader.schema, fieldname, word)) for fieldname, word, _boost in self.terms]
         return sum(ixreader.doc_frequency(fieldname, term) for fieldname, term in terms if term is not None)
-
-    def estimate_min_size(self, ixreader: Any) -> int:
-        return 0
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
         reader = searcher.reader()
@@ -168,7 +167,7 @@ class WordUnion(wq.Query):  # type: ignore[misc]
         return frozenset(self._matched.get(id(reader), {}).get(docnum, ()))
 
 
-class RankedFilter(wq.Query):  # type: ignore[misc]
+class RankedFilter(_Query):
     """The documents ``required`` matches, each scored as its score plus the
     (boosted) scores of the ranking ``terms`` ((field, word, boost) each) it holds.
 
@@ -188,16 +187,8 @@ class RankedFilter(wq.Query):  # type: ignore[misc]
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.required!r}, {self.terms!r})"
 
-    def __eq__(self, other: object) -> bool:
-        return (
-            type(other) is type(self)
-            and other.required == self.required  # type: ignore[attr-defined]
-            and other.terms == self.terms  # type: ignore[attr-defined]
-            and other.boost == self.boost  # type: ignore[attr-defined]
-        )
-
-    def __hash__(self) -> int:
-        return hash((type(self).__name__, self.required, tuple(self.terms), self.boost))
+    def _key(self) -> tuple[Any, ...]:
+        return self.required, tuple(self.terms), self.boost
 
     def copy(self) -> RankedFilter:
         clone = RankedFilter(self.required, self.terms)
@@ -206,9 +197,6 @@ class RankedFilter(wq.Query):  # type: ignore[misc]
 
     def estimate_size(self, ixreader: Any) -> int:
         return int(self.required.estimate_size(ixreader))
-
-    def estimate_min_size(self, ixreader: Any) -> int:
-        return 0
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
         required = self.required.matcher(searcher, context)
