@@ -247,6 +247,43 @@ def test_cli_reports_a_failing_writer_process_in_one_line(tmp_path: Path, monkey
 
 
 
+@pytest.mark.parametrize("deleted", [(), ("3", "17", "18")])
+def test_merging_segments_that_whoosh_wrote(deleted: tuple[str, ...]) -> None:
+    # Segments of Whoosh's own writer and codec (an index from before
+    # searchkit's writer): MD5 term tables, protocol-2 pickles, no inlined
+    # lists. searchkit's merge reads them, copying blocks (nothing deleted)
+    # or decoding them, and gives the postings Whoosh's merge gives.
+    articles = many_articles(400, volumes=True)
+    storage = RamStorage()
+    ix = storage.create_index(make_schema())
+    segmenter = Segmenter()
+    pending = [pending_article(article) for article in articles]
+    for start in range(0, len(pending), 134):
+        writer = SegmentWriter(ix)
+        _write_articles(writer, pending[start:start + 134], [], segmenter)
+        writer.commit(merge=False)
+    with ix.reader() as reader:
+        assert {leaf._terms._tindex.hashtype for leaf, _offset in reader.leaf_readers()} == {0}  # MD5
+    writer = SearchkitWriter(ix, codec=make_codec())
+    for article_id in deleted:
+        writer.delete_by_term("article_id", article_id)
+    writer.commit(optimize=True)
+    with ix.reader() as reader:
+        assert [leaf._terms._tindex.hashtype for leaf, _offset in reader.leaf_readers()] == [1]  # CRC-32, merged
+    def valued(postings: dict[tuple[str, Any], tuple[Any, ...]]) -> dict[tuple[str, Any], tuple[Any, ...]]:
+        # A copied block of a short list stays a block (Whoosh's writer
+        # inlined nothing), where a list written now is inlined: a posting
+        # without a value reads None from the one, b"" from the other.
+        return {key: (*value[:7], [(d, w, b"" if v is None else v) for d, w, v in value[7]], *value[8:])
+                if key[0] not in ("doc", "totals") else value for key, value in postings.items()}
+
+    expected = valued(all_postings(write_with(SegmentWriter, articles, 3, deleted)))
+    got = valued(all_postings(storage))
+    assert got.keys() == expected.keys()
+    for key, value in expected.items():
+        assert got[key] == value, key
+
+
 _MERGE_MAY_FINISH: list[Path] = []  # set before the fork: the merge child waits for this file
 
 
