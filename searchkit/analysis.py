@@ -45,7 +45,7 @@ import sys
 import tempfile
 import threading
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from operator import add
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -364,7 +364,7 @@ class Segmenter:
         return [
             token
             for token in self.tokenizer(normalized, "search" if search_mode else "default", self.settings.hmm)
-            if any(c.isalnum() for c in token[0])
+            if token[0].isalnum() or any(c.isalnum() for c in token[0])  # (most words: the first test)
         ]
 
 
@@ -491,10 +491,7 @@ def _single_position_values(count: int) -> list[bytes]:
 
 def count_items(terms: Iterable[str]) -> list[tuple[bytes, int, float, bytes]]:
     """(term bytes, count, weight, value) with the count as weight and no value (Whoosh's ``Existence`` format)."""
-    counts: dict[str, int] = defaultdict(int)
-    for term in terms:
-        counts[term] += 1
-    return [(term.encode("utf-8"), n, float(n), b"") for term, n in counts.items()]
+    return [(term.encode("utf-8"), n, float(n), b"") for term, n in Counter(terms).items()]
 
 
 # --------------------------------------------------------------------------

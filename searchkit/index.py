@@ -149,7 +149,7 @@ def _text_postings(text: str, segmenter: Segmenter, grams: int) -> tuple[Prepare
     words = segmenter.words(normalized)
     stream, _ = analysis.gram_stream(normalized)
     return (
-        Prepared(analysis.count_items(word for word, _start, _end in words)),
+        Prepared(analysis.count_items([word for word, _start, _end in words])),
         Prepared(analysis.gram_items(stream, grams)),
     )
 
