@@ -24,7 +24,7 @@ Two token streams come out of a paragraph:
   or more characters is the phrase of its bigrams: a phrase of common
   characters reads most of their long postings lists, a bigram's list is
   short. Bigrams make many more distinct terms (15 times more on the QA
-  paragraphs): the index is larger (2.5 times on CMRC + DRCD, 1.7 times on
+  paragraphs): the index is larger (2.9 times on CMRC + DRCD, 1.7 times on
   Tang poems) and slower to build, so they are not the default. Titles keep
   characters only.
 
