@@ -369,6 +369,10 @@ class _Cursor:
         self.weights: Sequence[float] = ()
         self.values: Sequence[Any] = ()
         self.where: dict[int, int] | None = None
+        # Inactive (every posting of the term in this segment deleted, the
+        # term still in its table): no block holds anything.
+        self.max_id = -1
+        self.loaded = True
         if self.leaf is not None:
             self.max_id = self.leaf.block_max_id()
             self.loaded = False

@@ -183,3 +183,21 @@ def test_term_range_finds_what_whooshs_hash_reader_finds(poems: SearchIndex) -> 
             assert _term_range(table, key) == next(iter(table.ranges_for_key(key)), None), key
             checked += 1
     assert checked > 2000
+
+
+def test_a_term_whose_postings_in_a_segment_are_all_deleted() -> None:
+    # The term is still in the segment's term table; its cursor there holds
+    # nothing. (Found by comparing random queries with the code before
+    # RankedFilter: an AttributeError.)
+    ix = SearchIndex.in_memory()
+    ix.add_articles([Article(id="kept", title="", paragraphs=["雪山明月"]),
+                     Article(id="gone", title="", paragraphs=["孤鹤雪山"])], workers=1)
+    ix.add_articles([Article(id="later", title="", paragraphs=["孤鹤"])], workers=1)
+    ix.delete("gone")
+    assert len(list(ix.searcher().reader().leaf_readers())) == 2
+    ranked = RankedFilter(CharPhrase("grams", list("雪山")), [("words", "孤鹤", 1.0), ("words", "雪山", 1.0)])
+    assert set(_scored(ix, ranked)) == set(_scored(ix, CharPhrase("grams", list("雪山")))) and _scored(ix, ranked)
+    for chars in ("雪孤", "孤雪", "山孤", "鹤"):
+        assert _scored(ix, CharPhrase("grams", list(chars))) == _scored(ix, wq.Phrase("grams", list(chars)) if len(chars) > 1 else wq.Term("grams", chars))
+    assert [hit.article_id for hit in ix.search("孤鹤").hits] == ["later"]
+    assert [hit.article_id for hit in ix.search("雪山 OR 孤鹤").hits] in (["kept", "later"], ["later", "kept"])
