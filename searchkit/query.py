@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from whoosh import matching as wm
 from whoosh import query as wq
 
 from . import analysis
@@ -312,6 +313,25 @@ class _BinaryOr(wq.Or):  # type: ignore[misc]
     matcher_type = wq.Or.DEFAULT_MATCHER
 
 
+class _AndNotMatcher(wm.AndNotMatcher):  # type: ignore[misc]
+    """Whoosh's ``AndNotMatcher``, which let through its first document when
+    the excluded side started before it and held it too (whoosh-community/whoosh
+    #419, "ANDNOT results depend on order documents are added to index"; still
+    in Whoosh-Reloaded 2.7.5): it checked only whether both started at the same
+    document. ``_find_next`` moves the excluded side up first."""
+
+    def _find_first(self) -> None:
+        if self.a.is_active() and self.b.is_active():
+            self._find_next()
+
+
+class _AndNot(wq.AndNot):  # type: ignore[misc]
+    """``AndNot`` with :class:`_AndNotMatcher`."""
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        return _AndNotMatcher(self.a.matcher(searcher, context), self.b.matcher(searcher, searcher.boolean_context()))
+
+
 def _union(queries: Sequence[wq.Query]) -> wq.Query:
     return _BinaryOr(list(queries))
 
@@ -343,7 +363,7 @@ def _filter(node: Node, grams: int) -> wq.Query:
         negatives = [_filter(n.node, grams) for n in node.nodes if isinstance(n, Not)]
         required = positives[0] if len(positives) == 1 else wq.And(positives)
         if negatives:
-            return wq.AndNot(required, negatives[0] if len(negatives) == 1 else _union(negatives))
+            return _AndNot(required, negatives[0] if len(negatives) == 1 else _union(negatives))
         return required
     return _union([_filter(n, grams) for n in node.nodes])
 
@@ -557,7 +577,7 @@ def _fallback_query(
     q: wq.Query = wq.And([ranking, *titles]) if titles else ranking
     negatives = _negatives(node, grams)
     if negatives:
-        q = wq.AndNot(q, _union(negatives) if len(negatives) > 1 else negatives[0])
+        q = _AndNot(q, _union(negatives) if len(negatives) > 1 else negatives[0])
     return q, ranking
 
 
