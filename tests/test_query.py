@@ -316,3 +316,70 @@ def test_an_exclusion_holds_for_the_first_match_too() -> None:
     assert ids(ix.search("不 -人")) == [("c", 0)]
     assert ids(ix.search("不 -人", level="article")) == [("c", 0)]
     assert ids(ix.search("(不 OR 天) -人")) == [("c", 0)]
+
+
+@pytest.mark.parametrize("grams", [1, 2])
+def test_random_title_and_quoted_queries_find_what_a_scan_finds(grams: int) -> None:
+    import random
+    import re
+
+    from searchkit import AnalyzerSettings
+    from searchkit.analysis import gram_stream
+
+    chooser = random.Random(7 + grams)
+    alphabet = "山水明月人不知风花 雪A1"
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=grams))
+    titles: dict[str, str] = {}
+    texts: dict[tuple[str, int], str] = {}
+    for commit in range(3):
+        articles = []
+        for n in range(30):
+            title = "".join(chooser.choice("明月花雪天地") for _ in range(chooser.randint(2, 5)))
+            paragraphs = ["".join(chooser.choice(alphabet) for _ in range(chooser.randint(3, 12))) for _ in range(2)]
+            articles.append(Article(id=f"c{commit}-{n}", title=title, paragraphs=paragraphs))
+        ix.add_articles(articles, workers=1)
+        titles.update({a.id: a.title for a in articles})
+        texts.update({(a.id, i): p for a in articles for i, p in enumerate(a.paragraphs)})
+    for n in range(0, 90, 4):
+        article_id = f"c{n // 30}-{n % 30}"
+        ix.delete(article_id)
+        del titles[article_id]
+        texts.pop((article_id, 0)), texts.pop((article_id, 1))
+    streams = {key: gram_stream(fold(text))[0] for key, text in texts.items()}
+    pieces = [text[i:i + n] for text in texts.values() for n in (2, 3, 4) for i in range(len(text) - n + 1)]
+
+    def quoted_holding(phrase: str) -> set[tuple[str, int]]:
+        wanted = " ".join(fold(phrase).split())
+        return {key for key, stream in streams.items() if wanted and wanted in stream}
+
+    answered = 0
+    for _ in range(120):
+        piece = chooser.choice(pieces)
+        in_title = chooser.choice("明月花雪天地") + chooser.choice(["", chooser.choice("明月花雪天地")])
+        word = chooser.choice([p for p in pieces if p.strip() and " " not in p] or ["山"])
+        shape = chooser.randrange(3)
+        if shape == 0 and piece.strip():
+            query, expected, needle = f'"{piece}"', quoted_holding(piece), " ".join(fold(piece).split())
+        elif shape == 1:
+            query = f"title:{in_title} {word}"
+            expected = {key for key in quoted_holding(word) if fold(in_title) in fold(titles[key[0]])}
+            needle = fold(word)
+        else:
+            query = f"title:{in_title}"
+            expected = {key for key in texts if fold(in_title) in fold(titles[key[0]])}
+            needle = ""  # title keywords are not highlighted in the text
+        if not query.strip('" '):
+            continue
+        result = ix.search(query, limit=1000)
+        if expected:
+            assert not result.partial and id_set(result) == expected and result.total == len(expected), query
+            answered += 1
+            for hit in result.hits:
+                spans = [re.sub(r"\s+", " ", fold(hit.snippet.text[start:end])) for start, end in hit.snippet.highlights]
+                if needle:  # the whole keyword, where the reader sees it (overlapping repeats merge)
+                    assert spans and all(needle in shown for shown in spans), (query, hit.snippet)
+                else:
+                    assert spans == [], (query, hit.snippet)
+        else:
+            assert result.partial or result.total == 0, query
+    assert answered > 60
