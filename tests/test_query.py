@@ -249,15 +249,15 @@ def _oracle_index(grams: int) -> tuple[SearchIndex, dict[tuple[str, int], str]]:
     alphabet = "山水明月人不知风花雪孤鹤，。"
     ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=grams))
     texts: dict[tuple[str, int], str] = {}
-    for commit in range(3):  # three segments
+    for commit in range(3):  # three segments, each character's postings in several blocks
         articles = []
-        for n in range(40):
+        for n in range(150):
             paragraphs = ["".join(chooser.choice(alphabet) for _ in range(chooser.randint(3, 14))) for _ in range(2)]
             articles.append(Article(id=f"c{commit}-{n}", title="", paragraphs=paragraphs))
         ix.add_articles(articles, workers=1)
         texts.update({(a.id, i): p for a in articles for i, p in enumerate(a.paragraphs)})
     for commit in range(3):
-        for n in range(0, 40, 3):  # some of every segment, some words' every posting in one
+        for n in range(0, 150, 3):  # some of every segment, some words' every posting in one
             ix.delete(f"c{commit}-{n}")
             texts.pop((f"c{commit}-{n}", 0)), texts.pop((f"c{commit}-{n}", 1))
     return ix, texts
