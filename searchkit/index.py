@@ -51,9 +51,14 @@ if TYPE_CHECKING:
     from .maintenance import CheckReport, ReindexReport
     from .query import SearchResult
 
-__all__ = ["SearchIndex", "IndexWriter", "IndexReport", "ArticleInfo", "IndexStats", "SCHEMA_VERSION"]
+__all__ = ["SearchIndex", "IndexWriter", "IndexReport", "ArticleInfo", "IndexStats", "SCHEMA_VERSION", "READABLE_SCHEMA_VERSIONS"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this searchkit reads. 1 (before 2026-11-29): words fields hold
+# posting values (positions, counts) that nothing reads; its segments read as
+# version 2's. An index is marked 2 before this searchkit first writes to it,
+# since a searchkit that reads only 1 fails on version 2's word postings.
+READABLE_SCHEMA_VERSIONS = (1, 2)
 META_FILE = "searchkit.json"
 META_FORMAT = "searchkit-index"
 DEFAULT_BATCH_SIZE = 5000
@@ -579,9 +584,10 @@ def check_meta(meta_path: Path, settings: AnalyzerSettings) -> None:
     if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
         raise CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
     version = meta.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_SCHEMA_VERSIONS:
+        readable = " or ".join(map(str, READABLE_SCHEMA_VERSIONS))
         raise IndexVersionError(
-            f"index at {path} has schema version {version}, this searchkit needs {SCHEMA_VERSION}: "
+            f"index at {path} has schema version {version}, this searchkit reads {readable}: "
             f"rebuild it with `searchkit --index {path} reindex`"
         )
     recorded = meta.get("analyzer")
@@ -626,6 +632,7 @@ class SearchIndex:
         self.path = Path(path) if path is not None else None
         self._local = threading.local()
         self._meta_memory: dict[str, Any] | None = None
+        self.schema_version = SCHEMA_VERSION  # the index's (see READABLE_SCHEMA_VERSIONS)
         if _storage is not None:
             self._storage = _storage
             self._ix = _storage.create_index(make_schema())
@@ -658,6 +665,12 @@ class SearchIndex:
             "analyzer": self.settings.to_dict(),
         }
 
+    def _write_meta(self, meta_path: Path) -> None:
+        tmp = meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._meta_dict(), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, meta_path)
+        self.schema_version = SCHEMA_VERSION
+
     def _open_or_create(self, path: Path, create: bool) -> Any:
         meta_path = path / META_FILE
         if not path.exists():
@@ -672,11 +685,10 @@ class SearchIndex:
                 raise missing_index_error(path)
             storage = FileStorage(str(path))
             ix = storage.create_index(make_schema())
-            tmp = meta_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self._meta_dict(), indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, meta_path)
+            self._write_meta(meta_path)
             return ix
         check_meta(meta_path, self.settings)
+        self.schema_version = json.loads(meta_path.read_text(encoding="utf-8"))["schema_version"]
         for _attempt in range(20):
             try:
                 return FileStorage(str(path)).open_index(schema=make_schema())
@@ -693,9 +705,16 @@ class SearchIndex:
 
     def _whoosh_writer(self) -> Any:
         try:
-            return SearchkitWriter(self._ix, timeout=self.lock_timeout, delay=0.05, codec=make_codec())
+            writer = SearchkitWriter(self._ix, timeout=self.lock_timeout, delay=0.05, codec=make_codec())
         except windex.LockError as exc:
             raise locked_error(self.path, self.lock_timeout) from exc
+        if self.schema_version != SCHEMA_VERSION and self.path is not None:
+            try:  # under the lock: what this writer commits or merges is of the current version
+                self._write_meta(self.path / META_FILE)
+            except BaseException:
+                writer.cancel()
+                raise
+        return writer
 
     def searcher(self) -> Any:
         """A Whoosh searcher for this thread, refreshed when the index changed."""
@@ -946,7 +965,7 @@ class SearchIndex:
             sources=self.count("source"),
             segments=self._segment_count(),
             size_bytes=size,
-            schema_version=SCHEMA_VERSION,
+            schema_version=self.schema_version,
             analyzer=self.settings.to_dict(),
         )
 

@@ -197,7 +197,7 @@ def test_version_mismatch(runner: CliRunner, seeded: Path) -> None:
     result = run(runner, seeded, "search", "珠峰")
     assert result.exit_code == 3
     assert result.stderr == (
-        f"Error: index at {seeded} has schema version 99, this searchkit needs 1: "
+        f"Error: index at {seeded} has schema version 99, this searchkit reads 1 or 2: "
         f"rebuild it with `searchkit --index {seeded} reindex`\n"
     )
 

@@ -141,6 +141,27 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
     assert {query: answers(old, query) for query in queries} == {query: answers(new, query) for query in queries}
 
 
+def test_a_schema_version_1_index_is_read_and_marked_2_when_written(tmp_path) -> None:
+    # A searchkit that reads only version 1 fails on version 2's word
+    # postings, so the first write marks the index before it commits.
+    import json
+
+    from searchkit.index import SCHEMA_VERSION
+
+    assert SCHEMA_VERSION == 2
+    SearchIndex.create(tmp_path / "ix").add_articles(CORPUS[:2], workers=1)
+    meta_path = tmp_path / "ix" / "searchkit.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta_path.write_text(json.dumps({**meta, "schema_version": 1}), encoding="utf-8")
+    ix = SearchIndex(tmp_path / "ix")
+    assert ix.stats().schema_version == 1
+    assert ix.search("民族团结").total > 0
+    assert json.loads(meta_path.read_text(encoding="utf-8"))["schema_version"] == 1  # reading leaves it
+    ix.add_articles(CORPUS[2:], workers=1)
+    assert json.loads(meta_path.read_text(encoding="utf-8")) == {**meta, "schema_version": 2}
+    assert ix.stats().schema_version == SearchIndex(tmp_path / "ix").stats().schema_version == 2
+
+
 def test_a_file_of_whole_batches_commits_its_marker_with_its_last_batch(tmp_path) -> None:
     # 4 articles in batches of 2: two commits, two segments; the file's
     # marker (its content hash) is not left a segment of its own.
