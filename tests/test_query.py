@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import subprocess
 import sys
 
@@ -240,7 +241,9 @@ def test_word_frequencies_remembered_by_a_searcher_follow_index_changes(tmp_path
 # -- random queries against a scan of the texts, on an index with deletions
 
 
+@functools.lru_cache(maxsize=2)
 def _oracle_index(grams: int) -> tuple[SearchIndex, dict[tuple[str, int], str]]:
+    """An index of random paragraphs with deletions across three segments, and the texts it holds (read only)."""
     import random
 
     from searchkit import AnalyzerSettings
@@ -383,3 +386,22 @@ def test_random_title_and_quoted_queries_find_what_a_scan_finds(grams: int) -> N
         else:
             assert result.partial or result.total == 0, query
     assert answered > 60
+
+
+@pytest.mark.parametrize("grams", [1, 2])
+def test_partial_answers_keep_exclusions(grams: int) -> None:
+    import random
+
+    ix, texts = _oracle_index(grams)
+    folded = {key: fold(text) for key, text in texts.items()}
+    chooser = random.Random(9)
+    pieces = [text[i:i + n] for text in texts.values() for n in (2, 3, 4) for i in range(len(text) - n + 1)]
+    partial = 0
+    for _ in range(100):
+        a, b = (chooser.choice(pieces).strip("，。") or "山" for _ in range(2))
+        excluded = chooser.choice("山水明月")
+        result = ix.search(f"{a}{b} -{excluded}", limit=50)
+        if result.partial:
+            partial += 1
+            assert all(excluded not in folded[(h.article_id, h.paragraph)] for h in result.hits), (a + b, excluded)
+    assert partial > 50
