@@ -286,12 +286,12 @@ def test_random_queries_find_what_a_scan_of_the_texts_finds(grams: int) -> None:
     for _ in range(150):
         a, b, c = keyword(), keyword(), keyword()
         shape = chooser.randrange(5)
-        query, expected = [
-            (a, holding(a)),
-            (f"{a} {b}", holding(a) & holding(b)),
-            (f"{a} OR {b}", holding(a) | holding(b)),
-            (f"{a} -{b}", holding(a) - holding(b)),
-            (f"({a} OR {b}) {c}", (holding(a) | holding(b)) & holding(c)),
+        query, expected, needles = [
+            (a, holding(a), [a]),
+            (f"{a} {b}", holding(a) & holding(b), [a, b]),
+            (f"{a} OR {b}", holding(a) | holding(b), [a, b]),
+            (f"{a} -{b}", holding(a) - holding(b), [a]),
+            (f"({a} OR {b}) {c}", (holding(a) | holding(b)) & holding(c), [a, b, c]),
         ][shape]
         for level in ("paragraph", "article"):
             result = ix.search(query, limit=1000, level=level)
@@ -303,11 +303,38 @@ def test_random_queries_find_what_a_scan_of_the_texts_finds(grams: int) -> None:
                     assert {h.article_id for h in result.hits} == {key[0] for key in expected}, query
                     assert result.total == len({key[0] for key in expected}), query
                     assert all((h.article_id, h.paragraph) in expected for h in result.hits), query
+                for hit in result.hits:
+                    _check_highlights(hit.snippet, [fold(needle) for needle in needles])
                 answered += 1
             else:
                 assert result.partial or result.total == 0, (query, level)
             checked += 1
     assert checked == 300 and answered > 150
+
+
+def _check_highlights(snippet, needles: list[str]) -> None:
+    """Every occurrence of a keyword in the snippet is highlighted (one that
+    overlaps another of the same keyword, 孤孤 twice in 孤孤孤, at least in
+    part: the first is shown whole), and each highlight is made of keyword
+    occurrences (touching ones of different keywords merge)."""
+    text = fold(snippet.text)
+    assert len(text) == len(snippet.text)
+    covered = [False] * len(text)
+    occurrences = []
+    for needle in needles:
+        start = text.find(needle)
+        while start >= 0:
+            occurrences.append((start, start + len(needle)))
+            covered[start:start + len(needle)] = [True] * len(needle)
+            start = text.find(needle, start + 1)
+    inside = [False] * len(text)
+    for start, end in snippet.highlights:
+        assert start < end and all(covered[start:end]), (snippet, needles)
+        inside[start:end] = [True] * (end - start)
+    assert all(any(inside[start:end]) for start, end in occurrences), (snippet, needles)
+    overlapping = {(start, end) for start, end in occurrences for other in occurrences
+                   if other != (start, end) and other[0] < end and start < other[1]}
+    assert all(all(inside[start:end]) for start, end in occurrences if (start, end) not in overlapping), (snippet, needles)
 
 
 def test_an_exclusion_holds_for_the_first_match_too() -> None:
