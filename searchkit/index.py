@@ -572,8 +572,8 @@ def recorded_settings(path: Path) -> AnalyzerSettings | None:
     return settings if settings.segmenter in analysis.SEGMENTERS and settings.grams in analysis.GRAM_SIZES else None
 
 
-def check_meta(meta_path: Path, settings: AnalyzerSettings) -> None:
-    """Refuse a searchkit.json that is unreadable, foreign, or of another schema or analyzer."""
+def check_meta(meta_path: Path, settings: AnalyzerSettings) -> int:
+    """Refuse a searchkit.json that is unreadable, foreign, or of another schema or analyzer; its schema version."""
     path = meta_path.parent
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -584,7 +584,7 @@ def check_meta(meta_path: Path, settings: AnalyzerSettings) -> None:
     if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
         raise CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
     version = meta.get("schema_version")
-    if version not in READABLE_SCHEMA_VERSIONS:
+    if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
         readable = " or ".join(map(str, READABLE_SCHEMA_VERSIONS))
         raise IndexVersionError(
             f"index at {path} has schema version {version}, this searchkit reads {readable}: "
@@ -601,6 +601,7 @@ def check_meta(meta_path: Path, settings: AnalyzerSettings) -> None:
             f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
             f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
         )
+    return version
 
 
 # --------------------------------------------------------------------------
@@ -687,8 +688,7 @@ class SearchIndex:
             ix = storage.create_index(make_schema())
             self._write_meta(meta_path)
             return ix
-        check_meta(meta_path, self.settings)
-        self.schema_version = json.loads(meta_path.read_text(encoding="utf-8"))["schema_version"]
+        self.schema_version = check_meta(meta_path, self.settings)
         for _attempt in range(20):
             try:
                 return FileStorage(str(path)).open_index(schema=make_schema())
