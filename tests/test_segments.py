@@ -442,3 +442,56 @@ def test_a_killed_writers_leftovers_go_at_the_next_commit(tmp_path: Path) -> Non
     assert [path.exists() for pair in leftovers.values() for path in pair] == [False, False, True, True]
     assert ix.check().ok
     assert ix.stats().articles == len(POEMS) + 1
+
+
+def test_random_queries_after_forked_writes_merges_deletions_and_replacements(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Segments written by forked processes, merged (copied blocks and decoded
+    # ones), with deletions and replaced articles in older segments: every
+    # answer is what a scan of the live texts finds.
+    import random
+
+    from searchkit.analysis import fold
+
+    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    ix = SearchIndex.create(tmp_path / "ix")
+    chooser = random.Random(4)
+    alphabet = "山水明月人不知风花雪孤鹤，。"
+    texts: dict[tuple[str, int], str] = {}
+    for commit in range(9):
+        articles = [Article(id=f"c{commit}-{n}", title="", paragraphs=[
+            "".join(chooser.choice(alphabet) for _ in range(chooser.randint(3, 14))) for _ in range(2)]) for n in range(48)]
+        ix.add_articles(articles, workers=2, batch_size=24)
+        texts.update({(a.id, i): p for a in articles for i, p in enumerate(a.paragraphs)})
+        for n in range(commit % 5, 48, 5):
+            ix.delete(f"c{commit}-{n}")
+            del texts[f"c{commit}-{n}", 0], texts[f"c{commit}-{n}", 1]
+        if commit % 3 == 2:  # replaced articles: deletions in older segments
+            for n in range(1, 48, 7):
+                article_id = f"c{commit - 2}-{n}"
+                if (article_id, 0) in texts:
+                    new = Article(id=article_id, title="", paragraphs=["孤鹤" + chooser.choice(alphabet), "明月"])
+                    ix.add_articles([new], workers=1)
+                    texts[article_id, 0], texts[article_id, 1] = new.paragraphs
+    ix = SearchIndex(tmp_path / "ix")
+    assert 1 < ix.stats().segments < 9 * 2 * 2  # written in parts, and merged
+    folded = {key: fold(text) for key, text in texts.items()}
+    pieces = [text[i:i + n] for text in texts.values() for n in (1, 2, 3) for i in range(len(text) - n + 1)]
+
+    def holding(piece: str) -> set[tuple[str, int]]:
+        return {key for key, text in folded.items() if fold(piece) in text}
+
+    answered = 0
+    for _ in range(200):
+        a, b, c = ((chooser.choice(pieces).strip("，。") or "山") for _ in range(3))
+        query, expected = [(a, holding(a)), (f"{a} {b}", holding(a) & holding(b)), (f"{a} OR {b}", holding(a) | holding(b)),
+                           (f"{a} -{b}", holding(a) - holding(b)),
+                           (f"({a} OR {b}) {c}", (holding(a) | holding(b)) & holding(c))][chooser.randrange(5)]
+        result = ix.search(query, limit=2000)
+        if expected:
+            assert not result.partial and result.total == len(expected), query
+            assert {(h.article_id, h.paragraph) for h in result.hits} == expected, query
+            answered += 1
+        else:
+            assert result.partial or result.total == 0, query
+    assert answered > 150
+    assert ix.check().ok
