@@ -253,9 +253,18 @@ def _segment_doc_frequency(leaf: Any, fieldname: str, btext: bytes) -> int:
     terms = getattr(leaf, "_terms", None)
     if not isinstance(terms, W3TermsReader):
         return int(leaf.doc_frequency(fieldname, btext))
-    fieldnum = terms._fieldmap.get(fieldname)
-    found = None if fieldnum is None else _term_range(terms._tindex, pack_ushort(fieldnum) + btext)
+    found = _segment_term_range(leaf, fieldname, btext)
     return 0 if found is None else int(_DOC_FREQUENCY.unpack_from(terms._dbfile.get(found[0] + 5, 4))[0])
+
+
+def _segment_term_range(leaf: Any, fieldname: str, btext: bytes) -> tuple[int, int] | None:
+    """(value position, value length) of the term in a segment's term table, or None
+    (another kind of reader: (0, 0) if it holds the term)."""
+    terms = getattr(leaf, "_terms", None)
+    if not isinstance(terms, W3TermsReader):
+        return (0, 0) if (fieldname, btext) in leaf else None
+    fieldnum = terms._fieldmap.get(fieldname)
+    return None if fieldnum is None else _term_range(terms._tindex, pack_ushort(fieldnum) + btext)
 
 
 def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
@@ -263,8 +272,7 @@ def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
     terms = getattr(leaf, "_terms", None)
     if not isinstance(terms, W3TermsReader):
         return leaf.term_info(fieldname, btext) if (fieldname, btext) in leaf else None
-    fieldnum = terms._fieldmap.get(fieldname)
-    found = None if fieldnum is None else _term_range(terms._tindex, pack_ushort(fieldnum) + btext)
+    found = _segment_term_range(leaf, fieldname, btext)
     return None if found is None else W3TermInfo.from_bytes(terms._dbfile.get(*found))
 
 

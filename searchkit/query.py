@@ -251,7 +251,12 @@ class _Parser:
 
 
 def _join(kind: type[And] | type[Or], parts: Sequence[Node | None]) -> Node | None:
-    present = [p for p in parts if p is not None]
+    present: list[Node] = []
+    for part in parts:
+        if isinstance(part, kind):  # a AND (b AND c) is a AND b AND c (a stray ")" makes such nesting)
+            present.extend(part.nodes)
+        elif part is not None:
+            present.append(part)
     if not present:
         return None
     if len(present) == 1:
@@ -272,19 +277,23 @@ def parse_query(query: str) -> tuple[Node, list[str]]:
     node = parser.parse()
     if node is None:
         raise QueryError(f"nothing to search for in query {query.strip()!r}")
-    if not _has_positive(node):
+    if not positive_keywords(node):
         raise QueryError("a query needs at least one keyword that is not excluded with -")
+    if not _answerable(node):
+        raise QueryError("each group in ( ) and each side of OR needs a keyword that is not excluded with -")
     return node, parser.notes
 
 
-def _has_positive(node: Node) -> bool:
+def _answerable(node: Node) -> bool:
+    """Whether every part of the query can be matched: each group (and what an
+    exclusion excludes) holds a keyword that is not itself excluded."""
     if isinstance(node, Keyword):
         return True
     if isinstance(node, Not):
-        return False
+        return _answerable(node.node)
     if isinstance(node, And):
-        return any(_has_positive(n) for n in node.nodes)
-    return all(_has_positive(n) for n in node.nodes)
+        return any(not isinstance(n, Not) for n in node.nodes) and all(_answerable(n) for n in node.nodes)
+    return all(not isinstance(n, Not) and _answerable(n) for n in node.nodes)
 
 
 def positive_keywords(node: Node) -> list[Keyword]:

@@ -432,3 +432,19 @@ def test_partial_answers_keep_exclusions(grams: int) -> None:
             partial += 1
             assert all(excluded not in folded[(h.article_id, h.paragraph)] for h in result.hits), (a + b, excluded)
     assert partial > 50
+
+
+def test_groups_of_exclusions_are_joined_or_refused() -> None:
+    # Found by the Hypothesis query test: "0)-A -A" made a group of only
+    # exclusions inside an AND, which Whoosh could not match (ValueError).
+    ix = SearchIndex.in_memory()
+    ix.add_articles([Article(id="a", title="", paragraphs=["民族团结"]), Article(id="b", title="", paragraphs=["民族西藏"]),
+                     Article(id="c", title="", paragraphs=["民族"]), Article(id="d", title="", paragraphs=["珠峰"])], workers=1)
+    result = ix.search("民族)-团结 -西藏")  # the stray ")" ends a group: 民族 AND NOT 团结 AND NOT 西藏
+    assert ids(result) == [("c", 0)] and result.notes == ['ignored an unmatched ")"']
+    assert parse_query("0)-A -A")[0] == And((Keyword("0", "0"), Not(Keyword("a", "A")), Not(Keyword("a", "A"))))
+    for query in ("民族 ((-团结 -西藏) OR 珠峰)", "(-团结) OR 珠峰 民族", "民族 OR -团结"):
+        with pytest.raises(QueryError) as error:
+            ix.search(query)
+        assert str(error.value) == "each group in ( ) and each side of OR needs a keyword that is not excluded with -"
+    assert set(ids(ix.search("(民族 -团结) OR 珠峰"))) == {("b", 0), ("c", 0), ("d", 0)}
