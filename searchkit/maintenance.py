@@ -12,7 +12,6 @@ import ctypes
 import json
 import os
 import shutil
-import struct
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from .errors import (
     IndexVersionError,
     SearchkitError,
 )
+from .segments import hash_index_problem
 
 if TYPE_CHECKING:
     from .index import SearchIndex
@@ -261,30 +261,11 @@ def _check_document(
         problems.add("document", f"segment {segment}: a document of unknown kind {kind!r}")
 
 
-_HASH_SLOT = struct.Struct("!Iq")  # a term table's hash slot: key hash, item position (0: empty)
-
-
 def _check_term_index(reader: Any, segment: str, problems: _Problems) -> None:
-    """The term table's hash index: its 256 tables one after another, each slot empty or at an item.
-
-    Reading every term finds damage to the items; a damaged slot shows only
-    when a query's term (one not in the index, too) hashes to it.
-    """
-    table: Any = getattr(getattr(reader, "_terms", None), "_tindex", None)
-    buffer = getattr(getattr(table, "dbfile", None), "_buf", None)
-    if buffer is None:
-        return
-    position = table.endofdata
-    for start, slots in table.tables:
-        end = start + slots * _HASH_SLOT.size
-        if start != position or end > len(buffer):
-            problems.add("postings", f"segment {segment}: the term index is damaged (a hash table out of place)")
-            return
-        for _hash, item in _HASH_SLOT.iter_unpack(buffer[start:end]):
-            if item and not table.startofdata <= item < table.endofdata:
-                problems.add("postings", f"segment {segment}: the term index is damaged (a hash slot points outside the terms)")
-                return
-        position = end
+    table = getattr(getattr(reader, "_terms", None), "_tindex", None)
+    problem = None if table is None else hash_index_problem(table)
+    if problem is not None:
+        problems.add("postings", f"segment {segment}: the term index is damaged ({problem})")
 
 
 def _check_postings(reader: Any, segment: str, problems: _Problems) -> int:

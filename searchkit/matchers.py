@@ -38,7 +38,7 @@ from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader, 
 from whoosh.util.numeric import byte_to_length
 from whoosh.system import pack_ushort
 
-from .segments import stored_length_bytes
+from .segments import stored_length_bytes, term_range
 
 __all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
 
@@ -264,7 +264,7 @@ def _segment_term_range(leaf: Any, fieldname: str, btext: bytes) -> tuple[int, i
     if not isinstance(terms, W3TermsReader):
         return (0, 0) if (fieldname, btext) in leaf else None
     fieldnum = terms._fieldmap.get(fieldname)
-    return None if fieldnum is None else _term_range(terms._tindex, pack_ushort(fieldnum) + btext)
+    return None if fieldnum is None else term_range(terms._tindex, pack_ushort(fieldnum) + btext)
 
 
 def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
@@ -276,44 +276,7 @@ def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
     return None if found is None else W3TermInfo.from_bytes(terms._dbfile.get(*found))
 
 
-_SLOT = struct.Struct("!Iq")  # a hash table slot: key hash, item position (0: empty)
-_LENGTHS = struct.Struct("!ii")  # an item: key length, value length
 _DOC_FREQUENCY = struct.Struct("!I")  # in a term info, after its flags byte and total weight
-
-
-def _term_range(table: Any, key: bytes) -> tuple[int, int] | None:
-    """(value position, value length) of ``key`` in a term table, or None.
-
-    Whoosh's ``HashReader.ranges_for_key`` (a generator making a copy and a
-    method call per slot read), reading the slots straight from the file's
-    buffer. Query segmentation probes every segment for every substring of
-    a query, most of them absent.
-    """
-    buffer = getattr(table.dbfile, "_buf", None)
-    if buffer is None:
-        for found in table.ranges_for_key(key):
-            return found  # type: ignore[no-any-return]
-        return None
-    keyhash = table.hashfn(key)
-    start, slots = table.tables[keyhash & 255]
-    if not slots:
-        return None
-    end = start + slots * _SLOT.size
-    position = start + (keyhash >> 8) % slots * _SLOT.size
-    read_slot = _SLOT.unpack_from
-    for _ in range(slots):
-        slot_hash, item = read_slot(buffer, position)
-        if not item:
-            return None
-        if slot_hash == keyhash:
-            key_length, value_length = _LENGTHS.unpack_from(buffer, item)
-            key_start = item + _LENGTHS.size
-            if key_length == len(key) and buffer[key_start:key_start + key_length] == key:
-                return key_start + key_length, value_length
-        position += _SLOT.size
-        if position == end:
-            position = start
-    return None
 
 
 MAX_CACHED_FREQUENCIES = 200_000

@@ -64,7 +64,7 @@ from whoosh.writing import SegmentWriter
 from .analysis import pickle_compact
 from .errors import SearchkitError
 
-__all__ = ["BackgroundMerge", "ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "make_codec", "merge_tiers"]
+__all__ = ["BackgroundMerge", "ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range"]
 
 _second = itemgetter(1)
 
@@ -355,6 +355,63 @@ class _PositionedFile:
 _HASH_ROW = struct.Struct("!ii")  # a hash file row: key length, value length
 _HASH_SLOT = struct.Struct("!Iq")  # a hash table slot: hash, row position
 CRC32_HASH = 1  # Whoosh's number for the CRC-32 key hash (0: MD5)
+
+
+def term_range(table: Any, key: bytes) -> tuple[int, int] | None:
+    """(value position, value length) of ``key`` in a term table, or None.
+
+    Whoosh's ``HashReader.ranges_for_key`` (a generator making a copy and a
+    method call per slot read), reading the slots straight from the file's
+    buffer. Query segmentation probes every segment for every substring of
+    a query, most of them absent.
+    """
+    buffer = getattr(table.dbfile, "_buf", None)
+    if buffer is None:
+        for found in table.ranges_for_key(key):
+            return found  # type: ignore[no-any-return]
+        return None
+    keyhash = table.hashfn(key)
+    start, slots = table.tables[keyhash & 255]
+    if not slots:
+        return None
+    end = start + slots * _HASH_SLOT.size
+    position = start + (keyhash >> 8) % slots * _HASH_SLOT.size
+    read_slot = _HASH_SLOT.unpack_from
+    for _ in range(slots):
+        slot_hash, item = read_slot(buffer, position)
+        if not item:
+            return None
+        if slot_hash == keyhash:
+            key_length, value_length = _HASH_ROW.unpack_from(buffer, item)
+            key_start = item + _HASH_ROW.size
+            if key_length == len(key) and buffer[key_start:key_start + key_length] == key:
+                return key_start + key_length, value_length
+        position += _HASH_SLOT.size
+        if position == end:
+            position = start
+    return None
+
+
+def hash_index_problem(table: Any) -> str | None:
+    """What is wrong with a term table's hash index (None: nothing found), where its buffer is at hand.
+
+    Its 256 tables lie one after another, each slot empty or at a row.
+    Reading every term finds damage to the rows; a damaged slot shows only
+    when a query's term (one not in the index, too) hashes to it.
+    """
+    buffer = getattr(table.dbfile, "_buf", None)
+    if buffer is None:
+        return None
+    position = table.endofdata
+    for start, slots in table.tables:
+        end = start + slots * _HASH_SLOT.size
+        if start != position or end > len(buffer):
+            return "a hash table out of place"
+        for _hash, item in _HASH_SLOT.iter_unpack(buffer[start:end]):
+            if item and not table.startofdata <= item < table.endofdata:
+                return "a hash slot points outside the terms"
+        position = end
+    return None
 
 
 class _TermTable(OrderedHashWriter):  # type: ignore[misc]

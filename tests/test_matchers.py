@@ -172,7 +172,7 @@ def test_ranked_filter_scores_as_whoosh_and_maybe(poems: SearchIndex, required: 
 
 
 def test_term_range_finds_what_whooshs_hash_reader_finds(poems: SearchIndex) -> None:
-    from searchkit.matchers import _term_range
+    from searchkit.segments import term_range
 
     checked = 0
     for leaf, _offset in poems.searcher().reader().leaf_readers():
@@ -180,7 +180,7 @@ def test_term_range_finds_what_whooshs_hash_reader_finds(poems: SearchIndex) -> 
         keys = list(table.keys())
         absent = [key + suffix for key in keys[:300] for suffix in (b"\x00", "雪".encode())]
         for key in keys + absent:
-            assert _term_range(table, key) == next(iter(table.ranges_for_key(key)), None), key
+            assert term_range(table, key) == next(iter(table.ranges_for_key(key)), None), key
             checked += 1
     assert checked > 2000
 
