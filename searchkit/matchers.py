@@ -34,11 +34,11 @@ from whoosh import formats
 from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh import scoring
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3LeafMatcher, W3PerDocReader, W3TermInfo, W3TermsReader, _lenfield
+from whoosh.codec.whoosh3 import W3LeafMatcher, W3PerDocReader, W3TermInfo, W3TermsReader
 from whoosh.util.numeric import byte_to_length
 from whoosh.system import pack_ushort
 
-from .segments import stored_length_bytes, term_range
+from .segments import FieldLengths, term_range
 
 __all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
 
@@ -140,10 +140,9 @@ class WordUnion(_Query):
         totals: dict[int, float] = {}
         matched: dict[int, list[str]] = {}
         for fieldname, word, boost in self.terms:
-            term = term_bytes(searcher.schema, fieldname, word)
-            if term is None or (fieldname, term) not in reader:
+            cursor = _word_cursor(searcher, fieldname, word, weighting)
+            if cursor is None:
                 continue
-            cursor = _open_cursor(searcher, fieldname, term, weighting)
             boost *= self.boost
             record = fieldname in self.recorded_fields
             deleted = cursor.deleted
@@ -210,17 +209,12 @@ class RankedFilter(_Query):
                 ids.append(required.id())
                 scores.append(required.score())
                 required.next()
-        reader = searcher.reader()
         weighting = searcher.weighting if context is None else context.weighting
         ranking: dict[int, float] = {}  # index in ids -> the ranking terms' sum
         for fieldname, word, boost in self.terms:
-            term = term_bytes(searcher.schema, fieldname, word)
-            if term is None:
+            cursor = _word_cursor(searcher, fieldname, word, weighting)
+            if cursor is None:
                 continue
-            info = _segment_term_info(reader, fieldname, term)
-            if info is None:
-                continue
-            cursor = _open_cursor(searcher, fieldname, term, weighting, info)
             found = [(k, cursor.weights[i]) for k, i in cursor.held(ids)]  # (weights: of the block read then)
             term_scores = _scores(cursor.scorer, [ids[k] for k, _weight in found], [weight for _k, weight in found])
             for (k, _weight), score in zip(found, term_scores):
@@ -253,18 +247,8 @@ def _segment_doc_frequency(leaf: Any, fieldname: str, btext: bytes) -> int:
     terms = getattr(leaf, "_terms", None)
     if not isinstance(terms, W3TermsReader):
         return int(leaf.doc_frequency(fieldname, btext))
-    found = _segment_term_range(leaf, fieldname, btext)
+    found = _term_range_in(terms, fieldname, btext)
     return 0 if found is None else int(_DOC_FREQUENCY.unpack_from(terms._dbfile.get(found[0] + 5, 4))[0])
-
-
-def _segment_term_range(leaf: Any, fieldname: str, btext: bytes) -> tuple[int, int] | None:
-    """(value position, value length) of the term in a segment's term table, or None
-    (another kind of reader: (0, 0) if it holds the term)."""
-    terms = getattr(leaf, "_terms", None)
-    if not isinstance(terms, W3TermsReader):
-        return (0, 0) if (fieldname, btext) in leaf else None
-    fieldnum = terms._fieldmap.get(fieldname)
-    return None if fieldnum is None else term_range(terms._tindex, pack_ushort(fieldnum) + btext)
 
 
 def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
@@ -272,8 +256,14 @@ def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
     terms = getattr(leaf, "_terms", None)
     if not isinstance(terms, W3TermsReader):
         return leaf.term_info(fieldname, btext) if (fieldname, btext) in leaf else None
-    found = _segment_term_range(leaf, fieldname, btext)
+    found = _term_range_in(terms, fieldname, btext)
     return None if found is None else W3TermInfo.from_bytes(terms._dbfile.get(*found))
+
+
+def _term_range_in(terms: W3TermsReader, fieldname: str, btext: bytes) -> tuple[int, int] | None:
+    """(value position, value length) of the term in a segment's term table, or None."""
+    fieldnum = terms._fieldmap.get(fieldname)
+    return None if fieldnum is None else term_range(terms._tindex, pack_ushort(fieldnum) + btext)
 
 
 _DOC_FREQUENCY = struct.Struct("!I")  # in a term info, after its flags byte and total weight
@@ -354,7 +344,6 @@ class _Cursor:
                 matcher.next()
             self.ids, self.weights, self.values = (tuple(column) for column in zip(*postings))
             self.max_id = self.ids[-1]
-            self.loaded = True
 
     def reach(self, doc: int) -> bool:
         """Move to the block that would hold ``doc``; False when no block can."""
@@ -432,6 +421,15 @@ def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any, in
     return _Cursor(postings, _BM25Scorer(searcher, fieldname, btext, weighting))
 
 
+def _word_cursor(searcher: Any, fieldname: str, word: str, weighting: Any) -> _Cursor | None:
+    """A cursor over the word's postings in the (segment) searcher's reader; None where it holds no such term."""
+    term = term_bytes(searcher.schema, fieldname, word)
+    if term is None:
+        return None
+    info = _segment_term_info(searcher.reader(), fieldname, term)
+    return None if info is None else _open_cursor(searcher, fieldname, term, weighting, info)
+
+
 class _BM25Scorer:
     """Whoosh's BM25F scorer of one term in one segment, the same scores, made cheaper.
 
@@ -482,11 +480,10 @@ def _field_lengths(reader: Any, fieldname: str) -> Sequence[int] | None:
     perdoc = getattr(reader, "_perdoc", None)
     if not isinstance(perdoc, W3PerDocReader):
         return None
-    cache = reader.__dict__.setdefault("_searchkit_lengths", {})
-    if fieldname not in cache:
-        column = perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
-        cache[fieldname] = None if column is None else stored_length_bytes(column)
-    return cache[fieldname]  # type: ignore[no-any-return]
+    lengths = reader.__dict__.get("_searchkit_lengths")
+    if lengths is None:
+        lengths = reader._searchkit_lengths = FieldLengths(perdoc)
+    return lengths.length_bytes(fieldname)
 
 
 def _scores(scorer: Any, docs: Sequence[int], weights: Sequence[float]) -> list[float]:

@@ -64,7 +64,7 @@ from whoosh.writing import SegmentWriter
 from .analysis import pickle_compact
 from .errors import SearchkitError
 
-__all__ = ["BackgroundMerge", "ChildSegment", "SearchkitCodec", "SearchkitWriter", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range"]
+__all__ = ["BackgroundMerge", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range"]
 
 _second = itemgetter(1)
 
@@ -298,12 +298,12 @@ class _PostingsWriter(W3PostingsWriter):  # type: ignore[misc]
             pos = end
 
 
-class _FieldLengths:
-    """Field lengths of the segment being written, one list per field.
+class FieldLengths:
+    """Field lengths of a segment (being written, or searched), each field's column read once.
 
     Whoosh's writer asks the per-document reader for a length at every
-    posting (for block statistics), one file read each; this reads each
-    column once.
+    posting (for block statistics), and its BM25 scorer at every scored
+    posting, one file read each.
     """
 
     def __init__(self, per_doc_reader: Any) -> None:
@@ -956,7 +956,7 @@ class _GroupedPostings:
     def add_posting(self, fieldname: str, btext: bytes, docnum: int, weight: float, value: Any) -> None:
         self.add_items(fieldname, ((btext, 1, weight, value),), docnum)
 
-    def write(self, schema: Any, fieldwriter: _FieldWriter, lengths: _FieldLengths | None) -> None:
+    def write(self, schema: Any, fieldwriter: _FieldWriter, lengths: FieldLengths | None) -> None:
         names = set(self.fields)
         for segment in self.merged:
             names |= segment.field_names
@@ -1257,7 +1257,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self.perdocwriter.close()
         per_doc = self.per_document_reader() if self.codec.length_stats else None
         try:
-            self.pool.write(self.schema, self.fieldwriter, _FieldLengths(per_doc) if per_doc else None)
+            self.pool.write(self.schema, self.fieldwriter, FieldLengths(per_doc) if per_doc else None)
         finally:
             if per_doc is not None:
                 per_doc.close()
