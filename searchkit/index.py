@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any
 from whoosh import fields as wfields
 from whoosh import query as wquery
 from whoosh import formats, index as windex
-from whoosh.codec.whoosh3 import W3TermsReader
 from whoosh.filedb.filestore import FileStorage, RamStorage
 from whoosh.reading import SegmentReader
 
@@ -460,13 +459,8 @@ def _delete_articles(writer: Any, article_ids: Iterable[str], known: dict[str, f
     id whose hash a segment holds is deleted by term (after a collision,
     that deletes nothing).
     """
-    reader = writer.searcher().reader()
-    leaves = [leaf for leaf, _offset in reader.leaf_readers()]
-    if not all(isinstance(leaf, SegmentReader) and isinstance(getattr(leaf, "_terms", None), W3TermsReader) for leaf in leaves):
-        for article_id in article_ids:  # another kind of reader: ask it
-            if ("article_id", article_id) in reader:
-                writer.delete_by_term("article_id", article_id)
-        return
+    # (An index without segments has one EmptyReader, which holds nothing.)
+    leaves = [leaf for leaf, _offset in writer.searcher().reader().leaf_readers() if isinstance(leaf, SegmentReader)]
     present = {leaf.segment().segment_id(): leaf for leaf in leaves}
     for segment_id in set(known) - set(present):  # merged away
         del known[segment_id]
