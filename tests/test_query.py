@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from searchkit import Article, QueryError, SearchIndex
 from searchkit.analysis import fold
 from searchkit.query import PARTIAL_NOTE, And, Keyword, Not, Or, parse_query
+from tests.scan import TextScan
 
 
 def ids(result):
@@ -271,28 +272,12 @@ def test_random_queries_find_what_a_scan_of_the_texts_finds(grams: int) -> None:
     import random
 
     ix, texts = _oracle_index(grams)
-    folded = {key: fold(text) for key, text in texts.items()}
+    scan = TextScan(texts)
     chooser = random.Random(grams)
-    pieces = [text[i:i + n] for text in texts.values() for n in (1, 2, 3) for i in range(len(text) - n + 1)]
-
-    def keyword() -> str:
-        piece = chooser.choice(pieces).strip("，。")
-        return piece or "山"
-
-    def holding(piece: str) -> set[tuple[str, int]]:
-        return {key for key, text in folded.items() if fold(piece) in text}
-
+    pieces = scan.pieces((1, 2, 3))
     checked = answered = 0
     for _ in range(150):
-        a, b, c = keyword(), keyword(), keyword()
-        shape = chooser.randrange(5)
-        query, expected, needles = [
-            (a, holding(a), [a]),
-            (f"{a} {b}", holding(a) & holding(b), [a, b]),
-            (f"{a} OR {b}", holding(a) | holding(b), [a, b]),
-            (f"{a} -{b}", holding(a) - holding(b), [a]),
-            (f"({a} OR {b}) {c}", (holding(a) | holding(b)) & holding(c), [a, b, c]),
-        ][shape]
+        query, expected, needles = scan.boolean_query(chooser, pieces)
         for level in ("paragraph", "article"):
             result = ix.search(query, limit=1000, level=level)
             if expected:
@@ -420,9 +405,10 @@ def test_partial_answers_keep_exclusions(grams: int) -> None:
     import random
 
     ix, texts = _oracle_index(grams)
-    folded = {key: fold(text) for key, text in texts.items()}
+    scan = TextScan(texts)
+    folded = scan.folded
     chooser = random.Random(9)
-    pieces = [text[i:i + n] for text in texts.values() for n in (2, 3, 4) for i in range(len(text) - n + 1)]
+    pieces = scan.pieces((2, 3, 4))
     partial = 0
     for _ in range(100):
         a, b = (chooser.choice(pieces).strip("，。") or "山" for _ in range(2))

@@ -450,7 +450,7 @@ def test_random_queries_after_forked_writes_merges_deletions_and_replacements(tm
     # answer is what a scan of the live texts finds.
     import random
 
-    from searchkit.analysis import fold
+    from tests.scan import TextScan
 
     monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
     ix = SearchIndex.create(tmp_path / "ix")
@@ -474,18 +474,11 @@ def test_random_queries_after_forked_writes_merges_deletions_and_replacements(tm
                     texts[article_id, 0], texts[article_id, 1] = new.paragraphs
     ix = SearchIndex(tmp_path / "ix")
     assert 1 < ix.stats().segments < 9 * 2 * 2  # written in parts, and merged
-    folded = {key: fold(text) for key, text in texts.items()}
-    pieces = [text[i:i + n] for text in texts.values() for n in (1, 2, 3) for i in range(len(text) - n + 1)]
-
-    def holding(piece: str) -> set[tuple[str, int]]:
-        return {key for key, text in folded.items() if fold(piece) in text}
-
+    scan = TextScan(texts)
+    pieces = scan.pieces((1, 2, 3))
     answered = 0
     for _ in range(200):
-        a, b, c = ((chooser.choice(pieces).strip("，。") or "山") for _ in range(3))
-        query, expected = [(a, holding(a)), (f"{a} {b}", holding(a) & holding(b)), (f"{a} OR {b}", holding(a) | holding(b)),
-                           (f"{a} -{b}", holding(a) - holding(b)),
-                           (f"({a} OR {b}) {c}", (holding(a) | holding(b)) & holding(c))][chooser.randrange(5)]
+        query, expected, _keywords = scan.boolean_query(chooser, pieces)
         result = ix.search(query, limit=2000)
         if expected:
             assert not result.partial and result.total == len(expected), query

@@ -1,0 +1,41 @@
+"""The random-query tests' oracle: what a scan of the texts finds."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from searchkit.analysis import fold
+
+Key = tuple[str, int]  # (article id, paragraph)
+
+
+class TextScan:
+    """Paragraph texts by key, folded as searchkit folds them."""
+
+    def __init__(self, texts: dict[Key, str]) -> None:
+        self.texts = texts
+        self.folded = {key: fold(text) for key, text in texts.items()}
+
+    def pieces(self, lengths: Sequence[int]) -> list[str]:
+        """Every substring of the texts of these lengths (keywords to ask for)."""
+        return [text[i:i + n] for text in self.texts.values() for n in lengths for i in range(len(text) - n + 1)]
+
+    def holding(self, piece: str) -> set[Key]:
+        """The paragraphs whose text holds ``piece``."""
+        wanted = fold(piece)
+        return {key for key, text in self.folded.items() if wanted in text}
+
+    def boolean_query(self, chooser: random.Random, pieces: Sequence[str]) -> tuple[str, set[Key], list[str]]:
+        """A random query (a keyword; AND; OR; an exclusion; a group), the paragraphs
+        holding it, and its keywords that are not excluded."""
+        a, b, c = ((chooser.choice(pieces).strip("，。") or "山") for _ in range(3))
+        holding = self.holding
+        shapes: list[Callable[[], tuple[str, set[Key], list[str]]]] = [
+            lambda: (a, holding(a), [a]),
+            lambda: (f"{a} {b}", holding(a) & holding(b), [a, b]),
+            lambda: (f"{a} OR {b}", holding(a) | holding(b), [a, b]),
+            lambda: (f"{a} -{b}", holding(a) - holding(b), [a]),
+            lambda: (f"({a} OR {b}) {c}", (holding(a) | holding(b)) & holding(c), [a, b, c]),
+        ]
+        return shapes[chooser.randrange(len(shapes))]()
