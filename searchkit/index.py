@@ -95,12 +95,17 @@ class PreparedField(wfields.FieldType):  # type: ignore[misc]
 
 
 class Prepared:
-    """Postings for one field of one document, ready for the writer."""
+    """Postings for one field of one document, ready for the writer.
 
-    __slots__ = ("items",)
+    ``stream``: the text's gram stream, for the segment's suffix arrays
+    (paragraph text on an index of character grams; see :mod:`searchkit.suffixes`).
+    """
 
-    def __init__(self, items: list[tuple[bytes, int, float, bytes]]) -> None:
+    __slots__ = ("items", "stream")
+
+    def __init__(self, items: list[tuple[bytes, int, float, bytes]], stream: str | None = None) -> None:
         self.items = items
+        self.stream = stream
 
 
 class ExactID(wfields.ID):  # type: ignore[misc]
@@ -150,13 +155,13 @@ class PendingArticle:
         return len(self.article.title or "") + sum(len(text) + 1 for text in self.article.paragraphs)
 
 
-def _text_postings(text: str, segmenter: Segmenter, grams: int) -> tuple[Prepared, Prepared]:
+def _text_postings(text: str, segmenter: Segmenter, grams: int, suffixes: bool = False) -> tuple[Prepared, Prepared]:
     normalized = analysis.fold(text)
     words = segmenter.words(normalized)
     stream, _ = analysis.gram_stream(normalized)
     return (
         Prepared(analysis.count_items([word for word, _start, _end in words])),
-        Prepared(analysis.gram_items(stream, grams)),
+        Prepared(analysis.gram_items(stream, grams), stream if suffixes else None),
     )
 
 
@@ -192,9 +197,12 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
     # Titles keep characters only: each paragraph document repeats its
     # title's postings, and title keywords are rare in queries.
     title_words, title_grams = _text_postings(title, segmenter, analysis.TITLE_GRAMS)
+    grams_setting = segmenter.settings.grams
+    # Suffix arrays answer keywords as phrases of characters: not on an index of bigrams.
+    suffixes = grams_setting == 1
     docs = []
     for ordinal, text in enumerate(article.paragraphs):
-        words, grams = _text_postings(text, segmenter, segmenter.settings.grams)
+        words, grams = _text_postings(text, segmenter, grams_setting, suffixes)
         docs.append(
             {
                 "kind": "paragraph",

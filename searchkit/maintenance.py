@@ -22,7 +22,7 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.reading import SegmentReader
 from whoosh.util.filelock import try_for
 
-from .analysis import AnalyzerSettings
+from .analysis import AnalyzerSettings, fold, gram_stream
 from .documents import Article
 from .errors import (
     CorruptIndexError,
@@ -30,6 +30,7 @@ from .errors import (
     SearchkitError,
 )
 from .segments import hash_index_problem
+from .suffixes import segment_suffixes
 
 if TYPE_CHECKING:
     from .index import SearchIndex
@@ -181,6 +182,7 @@ def _check_whoosh(ix: Any, report: CheckReport, postings: bool) -> CheckReport:
                     report.terms += _check_postings(reader, name, problems)
                 except Exception as exc:  # noqa: BLE001
                     problems.add("segment", f"segment {name}: the term index cannot be read ({_name(exc)})")
+                _check_suffixes(reader, name, problems)
         finally:
             try:
                 reader.close()
@@ -266,6 +268,23 @@ def _check_term_index(reader: Any, segment: str, problems: _Problems) -> None:
     problem = None if table is None else hash_index_problem(table)
     if problem is not None:
         problems.add("postings", f"segment {segment}: the term index is damaged ({problem})")
+
+
+def _check_suffixes(reader: Any, segment: str, problems: _Problems) -> None:
+    """The segment's suffix arrays (if it has them) hold its paragraphs' streams, in order."""
+    try:
+        table = segment_suffixes(reader)
+        if table is None:
+            return
+        expected = [
+            gram_stream(fold(fields["text"]))[0] if fields.get("kind") == "paragraph" and isinstance(fields.get("text"), str) else ""
+            for fields in (reader.stored_fields(docnum) for docnum in range(reader.doc_count_all()))
+        ]
+        problem = table.problem(expected)
+    except Exception as exc:  # noqa: BLE001
+        problem = f"they cannot be read ({_name(exc)})"
+    if problem is not None:
+        problems.add("postings", f"segment {segment}: the suffix arrays are damaged ({problem})")
 
 
 def _check_postings(reader: Any, segment: str, problems: _Problems) -> int:

@@ -38,7 +38,9 @@ from whoosh.codec.whoosh3 import W3LeafMatcher, W3PerDocReader, W3TermInfo, W3Te
 from whoosh.util.numeric import byte_to_length
 from whoosh.system import pack_ushort
 
+from .errors import CorruptIndexError
 from .segments import FieldLengths, term_range
+from .suffixes import SEPARATOR, segment_suffixes
 
 __all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
 
@@ -92,15 +94,58 @@ class CharPhrase(_Query):
         terms = [term for term in (term_bytes(searcher.schema, self.fieldname, char) for char in self.chars) if term is not None]
         if len(terms) < len(self.chars):
             return wm.NullMatcher()
+        weighting = searcher.weighting if context is None else context.weighting
+        table = self._suffix_table(reader, weighting)
+        if table is not None:
+            return self._from_suffixes(searcher, table, terms, weighting)
         infos = {term: _segment_term_info(reader, self.fieldname, term) for term in terms}
         if None in infos.values():
             return wm.NullMatcher()
-        weighting = searcher.weighting if context is None else context.weighting
         # Rarest first: it leads the intersection.
         distinct = sorted(infos, key=lambda term: infos[term].doc_frequency())
         cursors = _Cursors(searcher, self.fieldname, [(term, infos[term]) for term in distinct], weighting)
         slots = {term: i for i, term in enumerate(distinct)}
         ids, scores = _intersect(cursors, [slots[term] for term in terms])
+        if self.boost != 1.0:
+            scores = [score * self.boost for score in scores]
+        return _ScoredList(ids, scores)
+
+    def _suffix_table(self, reader: Any, weighting: Any) -> Any:
+        """The segment's suffix arrays, where they can answer this phrase (of
+        characters of paragraph text, scored by BM25F): else None."""
+        if (
+            self.fieldname != "grams"
+            or type(weighting) is not scoring.BM25F
+            or any(len(char) != 1 or char == SEPARATOR for char in self.chars)
+        ):
+            return None
+        try:
+            return segment_suffixes(reader)
+        except (ValueError, struct.error, UnicodeDecodeError, TypeError) as exc:
+            raise CorruptIndexError(f"the index is damaged (a segment's suffix arrays: {exc}); run 'searchkit check'") from None
+
+    def _from_suffixes(self, searcher: Any, table: Any, terms: list[bytes], weighting: Any) -> Any:
+        """The phrase's documents and scores from the segment's suffix arrays.
+
+        The same scores as from the postings: each character's BM25F with its
+        count in the document, summed in the phrase's order.
+        """
+        reader = searcher.reader()
+        deleted = reader.deleted_docs_set if reader.has_deletions() else ()
+        try:
+            found = [(doc, stream) for doc, stream in table.holding("".join(self.chars)) if doc not in deleted]
+        except IndexError as exc:
+            raise CorruptIndexError(f"the index is damaged (a segment's suffix arrays: {exc}); run 'searchkit check'") from None
+        if not found:
+            return wm.NullMatcher()
+        ids = [doc for doc, _stream in found]
+        by_char: dict[str, list[float]] = {}
+        for char, term in zip(self.chars, terms):
+            if char not in by_char:
+                scorer = _BM25Scorer(searcher, self.fieldname, term, weighting)
+                by_char[char] = scorer.scores(ids, [stream.count(char) for _doc, stream in found])
+        columns = [by_char[char] for char in self.chars]
+        scores = [_tree_sum([column[at] for column in columns]) for at in range(len(ids))]
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
         return _ScoredList(ids, scores)

@@ -63,6 +63,8 @@ from whoosh.writing import SegmentWriter
 
 from .analysis import pickle_compact
 from .errors import SearchkitError
+from .suffixes import EXTENSION as SUFFIX_EXTENSION
+from .suffixes import build_suffix_file, segment_suffixes
 
 __all__ = ["BackgroundMerge", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range"]
 
@@ -1050,6 +1052,9 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self.merge_in_child = False
         self.background: BackgroundMerge | None = None  # carried from commit to commit
         self.finish_background = False  # wait for it (the last commit)
+        # The new segment's gram streams by docnum, for its suffix arrays;
+        # None once a document or merged segment comes without one.
+        self._streams: list[str] | None = []
 
     def reader(self, reuse: Any = None) -> Any:
         # The reader behind delete_by_term: thousands of scattered term
@@ -1172,8 +1177,31 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             perdocwriter.cancel_doc()
             raise
         perdocwriter.finish_doc()
+        self._add_stream(fields.get("grams"))
         self._added = True
         self.docnum += 1
+
+    def _add_stream(self, grams: Any) -> None:
+        streams = self._streams
+        if streams is None:
+            return
+        if grams is None:  # articles and file records: no text
+            streams.append("")
+        elif getattr(grams, "stream", None) is None:  # bigrams, or text given to Whoosh's analyzer
+            self._streams = None
+        else:
+            streams.append(grams.stream)
+
+    def _add_reader_streams(self, reader: Any, live: Sequence[int]) -> None:
+        """The streams of a merged segment's live documents, from its suffix arrays (None if it has none)."""
+        if self._streams is None:
+            return
+        table = segment_suffixes(reader) if isinstance(reader, SegmentReader) else None
+        if table is None:
+            self._streams = None
+            return
+        streams = list(table.streams())
+        self._streams.extend(streams[docnum] for docnum in live)
 
     def _plan(self, fieldname: str) -> tuple[Any, Any, Any]:
         """(field, its length column's writer, its own column's writer)."""
@@ -1196,9 +1224,11 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             or not isinstance(self.perdocwriter, W3PerDocWriter)
             or any(self.schema[name].vector for name in fieldnames if name in self.schema)
         ):
+            self._add_reader_streams(reader, list(reader.all_doc_ids()))
             return super().write_per_doc(fieldnames, reader)  # type: ignore[no-any-return]
         perdoc, perdocwriter, schema = reader._perdoc, self.perdocwriter, self.schema
         live = list(reader.all_doc_ids())  # in order, deleted ones left out
+        self._add_reader_streams(reader, live)
         start = self.docnum
         new_numbers = range(start, start + len(live))
         docmap = dict(zip(live, new_numbers)) if reader.has_deletions() else None
@@ -1262,6 +1292,11 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             if per_doc is not None:
                 per_doc.close()
         self.fieldwriter.close()
+        streams = self._streams
+        # Written before the segment is assembled, so its compound file holds it.
+        if streams is not None and len(streams) == self.docnum - self.docbase and any(streams):
+            with self.newsegment.create_file(self.storage, SUFFIX_EXTENSION) as file:
+                file.write(build_suffix_file(streams))
 
 
 def field_terms(reader: SegmentReader, fieldname: str) -> Iterator[tuple[bytes, bytes]]:

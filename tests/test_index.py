@@ -101,7 +101,7 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
         schema["title_words"].format = formats.Frequency()
         return schema
 
-    def old_postings(text, segmenter, grams):
+    def old_postings(text, segmenter, grams, suffixes=False):  # the old code wrote no suffix arrays
         normalized = analysis.fold(text)
         positions: dict[str, list[int]] = {}
         for ordinal, (word, _start, _end) in enumerate(segmenter.words(normalized)):

@@ -1,0 +1,177 @@
+"""Suffix arrays: the same documents and scores as the character postings, on every kind of segment."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+from whoosh import query as wq
+
+from searchkit import AnalyzerSettings, Article, CorruptIndexError, SearchIndex
+from searchkit import index as index_module
+from searchkit import suffixes
+from searchkit.analysis import fold, gram_stream
+from searchkit.matchers import CharPhrase
+from searchkit.suffixes import PREFIX, SuffixTable, build_suffix_file, segment_suffixes
+
+# Common characters (long postings lists), a character outside the BMP, Latin, digits, white space.
+ALPHABET = "山水明月人不知风花𠀀ab1 "
+# Two texts that share more than the suffixes' sort prefix, then part.
+LONG = "一二三四五六七八九十甲乙丙丁戊己庚辛"
+
+
+def _text(chooser: random.Random, low: int = 4, high: int = 40) -> str:
+    return "".join(chooser.choice(ALPHABET) for _ in range(chooser.randint(low, high))).strip() or "山"
+
+
+def _corpus(count: int, seed: int, prefix: str = "p") -> list[Article]:
+    chooser = random.Random(seed)
+    return [Article(id=f"{prefix}{n}", title="", paragraphs=[_text(chooser) for _ in range(3)]) for n in range(count)]
+
+
+def _leaves(ix: SearchIndex) -> list[object]:
+    return [leaf for leaf, _offset in ix.searcher().reader().leaf_readers()]
+
+
+def _scored(ix: SearchIndex, q: wq.Query) -> dict[int, float]:
+    return {hit.docnum: hit.score for hit in ix.searcher().search(q, limit=None)}
+
+
+def _holding(ix: SearchIndex, keyword: str) -> set[int]:
+    return {
+        docnum
+        for docnum, fields in ix.searcher().reader().iter_docs()
+        if fields.get("kind") == "paragraph" and keyword in gram_stream(fold(fields["text"]))[0]
+    }
+
+
+def _keywords(ix: SearchIndex, count: int, seed: int) -> list[str]:
+    """Substrings of the texts: short ones, and longer than the suffixes' sort prefix."""
+    chooser = random.Random(seed)
+    streams = [gram_stream(fold(fields["text"]))[0] for _d, fields in ix.searcher().reader().iter_docs() if fields.get("kind") == "paragraph"]
+    found = []
+    while len(found) < count:
+        stream = chooser.choice(streams)
+        size = chooser.choice([2, 3, 4, PREFIX, PREFIX + 3])
+        if len(stream) >= size:
+            start = chooser.randrange(len(stream) - size + 1)
+            piece = stream[start : start + size]
+            if piece.strip() == piece:
+                found.append(piece)
+    return found + ["山山", "明月不", "𠀀a", "月 花", "水水水水水水水水水水水水水水水水水水水", LONG, LONG[:PREFIX] + "壬"]
+
+
+@pytest.fixture(scope="module")
+def chars() -> SearchIndex:
+    """An index of characters in three segments, some articles deleted, one replaced."""
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
+    ix.add_articles(_corpus(300, 1))
+    ix.add_articles(_corpus(200, 2, prefix="q"))
+    ix.add_articles([Article(id="p5", title="", paragraphs=["雪山独钓", "钓雪 山", LONG + "山", LONG[:PREFIX] + "壬癸"])])
+    for n in range(0, 300, 7):
+        ix.delete(f"p{n}")
+    return ix
+
+
+def test_every_segment_of_a_character_index_has_suffix_arrays(chars: SearchIndex) -> None:
+    leaves = _leaves(chars)
+    assert len(leaves) == 3
+    assert all(segment_suffixes(leaf) is not None for leaf in leaves)
+
+
+def test_an_index_of_bigrams_has_none() -> None:
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=2))
+    ix.add_articles(_corpus(20, 3))
+    assert [segment_suffixes(leaf) for leaf in _leaves(ix)] == [None]
+
+
+def test_same_documents_and_scores_as_the_postings(chars: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    keywords = _keywords(chars, 60, 4)
+    ours = {keyword: _scored(chars, CharPhrase("grams", list(keyword), boost=0.3)) for keyword in keywords}
+    whoosh = {keyword: _scored(chars, wq.Phrase("grams", list(keyword), slop=1, boost=0.3)) for keyword in keywords}
+    for keyword in keywords:
+        assert set(ours[keyword]) == set(whoosh[keyword]) == _holding(chars, keyword), keyword
+        assert ours[keyword] == pytest.approx(whoosh[keyword], rel=1e-12), keyword
+    assert sum(1 for found in ours.values() if found) > 50
+    # And CharPhrase without the suffix arrays (its postings path) agrees to the last bit.
+    with monkeypatch.context() as without:
+        without.setattr("searchkit.matchers.segment_suffixes", lambda reader: None)
+        postings = {keyword: _scored(chars, CharPhrase("grams", list(keyword), boost=0.3)) for keyword in keywords}
+    assert postings == ours
+
+
+def test_searches_alike_with_and_without_suffix_arrays(chars: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    queries = _keywords(chars, 30, 5) + ['"月 花" 山', "明月 -不知", "山水 OR 𠀀a"]
+    ours = [chars.search(q).to_json() for q in queries]
+    with monkeypatch.context() as without:
+        without.setattr("searchkit.matchers.segment_suffixes", lambda reader: None)
+        postings = [chars.search(q).to_json() for q in queries]
+    assert ours == postings
+
+
+def test_merged_and_chunked_segments_answer_as_the_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(suffixes, "CHUNK_CHARS", 500)  # many chunks per segment
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
+    ix.add_articles(_corpus(120, 6))
+    ix.add_articles(_corpus(80, 7, prefix="q"))
+    for n in range(0, 120, 5):
+        ix.delete(f"p{n}")
+    ix.optimize()  # the merge builds the merged segment's arrays from the inputs', deleted documents left out
+    [leaf] = _leaves(ix)
+    table = segment_suffixes(leaf)
+    assert table is not None and len(table.chunks) > 10
+    for keyword in _keywords(ix, 40, 8):
+        assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
+
+
+def test_segments_without_suffix_arrays_answer_through_postings(monkeypatch: pytest.MonkeyPatch) -> None:
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
+    with monkeypatch.context() as older:  # as a searchkit before suffix arrays wrote it
+        original = index_module._text_postings
+        older.setattr(index_module, "_text_postings", lambda text, segmenter, grams, suffixes=False: original(text, segmenter, grams))
+        ix.add_articles(_corpus(60, 9))
+    ix.add_articles(_corpus(60, 10, prefix="q"))
+    assert [segment_suffixes(leaf) is None for leaf in _leaves(ix)] == [True, False]
+    keywords = _keywords(ix, 30, 11)
+    for keyword in keywords:
+        assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
+    ix.optimize()  # one input has no arrays: nor has the merged segment
+    assert [segment_suffixes(leaf) for leaf in _leaves(ix)] == [None]
+    for keyword in keywords:
+        assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
+
+
+def test_suffixes_are_ordered_by_their_prefix() -> None:
+    chooser = random.Random(12)
+    streams = ["".join(chooser.choice("ab𠀀\x00 ") for _ in range(chooser.randint(0, 30))) for _ in range(50)]
+    table = SuffixTable(build_suffix_file(streams), len(streams))
+    [chunk] = table.chunks
+    text = "\x00".join(streams) + "\x00"
+    assert chunk.text == text
+    expected = sorted((at for at, char in enumerate(text) if char != "\x00"), key=lambda at: text[at : at + PREFIX])
+    assert list(chunk.suffixes) == expected
+    assert list(table.streams()) == streams
+    assert table.problem(streams) is None
+    assert table.problem(streams[:-1] + ["x"]) == "its texts differ from the stored paragraphs"
+    for keyword in ("a", "ab", "b𠀀", " a", "ba b"):
+        assert [doc for doc, _stream in table.holding(keyword)] == [d for d, s in enumerate(streams) if keyword in s]
+
+
+def test_a_damaged_suffix_file_is_one_line_and_check_finds_it(tmp_path: Path) -> None:
+    path = tmp_path / "ix"
+    ix = SearchIndex.create(path, settings=AnalyzerSettings(grams=1))
+    ix.add_articles(_corpus(40, 13))
+    ix.close()
+    [segment_file] = path.glob("*.seg")
+    data = bytearray(segment_file.read_bytes())
+    at = data.find(suffixes.MAGIC)
+    assert at > 0
+    data[at] ^= 0xFF
+    segment_file.write_bytes(bytes(data))
+    with SearchIndex(path) as damaged:
+        with pytest.raises(CorruptIndexError, match=r"^the index is damaged \(a segment's suffix arrays: suffix file: bad header"):
+            damaged.search("山水")
+        report = damaged.check()
+    assert not report.ok
+    assert any("the suffix arrays are damaged (they cannot be read (ValueError))" in problem for problem in report.problems)
