@@ -40,7 +40,7 @@ from whoosh.system import pack_ushort
 
 from .errors import CorruptIndexError
 from .segments import FieldLengths, term_range
-from .suffixes import SEPARATOR, segment_suffixes
+from .suffixes import SEPARATOR, can_start, segment_suffixes
 
 __all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
 
@@ -117,6 +117,8 @@ class CharPhrase(_Query):
             self.fieldname != "grams"
             or type(weighting) is not scoring.BM25F
             or any(len(char) != 1 or char == SEPARATOR for char in self.chars)
+            or not self.chars
+            or not can_start(self.chars[0])
         ):
             return None
         try:

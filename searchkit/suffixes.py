@@ -15,8 +15,9 @@ million characters; per chunk:
 
 * ``text``: the chunk's streams, each followed by U+0000, as UTF-16-LE;
 * ``starts``: where each document's stream starts in ``text`` (one more for the end);
-* ``suffixes``: the positions in ``text`` (other than U+0000) ordered by the
-  ``PREFIX`` characters that start there (ties by position);
+* ``suffixes``: the positions in ``text`` of letters, digits and ideographs
+  (where a keyword can start; ``str.isalnum``) ordered by the ``PREFIX``
+  characters that start there (ties by position);
 * ``owners``: per entry of ``suffixes``, the document (an index into the chunk's documents).
 
 All integers little-endian. Segments without the file (written by an older
@@ -32,11 +33,11 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "segment_suffixes"]
+__all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "segment_suffixes"]
 
 EXTENSION = ".sfx"
 MAGIC = b"SKSFX\x00\x00\x01"
-PREFIX = 16  # characters a suffix is ordered by; a longer keyword is checked against the text
+PREFIX = 8  # characters a suffix is ordered by; a longer keyword is checked against the text
 CHUNK_CHARS = 1 << 20  # a chunk is sorted alone: this bounds the sort's memory (about 100 MB)
 SEPARATOR = "\x00"
 _HEADER = struct.Struct("<8sII")  # magic, documents, chunks
@@ -55,8 +56,15 @@ def _chunks_of(streams: Sequence[str]) -> Iterator[tuple[int, int]]:
         yield first, len(streams)
 
 
+def can_start(char: str) -> bool:
+    """Whether the arrays hold the suffixes starting with ``char``: a keyword
+    starting with anything else (a quoted phrase opening with punctuation)
+    is answered from the postings. Punctuation is a sixth of a poem."""
+    return char.isalnum()
+
+
 def _sorted_suffixes(text: str) -> array:
-    """Positions in ``text`` (but U+0000) ordered by the ``PREFIX`` characters starting there.
+    """The positions in ``text`` a keyword can start at, ordered by the ``PREFIX`` characters starting there.
 
     Grouped by first character first: the sort keys of one group are in
     memory at a time (a chunk's commonest character is a few per cent of it).
@@ -68,10 +76,9 @@ def _sorted_suffixes(text: str) -> array:
             groups[char] = [position]
         else:
             group.append(position)
-    groups.pop(SEPARATOR, None)
     ordered = array("I")
     tail = PREFIX
-    for char in sorted(groups):
+    for char in sorted(char for char in groups if can_start(char)):
         group = groups.pop(char)
         if len(group) > 1:
             group.sort(key=lambda position: text[position + 1 : position + tail])
@@ -175,7 +182,8 @@ class SuffixTable:
         """(docnum, its stream) of each document whose stream holds ``keyword``, ascending.
 
         Deleted documents included (the caller knows which are). ``keyword``
-        must not hold U+0000 (the separator).
+        must start with a character that :func:`can_start` and not hold
+        U+0000 (the separator).
         """
         probe = keyword[:PREFIX]
         longer = len(keyword) > PREFIX
@@ -207,7 +215,7 @@ class SuffixTable:
             return "its texts differ from the stored paragraphs"
         for chunk in self.chunks:
             text, starts, suffixes, owners = chunk.text, chunk.starts, chunk.suffixes, chunk.owners
-            if sorted(suffixes) != [at for at, char in enumerate(text) if char != SEPARATOR]:
+            if sorted(suffixes) != [at for at, char in enumerate(text) if can_start(char)]:
                 return "its suffixes are not the chunk's positions"
             previous = ""
             for at, owner in zip(suffixes, owners):
