@@ -37,6 +37,7 @@ from . import analysis
 from .analysis import AnalyzerSettings, Segmenter
 from .documents import Article
 from .segments import BackgroundMerge, ChildSegment, SearchkitWriter, field_terms, fork_available, make_codec
+from .suffixes import has_suffix_file
 from .errors import (
     ArticleNotFoundError,
     CorruptIndexError,
@@ -282,6 +283,9 @@ class IndexStats:
     size_bytes: int
     schema_version: int
     analyzer: dict[str, Any]
+    # Segments whose keywords are answered from suffix arrays (see searchkit.suffixes);
+    # on an index of characters the others were written before them: reindex adds them.
+    suffix_segments: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -970,14 +974,15 @@ class SearchIndex:
     def count(self, kind: str) -> int:
         return sum(1 for _ in self.searcher().document_numbers(kind=kind))
 
-    def _segment_count(self) -> int:
+    def _segment_readers(self) -> list[Any]:
         # From this thread's searcher, not the table of contents on disk:
         # a concurrent commit may replace that between listing and reading.
         from whoosh.reading import EmptyReader
 
-        return sum(1 for r, _ in self.searcher().reader().leaf_readers() if not isinstance(r, EmptyReader))
+        return [r for r, _ in self.searcher().reader().leaf_readers() if not isinstance(r, EmptyReader)]
 
     def stats(self) -> IndexStats:
+        readers = self._segment_readers()
         size = 0
         if self.path is not None:
             size = sum(_file_size(p) for p in self.path.iterdir())
@@ -986,10 +991,11 @@ class SearchIndex:
             articles=self.count("article"),
             paragraphs=self.count("paragraph"),
             sources=self.count("source"),
-            segments=self._segment_count(),
+            segments=len(readers),
             size_bytes=size,
             schema_version=self.schema_version,
             analyzer=self.settings.to_dict(),
+            suffix_segments=sum(1 for reader in readers if has_suffix_file(reader)),
         )
 
     def search(

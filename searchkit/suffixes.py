@@ -33,7 +33,7 @@ from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-__all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "segment_suffixes"]
+__all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes"]
 
 EXTENSION = ".sfx"
 MAGIC = b"SKSFX\x00\x00\x01"
@@ -244,6 +244,13 @@ def _ints(view: memoryview, typecode: str) -> Any:
     return values
 
 
+def has_suffix_file(reader: Any) -> bool:
+    """Whether the segment reader's segment holds a suffix file (not reading it)."""
+    segment = getattr(reader, "_segment", None)
+    storage = getattr(reader, "_storage", None)
+    return segment is not None and storage is not None and bool(storage.file_exists(segment.make_filename(EXTENSION)))
+
+
 def segment_suffixes(reader: Any) -> SuffixTable | None:
     """The segment reader's suffix table (read once per reader), or None where the segment has none.
 
@@ -253,14 +260,11 @@ def segment_suffixes(reader: Any) -> SuffixTable | None:
     if cached is not False:
         return cached  # type: ignore[no-any-return]
     table = None
-    segment = getattr(reader, "_segment", None)
-    storage = getattr(reader, "_storage", None)
-    if segment is not None and storage is not None:
-        name = segment.make_filename(EXTENSION)
-        if storage.file_exists(name):
-            file = storage.open_file(name)
-            buffer = getattr(file, "_buf", None)
-            data = buffer if buffer is not None else file.read()
-            table = SuffixTable(data, segment.doc_count_all())
+    if has_suffix_file(reader):
+        segment = reader._segment
+        file = reader._storage.open_file(segment.make_filename(EXTENSION))
+        buffer = getattr(file, "_buf", None)
+        data = buffer if buffer is not None else file.read()
+        table = SuffixTable(data, segment.doc_count_all())
     reader._searchkit_suffixes = table
     return table

@@ -133,6 +133,7 @@ def test_segments_without_suffix_arrays_answer_through_postings(monkeypatch: pyt
         ix.add_articles(_corpus(60, 9))
     ix.add_articles(_corpus(60, 10, prefix="q"))
     assert [segment_suffixes(leaf) is None for leaf in _leaves(ix)] == [True, False]
+    assert (ix.stats().segments, ix.stats().suffix_segments) == (2, 1)
     keywords = _keywords(ix, 30, 11)
     for keyword in keywords:
         assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
