@@ -38,7 +38,6 @@ from whoosh.codec.whoosh3 import W3LeafMatcher, W3PerDocReader, W3TermInfo, W3Te
 from whoosh.util.numeric import byte_to_length
 from whoosh.system import pack_ushort
 
-from .errors import CorruptIndexError
 from .segments import FieldLengths, term_range
 from .suffixes import SEPARATOR, can_start, segment_suffixes
 
@@ -121,10 +120,8 @@ class CharPhrase(_Query):
             or not can_start(self.chars[0])
         ):
             return None
-        try:
-            return segment_suffixes(reader)
-        except (ValueError, struct.error, UnicodeDecodeError, TypeError) as exc:
-            raise CorruptIndexError(f"the index is damaged (a segment's suffix arrays: {exc}); run 'searchkit check'") from None
+        # A damaged file raises as damaged postings do: the CLI's check then names it.
+        return segment_suffixes(reader)
 
     def _from_suffixes(self, searcher: Any, table: Any, terms: list[bytes], weighting: Any) -> Any:
         """The phrase's documents and scores from the segment's suffix arrays.
@@ -134,10 +131,7 @@ class CharPhrase(_Query):
         """
         reader = searcher.reader()
         deleted = reader.deleted_docs_set if reader.has_deletions() else ()
-        try:
-            found = [(doc, stream) for doc, stream in table.holding("".join(self.chars)) if doc not in deleted]
-        except IndexError as exc:
-            raise CorruptIndexError(f"the index is damaged (a segment's suffix arrays: {exc}); run 'searchkit check'") from None
+        found = [(doc, stream) for doc, stream in table.holding("".join(self.chars)) if doc not in deleted]
         if not found:
             return wm.NullMatcher()
         ids = [doc for doc, _stream in found]

@@ -1196,11 +1196,14 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         """The streams of a merged segment's live documents, from its suffix arrays (None if it has none)."""
         if self._streams is None:
             return
-        table = segment_suffixes(reader) if isinstance(reader, SegmentReader) else None
-        if table is None:
+        try:
+            table = segment_suffixes(reader) if isinstance(reader, SegmentReader) else None
+            streams = None if table is None else list(table.streams())
+        except Exception:  # noqa: BLE001  a damaged file: the merged segment goes without (its postings answer)
+            streams = None
+        if streams is None:
             self._streams = None
             return
-        streams = list(table.streams())
         self._streams.extend(streams[docnum] for docnum in live)
 
     def _plan(self, fieldname: str) -> tuple[Any, Any, Any]:

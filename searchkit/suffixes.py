@@ -31,7 +31,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Literal
 
 __all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes"]
 
@@ -235,7 +235,7 @@ class SuffixTable:
                 yield text[starts[local] : starts[local + 1] - 1]
 
 
-def _ints(view: memoryview, typecode: str) -> Any:
+def _ints(view: memoryview, typecode: Literal["H", "I"]) -> Any:
     """Little-endian integers: a view cast in place where the machine is little-endian."""
     if sys.byteorder == "little":
         return view.cast("B").cast(typecode)

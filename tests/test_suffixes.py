@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import random
+import shutil
 from pathlib import Path
 
 import pytest
 from whoosh import query as wq
 
-from searchkit import AnalyzerSettings, Article, CorruptIndexError, SearchIndex
+from searchkit import AnalyzerSettings, Article, SearchIndex
 from searchkit import index as index_module
 from searchkit import suffixes
 from searchkit.analysis import fold, gram_stream
 from searchkit.matchers import CharPhrase
 from searchkit.suffixes import PREFIX, SuffixTable, build_suffix_file, segment_suffixes
+
+from .conftest import SEED
+from .test_reliability import cli_main
 
 # Common characters (long postings lists), a character outside the BMP, Latin, digits, white space.
 ALPHABET = "山水明月人不知风花𠀀ab1 "
@@ -159,7 +163,9 @@ def test_suffixes_are_ordered_by_their_prefix() -> None:
         assert [doc for doc, _stream in table.holding(keyword)] == [d for d, s in enumerate(streams) if keyword in s]
 
 
-def test_a_damaged_suffix_file_is_one_line_and_check_finds_it(tmp_path: Path) -> None:
+def test_a_damaged_suffix_file_is_one_line_and_check_finds_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "ix"
     ix = SearchIndex.create(path, settings=AnalyzerSettings(grams=1))
     ix.add_articles(_corpus(40, 13))
@@ -171,8 +177,67 @@ def test_a_damaged_suffix_file_is_one_line_and_check_finds_it(tmp_path: Path) ->
     data[at] ^= 0xFF
     segment_file.write_bytes(bytes(data))
     with SearchIndex(path) as damaged:
-        with pytest.raises(CorruptIndexError, match=r"^the index is damaged \(a segment's suffix arrays: suffix file: bad header"):
+        with pytest.raises(ValueError, match=r"^suffix file: bad header"):
             damaged.search("山水")
         report = damaged.check()
     assert not report.ok
     assert any("the suffix arrays are damaged (they cannot be read (ValueError))" in problem for problem in report.problems)
+    assert cli_main(capsys, monkeypatch, "--index", str(path), "search", "山水") == (
+        3,
+        "",
+        f"Error: index at {path} is damaged (ValueError): rebuild it with `searchkit --index {path} reindex` "
+        "(if that fails, delete it and index your files again)\n",
+    )
+    code, out, _err = cli_main(capsys, monkeypatch, "--index", str(path), "reindex")
+    assert code == 0, out
+    assert cli_main(capsys, monkeypatch, "--index", str(path), "check")[0] == 0
+    assert SearchIndex(path).stats().suffix_segments == 1
+
+
+def test_a_merge_with_a_damaged_suffix_file_keeps_every_document(tmp_path: Path) -> None:
+    path = tmp_path / "ix"
+    ix = SearchIndex.create(path, settings=AnalyzerSettings(grams=1))
+    ix.add_articles(_corpus(40, 14))
+    ix.close()
+    [segment_file] = path.glob("*.seg")
+    data = bytearray(segment_file.read_bytes())
+    data[data.find(suffixes.MAGIC)] ^= 0xFF
+    segment_file.write_bytes(bytes(data))
+    ix = SearchIndex(path)
+    ix.add_articles(_corpus(40, 15, prefix="q"))
+    ix.optimize()  # the merged segment is written from the postings and goes without arrays
+    assert (ix.stats().segments, ix.stats().suffix_segments) == (1, 0)
+    for keyword in _keywords(ix, 20, 16):
+        assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
+    assert ix.check().ok
+
+
+def test_damage_inside_the_suffix_file_never_gives_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    template = tmp_path / "template"
+    assert cli_main(capsys, monkeypatch, "--index", str(template), "index", str(SEED))[0] == 0
+    [segment] = template.glob("*.seg")
+    data = segment.read_bytes()
+    start = data.find(suffixes.MAGIC)
+    length = len(build_suffix_file([""]))  # at least the header; the file runs on from there
+    assert start > 0 and length > 0
+    found = 0
+    for n, offset in enumerate([0, 9, 20, 40, 200, 2000, 8000, 16000, 30000]):  # header, directory, text, arrays
+        ix = tmp_path / f"ix{n}"
+        shutil.copytree(template, ix)
+        [damaged] = ix.glob("*.seg")
+        with damaged.open("r+b") as handle:
+            handle.seek(start + offset)
+            handle.write(bytes((i * 37 + 11) % 256 for i in range(64)))
+        for query in ("民族团结", "珠峰", '"日喀则市"'):
+            code, _out, err = cli_main(capsys, monkeypatch, "--index", str(ix), "search", query)
+            assert code in (0, 3), (offset, query, err)
+            assert "Traceback" not in err and err.count("\n") <= 1, (offset, query, err)
+            if code == 3:
+                assert err.startswith(f"Error: index at {ix} is damaged ("), err
+        code, out, _err = cli_main(capsys, monkeypatch, "--index", str(ix), "check")
+        if code == 3:
+            found += 1
+            assert "the suffix arrays are damaged" in out, (offset, out)
+    assert found == 9  # check finds damage anywhere in the file
