@@ -41,8 +41,9 @@ EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 
 GRAMS_HELP = (
-    "A new index's keyword grams: 1, characters (the default), or 2, characters and "
-    "their bigrams (keywords answered faster, a larger index that takes longer to build)."
+    "A new index's keyword grams: 1, characters (the default: keywords are answered from "
+    "suffix arrays), or 2, characters and their bigrams (a larger index, slower to build, "
+    "no faster since suffix arrays; kept for indexes made with it)."
 )
 
 _EXIT_CODES: list[tuple[type[SearchkitError], int]] = [
