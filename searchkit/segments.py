@@ -64,7 +64,7 @@ from whoosh.writing import SegmentWriter
 from .analysis import pickle_compact
 from .errors import SearchkitError
 from .suffixes import EXTENSION as SUFFIX_EXTENSION
-from .suffixes import build_suffix_file, segment_suffixes
+from .suffixes import segment_suffixes, write_suffix_file
 
 __all__ = ["BackgroundMerge", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range"]
 
@@ -1299,7 +1299,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         # Written before the segment is assembled, so its compound file holds it.
         if streams is not None and len(streams) == self.docnum - self.docbase and any(streams):
             with self.newsegment.create_file(self.storage, SUFFIX_EXTENSION) as file:
-                file.write(build_suffix_file(streams))
+                write_suffix_file(file, streams)
 
 
 def field_terms(reader: SegmentReader, fieldname: str) -> Iterator[tuple[bytes, bytes]]:

@@ -20,28 +20,32 @@ million characters; per chunk:
   characters that start there (ties by position);
 * ``owners``: per entry of ``suffixes``, the document (an index into the chunk's documents).
 
-All integers little-endian. Segments without the file (written by an older
+The file: a header (magic, documents, chunks), each chunk's four parts, the
+chunk directory, and in its last 8 bytes where the directory starts (so the
+writer streams a chunk at a time). All integers little-endian. Segments without the file (written by an older
 searchkit, or on an index of bigrams) answer through the character postings:
 the answers are the same (the query tests run on both).
 """
 
 from __future__ import annotations
 
+import io
 import struct
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
-__all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes"]
+__all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes", "write_suffix_file"]
 
 EXTENSION = ".sfx"
 MAGIC = b"SKSFX\x00\x00\x01"
 PREFIX = 8  # characters a suffix is ordered by; a longer keyword is checked against the text
-CHUNK_CHARS = 1 << 20  # a chunk is sorted alone: this bounds the sort's memory (about 100 MB)
+CHUNK_CHARS = 1 << 20  # a chunk is sorted alone: this bounds the sort's memory (some 40 MB)
 SEPARATOR = "\x00"
 _HEADER = struct.Struct("<8sII")  # magic, documents, chunks
 _CHUNK = struct.Struct("<IIIIQQQQ")  # first document, documents, characters, suffixes, offsets of text/starts/suffixes/owners
+_TRAILER = struct.Struct("<Q")  # where the chunk directory starts
 
 
 def _chunks_of(streams: Sequence[str]) -> Iterator[tuple[int, int]]:
@@ -93,12 +97,14 @@ def _little(values: array) -> bytes:
     return values.tobytes()
 
 
-def build_suffix_file(streams: Sequence[str]) -> bytes:
-    """The ``.sfx`` file of a segment whose documents' gram streams are ``streams`` (by docnum)."""
+def write_suffix_file(file: Any, streams: Sequence[str]) -> None:
+    """Write the ``.sfx`` file of a segment whose documents' gram streams are
+    ``streams`` (by docnum), a chunk at a time: the header, each chunk's
+    arrays, then the chunk directory and, last, where it starts."""
     chunks = list(_chunks_of(streams))
-    parts: list[bytes] = []
-    directory: list[tuple[int, ...]] = []
-    offset = _HEADER.size + _CHUNK.size * len(chunks)
+    file.write(_HEADER.pack(MAGIC, len(streams), len(chunks)))
+    offset = _HEADER.size
+    directory: list[bytes] = []
     for first, end in chunks:
         members = streams[first:end]
         text = SEPARATOR.join(members) + SEPARATOR
@@ -110,15 +116,21 @@ def build_suffix_file(streams: Sequence[str]) -> bytes:
         for local, stream in enumerate(members):
             owner_of.extend([local] * (len(stream) + 1))
         owners = array(owner_of.typecode, [owner_of[position] for position in suffixes])
-        encoded = [text.encode("utf-16-le"), _little(starts), _little(suffixes), _little(owners)]
         offsets = []
-        for data in encoded:
+        for data in (text.encode("utf-16-le"), _little(starts), _little(suffixes), _little(owners)):
             offsets.append(offset)
             offset += len(data)
-            parts.append(data)
-        directory.append((first, end - first, len(text), len(suffixes), *offsets))
-    header = _HEADER.pack(MAGIC, len(streams), len(chunks)) + b"".join(_CHUNK.pack(*row) for row in directory)
-    return header + b"".join(parts)
+            file.write(data)
+        directory.append(_CHUNK.pack(first, end - first, len(text), len(suffixes), *offsets))
+    file.write(b"".join(directory))
+    file.write(_TRAILER.pack(offset))
+
+
+def build_suffix_file(streams: Sequence[str]) -> bytes:
+    """The ``.sfx`` file's bytes (see :func:`write_suffix_file`)."""
+    buffer = io.BytesIO()
+    write_suffix_file(buffer, streams)
+    return buffer.getvalue()
 
 
 class _Chunk:
@@ -159,10 +171,13 @@ class SuffixTable:
             raise ValueError(f"suffix file: bad header ({magic!r}, {documents} documents for a segment of {doc_count})")
         self.documents = documents
         self.chunks: list[_Chunk] = []
+        (directory,) = _TRAILER.unpack_from(view, len(view) - _TRAILER.size)
+        if directory + count * _CHUNK.size + _TRAILER.size != len(view):
+            raise ValueError("suffix file: bad chunk directory")
         expected_first = 0
         for i in range(count):
             first, members, chars, entries, text_at, starts_at, suffixes_at, owners_at = _CHUNK.unpack_from(
-                view, _HEADER.size + i * _CHUNK.size
+                view, directory + i * _CHUNK.size
             )
             if first != expected_first:
                 raise ValueError("suffix file: chunks out of order")
