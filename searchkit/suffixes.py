@@ -13,11 +13,15 @@ segment's gram streams (each paragraph's normalized text with white space
 collapsed, see :func:`searchkit.analysis.gram_stream`) in chunks of about a
 million characters; per chunk:
 
-* ``text``: the chunk's streams, each followed by U+0000, as UTF-16-LE;
-* ``starts``: where each document's stream starts in ``text`` (one more for the end);
-* ``suffixes``: the positions in ``text`` of letters, digits and ideographs
-  (where a keyword can start; ``str.isalnum``) ordered by the ``PREFIX``
-  characters that start there (ties by position);
+* ``text``: the chunk's streams, each followed by U+0000, as UTF-16-BE,
+  whose bytes compare in the order the suffixes are sorted in: a keyword is
+  looked up in the file where it lies (memory-mapped), nothing decoded but
+  the streams of its hits;
+* ``starts``: where each document's stream starts in ``text``, in code
+  units (one more for the end);
+* ``suffixes``: the code-unit offsets in ``text`` of letters, digits and
+  ideographs (where a keyword can start; ``str.isalnum``) ordered by the
+  ``PREFIX`` code units that start there, as bytes (ties by position);
 * ``owners``: per entry of ``suffixes``, the document (an index into the chunk's documents).
 
 The file: a header (magic, documents, chunks), each chunk's four parts, the
@@ -30,17 +34,19 @@ the answers are the same (the query tests run on both).
 from __future__ import annotations
 
 import io
+import mmap
 import struct
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
+from itertools import accumulate
 from typing import Any, Literal
 
 __all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes", "write_suffix_file"]
 
 EXTENSION = ".sfx"
 MAGIC = b"SKSFX\x00\x00\x01"
-PREFIX = 8  # characters a suffix is ordered by; a longer keyword is checked against the text
+PREFIX = 8  # code units (characters, but outside the BMP) a suffix is ordered by; a longer keyword is checked against the text
 CHUNK_CHARS = 1 << 20  # a chunk is sorted alone: this bounds the sort's memory (some 40 MB)
 SEPARATOR = "\x00"
 _HEADER = struct.Struct("<8sII")  # magic, documents, chunks
@@ -67,25 +73,32 @@ def can_start(char: str) -> bool:
     return char.isalnum()
 
 
-def _sorted_suffixes(text: str) -> array:
-    """The positions in ``text`` a keyword can start at, ordered by the ``PREFIX`` characters starting there.
+def _sorted_suffixes(text: str, encoded: bytes) -> array:
+    """The code-unit offsets in ``encoded`` (``text`` as UTF-16-BE) of the
+    characters a keyword can start with, ordered by the ``PREFIX`` code units
+    starting there (as bytes: the order the binary search compares in).
 
     Grouped by first character first: the sort keys of one group are in
     memory at a time (a chunk's commonest character is a few per cent of it).
     """
     groups: dict[str, list[int]] = {}
-    for position, char in enumerate(text):
+    if len(encoded) == 2 * len(text):  # no character outside the BMP: offsets are indexes
+        offsets: Any = range(len(text))
+    else:
+        offsets = accumulate((2 if char > "\uffff" else 1 for char in text[:-1]), initial=0)
+    for unit, char in zip(offsets, text):
         group = groups.get(char)
         if group is None:
-            groups[char] = [position]
+            groups[char] = [unit]
         else:
-            group.append(position)
+            group.append(unit)
     ordered = array("I")
-    tail = PREFIX
-    for char in sorted(char for char in groups if can_start(char)):
+    end = 2 * PREFIX
+    for char in sorted((char for char in groups if can_start(char)), key=lambda char: char.encode("utf-16-be")):
         group = groups.pop(char)
         if len(group) > 1:
-            group.sort(key=lambda position: text[position + 1 : position + tail])
+            width = 4 if char > "\uffff" else 2
+            group.sort(key=lambda unit: encoded[2 * unit + width : 2 * unit + end])
         ordered.extend(group)
     return ordered
 
@@ -108,20 +121,22 @@ def write_suffix_file(file: Any, streams: Sequence[str]) -> None:
     for first, end in chunks:
         members = streams[first:end]
         text = SEPARATOR.join(members) + SEPARATOR
+        encoded = text.encode("utf-16-be")
+        bmp = len(encoded) == 2 * len(text)
         starts = array("I", [0])
-        for stream in members:
-            starts.append(starts[-1] + len(stream) + 1)
-        suffixes = _sorted_suffixes(text)
         owner_of = array("H" if len(members) <= 0xFFFF else "I")
         for local, stream in enumerate(members):
-            owner_of.extend([local] * (len(stream) + 1))
-        owners = array(owner_of.typecode, [owner_of[position] for position in suffixes])
+            units = len(stream) + 1 if bmp else len(stream.encode("utf-16-be")) // 2 + 1
+            starts.append(starts[-1] + units)
+            owner_of.extend([local] * units)
+        suffixes = _sorted_suffixes(text, encoded)
+        owners = array(owner_of.typecode, [owner_of[unit] for unit in suffixes])
         offsets = []
-        for data in (text.encode("utf-16-le"), _little(starts), _little(suffixes), _little(owners)):
+        for data in (encoded, _little(starts), _little(suffixes), _little(owners)):
             offsets.append(offset)
             offset += len(data)
             file.write(data)
-        directory.append(_CHUNK.pack(first, end - first, len(text), len(suffixes), *offsets))
+        directory.append(_CHUNK.pack(first, end - first, len(encoded) // 2, len(suffixes), *offsets))
     file.write(b"".join(directory))
     file.write(_TRAILER.pack(offset))
 
@@ -134,63 +149,77 @@ def build_suffix_file(streams: Sequence[str]) -> bytes:
 
 
 class _Chunk:
-    __slots__ = ("first", "text", "starts", "suffixes", "owners")
+    """One chunk, read in place: its text is compared and decoded where it lies (a memory map)."""
 
-    def __init__(self, first: int, text: str, starts: Any, suffixes: Any, owners: Any) -> None:
-        self.first, self.text, self.starts, self.suffixes, self.owners = first, text, starts, suffixes, owners
+    __slots__ = ("first", "source", "text_at", "starts", "suffixes", "owners")
 
-    def span(self, keyword: str) -> tuple[int, int]:
-        """The range of ``suffixes`` whose text starts with ``keyword`` (at most ``PREFIX`` characters)."""
-        text, suffixes, size = self.text, self.suffixes, len(keyword)
+    def __init__(self, first: int, source: Any, text_at: int, starts: Any, suffixes: Any, owners: Any) -> None:
+        self.first, self.source, self.text_at = first, source, text_at
+        self.starts, self.suffixes, self.owners = starts, suffixes, owners
+
+    def span(self, probe: bytes) -> tuple[int, int]:
+        """The range of ``suffixes`` whose text starts with ``probe`` (UTF-16-BE, at most ``PREFIX`` units)."""
+        source, base, suffixes, size = self.source, self.text_at, self.suffixes, len(probe)
         lo, hi = 0, len(suffixes)
         while lo < hi:
             mid = (lo + hi) // 2
-            at = suffixes[mid]
-            if text[at : at + size] < keyword:
+            at = base + 2 * suffixes[mid]
+            if source[at : at + size] < probe:
                 lo = mid + 1
             else:
                 hi = mid
         start, hi = lo, len(suffixes)
         while lo < hi:
             mid = (lo + hi) // 2
-            at = suffixes[mid]
-            if text[at : at + size] <= keyword:
+            at = base + 2 * suffixes[mid]
+            if source[at : at + size] <= probe:
                 lo = mid + 1
             else:
                 hi = mid
         return start, lo
 
+    def stream(self, local: int) -> str:
+        starts, at = self.starts, self.text_at
+        return bytes(self.source[at + 2 * starts[local] : at + 2 * (starts[local + 1] - 1)]).decode("utf-16-be")
+
+    def documents(self) -> int:
+        return len(self.starts) - 1
+
 
 class SuffixTable:
-    """A segment's ``.sfx`` file, read: which documents hold a text, and their streams."""
+    """A segment's ``.sfx`` file, read in place: which documents hold a text, and their streams.
 
-    def __init__(self, data: Any, doc_count: int) -> None:
-        view = memoryview(data)
-        magic, documents, count = _HEADER.unpack_from(view, 0)
+    ``source`` holds the file at ``base`` (a memory map of the segment's
+    compound file, or the file's bytes), ``length`` bytes long.
+    """
+
+    def __init__(self, source: Any, base: int, length: int, doc_count: int) -> None:
+        magic, documents, count = _HEADER.unpack_from(source, base)
         if magic != MAGIC or documents != doc_count:
             raise ValueError(f"suffix file: bad header ({magic!r}, {documents} documents for a segment of {doc_count})")
         self.documents = documents
         self.chunks: list[_Chunk] = []
-        (directory,) = _TRAILER.unpack_from(view, len(view) - _TRAILER.size)
-        if directory + count * _CHUNK.size + _TRAILER.size != len(view):
+        (directory,) = _TRAILER.unpack_from(source, base + length - _TRAILER.size)
+        if directory + count * _CHUNK.size + _TRAILER.size != length:
             raise ValueError("suffix file: bad chunk directory")
-        expected_first = 0
+        view = memoryview(source)[base : base + length]
+        expected_first, expected_at = 0, _HEADER.size
         for i in range(count):
-            first, members, chars, entries, text_at, starts_at, suffixes_at, owners_at = _CHUNK.unpack_from(
+            first, members, units, entries, text_at, starts_at, suffixes_at, owners_at = _CHUNK.unpack_from(
                 view, directory + i * _CHUNK.size
             )
-            if first != expected_first:
-                raise ValueError("suffix file: chunks out of order")
-            expected_first = first + members
-            text = bytes(view[text_at:starts_at]).decode("utf-16-le")
-            starts = _ints(view[starts_at : starts_at + 4 * (members + 1)], "I")
-            suffixes = _ints(view[suffixes_at:owners_at], "I")
             width = 2 if members <= 0xFFFF else 4
-            owners = _ints(view[owners_at : owners_at + width * entries], "H" if width == 2 else "I")
-            if len(text) != chars or len(suffixes) != entries or len(owners) != entries or starts[-1] != chars:
+            ends = (text_at + 2 * units, starts_at + 4 * (members + 1), suffixes_at + 4 * entries, owners_at + width * entries)
+            if first != expected_first or (text_at, starts_at, suffixes_at, owners_at) != (expected_at, *ends[:3]):
                 raise ValueError("suffix file: a chunk's sizes disagree")
-            self.chunks.append(_Chunk(first, text, starts, suffixes, owners))
-        if expected_first != documents:
+            expected_first, expected_at = first + members, ends[3]
+            starts = _ints(view[starts_at : ends[1]], "I")
+            if starts[-1] != units:
+                raise ValueError("suffix file: a chunk's sizes disagree")
+            suffixes = _ints(view[suffixes_at : ends[2]], "I")
+            owners = _ints(view[owners_at : ends[3]], "H" if width == 2 else "I")
+            self.chunks.append(_Chunk(first, source, base + text_at, starts, suffixes, owners))
+        if expected_first != documents or expected_at != directory:
             raise ValueError("suffix file: chunks do not cover the segment's documents")
 
     def holding(self, keyword: str) -> Iterator[tuple[int, str]]:
@@ -200,54 +229,45 @@ class SuffixTable:
         must start with a character that :func:`can_start` and not hold
         U+0000 (the separator).
         """
-        probe = keyword[:PREFIX]
-        longer = len(keyword) > PREFIX
-        size = len(keyword)
+        encoded = keyword.encode("utf-16-be")
+        probe = encoded[: 2 * PREFIX]
+        longer, size = len(encoded) > len(probe), len(encoded)
         for chunk in self.chunks:
             start, end = chunk.span(probe)
             if start == end:
                 continue
             if longer:
-                text, suffixes = chunk.text, chunk.suffixes
-                locals_ = {chunk.owners[k] for k in range(start, end) if text[suffixes[k] : suffixes[k] + size] == keyword}
+                source, base, suffixes = chunk.source, chunk.text_at, chunk.suffixes
+                locals_ = {
+                    chunk.owners[k]
+                    for k in range(start, end)
+                    if source[base + 2 * suffixes[k] : base + 2 * suffixes[k] + size] == encoded
+                }
             else:
                 locals_ = set(chunk.owners[start:end])
-            starts, text, first = chunk.starts, chunk.text, chunk.first
             for local in sorted(locals_):
-                yield first + local, text[starts[local] : starts[local + 1] - 1]
-
-    def stream(self, docnum: int) -> str:
-        """The document's gram stream."""
-        for chunk in self.chunks:
-            local = docnum - chunk.first
-            if 0 <= local < len(chunk.starts) - 1:
-                return chunk.text[chunk.starts[local] : chunk.starts[local + 1] - 1]
-        raise IndexError(docnum)
+                yield chunk.first + local, chunk.stream(local)
 
     def problem(self, expected: Sequence[str]) -> str | None:
         """What is wrong with the table, given each document's stream as the stored texts give it; None if sound."""
         if list(self.streams()) != list(expected):
             return "its texts differ from the stored paragraphs"
         for chunk in self.chunks:
-            text, starts, suffixes, owners = chunk.text, chunk.starts, chunk.suffixes, chunk.owners
-            if sorted(suffixes) != [at for at, char in enumerate(text) if can_start(char)]:
-                return "its suffixes are not the chunk's positions"
-            previous = ""
+            starts, suffixes, owners = chunk.starts, chunk.suffixes, chunk.owners
+            encoded = bytes(chunk.source[chunk.text_at : chunk.text_at + 2 * starts[-1]])
+            text = encoded.decode("utf-16-be")
+            if list(suffixes) != list(_sorted_suffixes(text, encoded)):
+                return "its suffixes are not the chunk's, in order"
             for at, owner in zip(suffixes, owners):
                 if not starts[owner] <= at < starts[owner + 1]:
                     return "a suffix has the wrong document"
-                key = text[at : at + PREFIX]
-                if key < previous:
-                    return "its suffixes are out of order"
-                previous = key
         return None
 
     def streams(self) -> Iterator[str]:
         """Every document's stream, by docnum."""
         for chunk in self.chunks:
-            starts, text = chunk.starts, chunk.text
-            for local in range(len(starts) - 1):
-                yield text[starts[local] : starts[local + 1] - 1]
+            for local in range(chunk.documents()):
+                yield chunk.stream(local)
 
 
 def _ints(view: memoryview, typecode: Literal["H", "I"]) -> Any:
@@ -269,17 +289,24 @@ def has_suffix_file(reader: Any) -> bool:
 def segment_suffixes(reader: Any) -> SuffixTable | None:
     """The segment reader's suffix table (read once per reader), or None where the segment has none.
 
-    Raises ``ValueError`` (and the like) for a damaged file.
+    Read in place from the memory map of the segment's compound file where
+    there is one (nothing is decoded until a keyword is found). Raises
+    ``ValueError`` (and the like) for a damaged file.
     """
     cached = reader.__dict__.get("_searchkit_suffixes", False)
     if cached is not False:
         return cached  # type: ignore[no-any-return]
     table = None
     if has_suffix_file(reader):
-        segment = reader._segment
-        file = reader._storage.open_file(segment.make_filename(EXTENSION))
-        buffer = getattr(file, "_buf", None)
-        data = buffer if buffer is not None else file.read()
-        table = SuffixTable(data, segment.doc_count_all())
+        segment, storage = reader._segment, reader._storage
+        name = segment.make_filename(EXTENSION)
+        compound: Any = getattr(storage, "a", None)  # Whoosh's OverlayStorage: the compound file first
+        mapped = getattr(compound, "_source", None)
+        if isinstance(mapped, mmap.mmap) and compound.file_exists(name):
+            base, length = compound.range(name)
+            table = SuffixTable(mapped, base, length, segment.doc_count_all())
+        else:
+            data = storage.open_file(name).read()
+            table = SuffixTable(data, 0, len(data), segment.doc_count_all())
     reader._searchkit_suffixes = table
     return table

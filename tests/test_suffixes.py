@@ -151,17 +151,20 @@ def test_segments_without_suffix_arrays_answer_through_postings(monkeypatch: pyt
 
 def test_suffixes_are_ordered_by_their_prefix() -> None:
     chooser = random.Random(12)
-    streams = ["".join(chooser.choice("ab𠀀\x00 ，") for _ in range(chooser.randint(0, 30))) for _ in range(50)]
-    table = SuffixTable(build_suffix_file(streams), len(streams))
+    streams = ["".join(chooser.choice("ab𠀀\x00 ，ﾀ") for _ in range(chooser.randint(0, 30))) for _ in range(50)]
+    data = build_suffix_file(streams)
+    table = SuffixTable(data, 0, len(data), len(streams))
     [chunk] = table.chunks
     text = "\x00".join(streams) + "\x00"
-    assert chunk.text == text
-    expected = sorted((at for at, char in enumerate(text) if char.isalnum()), key=lambda at: text[at : at + PREFIX])
+    encoded = text.encode("utf-16-be")
+    assert chunk.source[chunk.text_at : chunk.text_at + len(encoded)] == encoded
+    units = [sum(2 if c > "\uffff" else 1 for c in text[:at]) for at in range(len(text))]
+    expected = sorted((units[at] for at, char in enumerate(text) if char.isalnum()), key=lambda u: encoded[2 * u : 2 * u + 2 * PREFIX])
     assert list(chunk.suffixes) == expected
     assert list(table.streams()) == streams
     assert table.problem(streams) is None
     assert table.problem(streams[:-1] + ["x"]) == "its texts differ from the stored paragraphs"
-    for keyword in ("a", "ab", "b𠀀", "𠀀 a", "ba b"):
+    for keyword in ("a", "ab", "b𠀀", "𠀀 a", "ba b", "ﾀ", "ﾀ𠀀", "𠀀ﾀa"):
         assert [doc for doc, _stream in table.holding(keyword)] == [d for d, s in enumerate(streams) if keyword in s]
 
 
