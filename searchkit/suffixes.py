@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import io
 import mmap
+import re
 import struct
 import sys
 from array import array
 from collections.abc import Iterator, Sequence
-from itertools import accumulate
 from typing import Any, Literal
 
 __all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes", "write_suffix_file"]
@@ -73,6 +73,21 @@ def can_start(char: str) -> bool:
     return char.isalnum()
 
 
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+
+
+def _unit_offsets(text: str, encoded: bytes) -> Any:
+    """Each character's offset in UTF-16 code units: its index, plus one for
+    each character outside the BMP before it (rare: set a run at a time)."""
+    if len(encoded) == 2 * len(text):
+        return range(len(text))
+    offsets = array("I", range(len(text)))
+    astral = [match.start() for match in _ASTRAL.finditer(text)]
+    for shift, (at, following) in enumerate(zip(astral, [*astral[1:], len(text) - 1]), start=1):
+        offsets[at + 1 : following + 1] = array("I", range(at + 1 + shift, following + 1 + shift))
+    return offsets
+
+
 def _sorted_suffixes(text: str, encoded: bytes) -> array:
     """The code-unit offsets in ``encoded`` (``text`` as UTF-16-BE) of the
     characters a keyword can start with, ordered by the ``PREFIX`` code units
@@ -82,11 +97,7 @@ def _sorted_suffixes(text: str, encoded: bytes) -> array:
     memory at a time (a chunk's commonest character is a few per cent of it).
     """
     groups: dict[str, list[int]] = {}
-    if len(encoded) == 2 * len(text):  # no character outside the BMP: offsets are indexes
-        offsets: Any = range(len(text))
-    else:
-        offsets = accumulate((2 if char > "\uffff" else 1 for char in text[:-1]), initial=0)
-    for unit, char in zip(offsets, text):
+    for unit, char in zip(_unit_offsets(text, encoded), text):
         group = groups.get(char)
         if group is None:
             groups[char] = [unit]
