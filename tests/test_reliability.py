@@ -262,6 +262,14 @@ def cli_main(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     return (code if isinstance(code, int) else 0), out, err
 
 
+def assert_answered_or_damaged(code: int, err: str, ix: Path, context: object) -> None:
+    """A command on a damaged index: answered (exit 0), or the one-line damage message (exit 3)."""
+    assert code in (0, 3), (context, err)
+    assert "Traceback" not in err and err.count("\n") <= 1, (context, err)
+    if code == 3:
+        assert err.startswith(f"Error: index at {ix} is damaged ("), err
+
+
 def segment_file(ix: Path) -> Path:
     (seg,) = ix.glob("*.seg")
     return seg
@@ -321,10 +329,7 @@ def test_damage_inside_a_segment_never_gives_a_traceback(capsys, monkeypatch, se
                 # answer, still one line; `check` below is what finds it.
                 assert err == f"Error: no article with id {command[1]!r}\n"
                 continue
-            assert code in (0, 3), (offset, command, err)
-            assert "Traceback" not in err and err.count("\n") <= 1, (offset, command, err)
-            if code == 3:
-                assert err.startswith(f"Error: index at {ix} is damaged ("), err
+            assert_answered_or_damaged(code, err, ix, (offset, command))
         code, out, _err = cli_main(capsys, monkeypatch, "--index", str(ix), "check")
         if code == 3:
             found += 1
