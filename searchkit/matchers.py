@@ -96,7 +96,7 @@ class CharPhrase(_Query):
         weighting = searcher.weighting if context is None else context.weighting
         table = self._suffix_table(reader, weighting)
         if table is not None:
-            return self._from_suffixes(searcher, table, terms, weighting)
+            return self._from_suffixes(searcher, reader, table, terms, weighting)
         infos = {term: _segment_term_info(reader, self.fieldname, term) for term in terms}
         if None in infos.values():
             return wm.NullMatcher()
@@ -123,13 +123,12 @@ class CharPhrase(_Query):
         # A damaged file raises as damaged postings do: the CLI's check then names it.
         return segment_suffixes(reader)
 
-    def _from_suffixes(self, searcher: Any, table: Any, terms: list[bytes], weighting: Any) -> Any:
+    def _from_suffixes(self, searcher: Any, reader: Any, table: Any, terms: list[bytes], weighting: Any) -> Any:
         """The phrase's documents and scores from the segment's suffix arrays.
 
         The same scores as from the postings: each character's BM25F with its
         count in the document, summed in the phrase's order.
         """
-        reader = searcher.reader()
         deleted = reader.deleted_docs_set if reader.has_deletions() else ()
         found = [(doc, stream) for doc, stream in table.holding("".join(self.chars)) if doc not in deleted]
         if not found:

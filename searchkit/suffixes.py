@@ -26,9 +26,9 @@ million characters; per chunk:
 
 The file: a header (magic, documents, chunks), each chunk's four parts, the
 chunk directory, and in its last 8 bytes where the directory starts (so the
-writer streams a chunk at a time). All integers little-endian. Segments without the file (written by an older
-searchkit, or on an index of bigrams) answer through the character postings:
-the answers are the same (the query tests run on both).
+writer streams a chunk at a time). All integers little-endian. Segments
+without the file (written by an older searchkit, or on an index of bigrams)
+answer through the character postings: the answers are the same.
 """
 
 from __future__ import annotations
