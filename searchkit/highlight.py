@@ -12,8 +12,9 @@ from __future__ import annotations
 import html
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from .analysis import normalize
@@ -39,10 +40,24 @@ class Snippet:
         return [self.text[start:end] for start, end in self.highlights]
 
 
+@lru_cache(maxsize=256)  # a query's needles, for each of its hits
 def _needle_pattern(needle: str) -> re.Pattern[str]:
     # A space in a keyword stands for any run of white space in the text.
     parts = [re.escape(part) for part in needle.split(" ") if part]
     return re.compile(r"\s+".join(parts))
+
+
+def _occurrences(text: str, needle: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each occurrence of the needle in ``text``, left to right, not overlapping."""
+    if " " in needle:
+        for match in _needle_pattern(needle).finditer(text):
+            yield match.start(), match.end()
+        return
+    # Most needles: plain text, found without compiling a pattern per query.
+    at = text.find(needle)
+    while at >= 0:
+        yield at, at + len(needle)
+        at = text.find(needle, at + len(needle))
 
 
 def find_spans(text: str, needles: Sequence[str]) -> list[tuple[int, int, int]]:
@@ -52,8 +67,8 @@ def find_spans(text: str, needles: Sequence[str]) -> list[tuple[int, int, int]]:
     for index, needle in enumerate(needles):
         if not needle.strip():
             continue
-        for match in _needle_pattern(needle).finditer(normalized.text):
-            start, end = normalized.to_original(match.start(), match.end())
+        for found_start, found_end in _occurrences(normalized.text, needle):
+            start, end = normalized.to_original(found_start, found_end)
             spans.append((start, end, index))
     spans.sort()
     return spans

@@ -36,9 +36,8 @@ from whoosh import query as wq
 from whoosh import scoring
 from whoosh.codec.whoosh3 import W3LeafMatcher, W3PerDocReader, W3TermInfo, W3TermsReader
 from whoosh.util.numeric import byte_to_length
-from whoosh.system import pack_ushort
 
-from .segments import FieldLengths, term_range
+from .segments import FieldLengths, TermProbe
 from .suffixes import SEPARATOR, can_start, segment_suffixes
 
 __all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
@@ -137,7 +136,7 @@ class CharPhrase(_Query):
         by_char: dict[str, list[float]] = {}
         for char, term in zip(self.chars, terms):
             if char not in by_char:
-                scorer = _BM25Scorer(searcher, self.fieldname, term, weighting)
+                scorer = _bm25_scorer(searcher, self.fieldname, term, weighting)
                 by_char[char] = scorer.scores(ids, [stream.count(char) for _doc, stream in found])
         columns = [by_char[char] for char in self.chars]
         scores = [_tree_sum([column[at] for column in columns]) for at in range(len(ids))]
@@ -284,26 +283,31 @@ class RankedFilter(_Query):
 
 def _segment_doc_frequency(leaf: Any, fieldname: str, btext: bytes) -> int:
     """One segment reader's ``doc_frequency``, its term table probed directly."""
-    terms = getattr(leaf, "_terms", None)
-    if not isinstance(terms, W3TermsReader):
+    probe = _term_probe(leaf)
+    if probe is None:
         return int(leaf.doc_frequency(fieldname, btext))
-    found = _term_range_in(terms, fieldname, btext)
-    return 0 if found is None else int(_DOC_FREQUENCY.unpack_from(terms._dbfile.get(found[0] + 5, 4))[0])
+    found = probe.value_range(fieldname, btext)
+    return 0 if found is None else int(_DOC_FREQUENCY.unpack_from(leaf._terms._dbfile.get(found[0] + 5, 4))[0])
 
 
 def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
     """One segment reader's term info of the term (None: not there), with one probe of its term table."""
-    terms = getattr(leaf, "_terms", None)
-    if not isinstance(terms, W3TermsReader):
+    probe = _term_probe(leaf)
+    if probe is None:
         return leaf.term_info(fieldname, btext) if (fieldname, btext) in leaf else None
-    found = _term_range_in(terms, fieldname, btext)
-    return None if found is None else W3TermInfo.from_bytes(terms._dbfile.get(*found))
+    found = probe.value_range(fieldname, btext)
+    return None if found is None else W3TermInfo.from_bytes(leaf._terms._dbfile.get(*found))
 
 
-def _term_range_in(terms: W3TermsReader, fieldname: str, btext: bytes) -> tuple[int, int] | None:
-    """(value position, value length) of the term in a segment's term table, or None."""
-    fieldnum = terms._fieldmap.get(fieldname)
-    return None if fieldnum is None else term_range(terms._tindex, pack_ushort(fieldnum) + btext)
+def _term_probe(leaf: Any) -> TermProbe | None:
+    """The segment reader's term table probe, made once per reader (None: not a Whoosh 3 table)."""
+    probe = leaf.__dict__.get("_searchkit_probe")
+    if probe is None:
+        terms = getattr(leaf, "_terms", None)
+        if not isinstance(terms, W3TermsReader):
+            return None
+        probe = leaf._searchkit_probe = TermProbe(terms)
+    return probe  # type: ignore[no-any-return]
 
 
 _DOC_FREQUENCY = struct.Struct("!I")  # in a term info, after its flags byte and total weight
@@ -458,7 +462,7 @@ def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any, in
         postings = terms._codec.postings_reader(terms._postfile, info, reader.schema[fieldname].format, term=(fieldname, btext))
         if reader.deleted_docs_set:
             postings = wm.FilterMatcher(postings, reader.deleted_docs_set, exclude=True)
-    return _Cursor(postings, _BM25Scorer(searcher, fieldname, btext, weighting))
+    return _Cursor(postings, _bm25_scorer(searcher, fieldname, btext, weighting))
 
 
 def _word_cursor(searcher: Any, fieldname: str, word: str, weighting: Any) -> _Cursor | None:
@@ -508,6 +512,27 @@ class _BM25Scorer:
             return [float(scoring.bm25(idf, tf, self.dfl(doc), avgfl, B, K1)) for doc, tf in zip(docs, weights)]
         table = _LENGTH_OF_BYTE
         return [idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * table[lengths[doc]] / avgfl))) for doc, tf in zip(docs, weights)]
+
+
+MAX_CACHED_SCORERS = 100_000
+
+
+def _bm25_scorer(searcher: Any, fieldname: str, btext: bytes, weighting: scoring.BM25F) -> _BM25Scorer:
+    """The term's scorer in the (segment) searcher's reader, remembered by the top searcher.
+
+    Keyword queries share characters: each one's scorer per segment is made
+    once per state of the index, not once per query.
+    """
+    parent = searcher.get_parent()
+    cache = parent.__dict__.get("_searchkit_scorers")
+    if cache is None or len(cache) > MAX_CACHED_SCORERS:
+        cache = parent._searchkit_scorers = {}
+    # The top searcher keeps its segment readers open, so their ids stay theirs.
+    key = (id(searcher.reader()), fieldname, btext, weighting._field_B.get(fieldname, weighting.B), weighting.K1)
+    scorer = cache.get(key)
+    if scorer is None:
+        scorer = cache[key] = _BM25Scorer(searcher, fieldname, btext, weighting)
+    return scorer
 
 
 # A stored length byte's length, as Whoosh's doc_field_length decodes it (0: no length; Whoosh

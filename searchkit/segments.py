@@ -54,7 +54,7 @@ from whoosh.codec.whoosh3 import (
     length_to_byte,
 )
 from whoosh.filedb.filestore import FileStorage
-from whoosh.filedb.filetables import HashWriter, OrderedHashWriter
+from whoosh.filedb.filetables import HashWriter, OrderedHashWriter, crc_hash
 from whoosh.util.numlists import GrowableArray
 from whoosh.system import pack_ushort
 from whoosh.matching import ListMatcher, ReadTooFar
@@ -66,7 +66,7 @@ from .errors import SearchkitError
 from .suffixes import EXTENSION as SUFFIX_EXTENSION
 from .suffixes import segment_suffixes, write_suffix_file
 
-__all__ = ["BackgroundMerge", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range"]
+__all__ = ["BackgroundMerge", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range", "TermProbe"]
 
 _second = itemgetter(1)
 
@@ -372,8 +372,12 @@ def term_range(table: Any, key: bytes) -> tuple[int, int] | None:
         for found in table.ranges_for_key(key):
             return found  # type: ignore[no-any-return]
         return None
-    keyhash = table.hashfn(key)
-    start, slots = table.tables[keyhash & 255]
+    return _find_row(buffer, table.tables, table.hashfn(key), key)
+
+
+def _find_row(buffer: Any, tables: Sequence[tuple[int, int]], keyhash: int, key: bytes) -> tuple[int, int] | None:
+    """The hash file's row of ``key`` (of hash ``keyhash``): (value position, value length), or None."""
+    start, slots = tables[keyhash & 255]
     if not slots:
         return None
     end = start + slots * _HASH_SLOT.size
@@ -392,6 +396,32 @@ def term_range(table: Any, key: bytes) -> tuple[int, int] | None:
         if position == end:
             position = start
     return None
+
+
+class TermProbe:
+    """A segment's term table set up once for many lookups (a query probes
+    each segment for every substring of its keywords)."""
+
+    __slots__ = ("_table", "_buffer", "_tables", "_hash", "_prefixes")
+
+    def __init__(self, terms: Any) -> None:
+        table = terms._tindex
+        self._table = table
+        self._buffer = getattr(table.dbfile, "_buf", None)
+        self._tables = table.tables
+        # Whoosh's crc_hash masks what zlib.crc32 already returns unsigned.
+        self._hash = zlib.crc32 if table.hashfn is crc_hash else table.hashfn
+        self._prefixes = {name: pack_ushort(number) for name, number in terms._fieldmap.items()}
+
+    def value_range(self, fieldname: str, btext: bytes) -> tuple[int, int] | None:
+        """(position, length) of the term's term info in the table's file, or None."""
+        prefix = self._prefixes.get(fieldname)
+        if prefix is None:
+            return None
+        key = prefix + btext
+        if self._buffer is None:
+            return term_range(self._table, key)
+        return _find_row(self._buffer, self._tables, self._hash(key), key)
 
 
 def hash_index_problem(table: Any) -> str | None:
