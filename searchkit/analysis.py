@@ -100,25 +100,45 @@ _CJK_RANGES = (
 
 _t2s_lock = threading.Lock()
 _t2s_table: dict[str, str] | None = None
+T2S_FILE = "t2s_chars.txt"  # in the package: build_t2s_table's pairs, made by scripts/make_t2s_table.py
+
+
+def build_t2s_table() -> dict[str, str]:
+    """OpenCC t2s applied to each CJK character alone: the characters it changes to one other."""
+    import opencc
+
+    converter = opencc.OpenCC("t2s")
+    chars = [chr(c) for lo, hi in _CJK_RANGES for c in range(lo, hi)]
+    converted = converter.convert("\n".join(chars)).split("\n")
+    table = {}
+    if len(converted) == len(chars):
+        for original, simplified in zip(chars, converted):
+            if original != simplified and len(simplified) == 1:
+                table[original] = simplified
+    return table
+
+
+def read_t2s_file(text: str) -> dict[str, str]:
+    """The table from the packaged file's text: ``#`` lines, then pairs (original, simplified) in a row."""
+    pairs = "".join(line for line in text.splitlines() if not line.startswith("#"))
+    return dict(zip(pairs[0::2], pairs[1::2]))
 
 
 def _t2s_chars() -> dict[str, str]:
-    """OpenCC t2s applied to each CJK character alone, built once (~30 ms)."""
+    """The per-character t2s table, read once from the package (building it from
+    OpenCC took some 30 to 70 ms of every process that normalizes: each search)."""
     global _t2s_table
     if _t2s_table is None:
         with _t2s_lock:
             if _t2s_table is None:
-                import opencc
+                from importlib import resources
 
-                converter = opencc.OpenCC("t2s")
-                chars = [chr(c) for lo, hi in _CJK_RANGES for c in range(lo, hi)]
-                converted = converter.convert("\n".join(chars)).split("\n")
-                table = {}
-                if len(converted) == len(chars):
-                    for original, simplified in zip(chars, converted):
-                        if original != simplified and len(simplified) == 1:
-                            table[original] = simplified
-                _t2s_table = table
+                try:
+                    text = resources.files(__package__).joinpath(T2S_FILE).read_text(encoding="utf-8")
+                except OSError:  # a source tree without the file: the same table, built
+                    _t2s_table = build_t2s_table()
+                else:
+                    _t2s_table = read_t2s_file(text)
     return _t2s_table
 
 

@@ -194,3 +194,17 @@ def test_jieba_rs_loads_without_the_package_default_instance() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["False ['民族', '团结', '民族团结']", "True ['民族团结']"]
+
+
+def test_packaged_t2s_table_is_what_the_installed_opencc_gives() -> None:
+    """searchkit reads its per-character t2s table from a file; OpenCC still decides it."""
+    from importlib import resources
+
+    from searchkit import analysis
+
+    text = resources.files("searchkit").joinpath(analysis.T2S_FILE).read_text(encoding="utf-8")
+    packaged = analysis.read_t2s_file(text)
+    assert packaged == analysis.build_t2s_table(), "run python scripts/make_t2s_table.py"
+    assert analysis._t2s_chars() == packaged
+    assert (packaged["國"], packaged["㑳"]) == ("国", "㑇")
+    assert "国" not in packaged  # simplified characters stay as they are
