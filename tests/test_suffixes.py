@@ -164,8 +164,11 @@ def test_suffixes_are_ordered_by_their_prefix() -> None:
     assert list(table.streams()) == streams
     assert table.problem(streams) is None
     assert table.problem(streams[:-1] + ["x"]) == "its texts differ from the stored paragraphs"
-    for keyword in ("a", "ab", "b𠀀", "𠀀 a", "ba b", "ﾀ", "ﾀ𠀀", "𠀀ﾀa"):
+    keywords = ("a", "ab", "b𠀀", "𠀀 a", "ba b", "ﾀ", "ﾀ𠀀", "𠀀ﾀa", "bb", "b")
+    # Twice, the second time longest first: a chunk remembers each first code unit's range.
+    for keyword in keywords + tuple(sorted(keywords, key=len, reverse=True)):
         assert [doc for doc, _stream in table.holding(keyword)] == [d for d, s in enumerate(streams) if keyword in s]
+    assert set(chunk.buckets) == {char.encode("utf-16-be")[:2] for char in "abﾀ𠀀"}
 
 
 def _index_with_a_damaged_header(path: Path, seed: int) -> None:
