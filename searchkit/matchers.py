@@ -40,7 +40,7 @@ from whoosh.util.numeric import byte_to_length
 from .segments import FieldLengths, TermProbe
 from .suffixes import SEPARATOR, can_start, segment_suffixes
 
-__all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "term_bytes"]
+__all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "searcher_cache", "term_bytes"]
 
 
 class _Query(wq.Query):  # type: ignore[misc]
@@ -313,21 +313,31 @@ def _term_probe(leaf: Any) -> TermProbe | None:
 _DOC_FREQUENCY = struct.Struct("!I")  # in a term info, after its flags byte and total weight
 
 
+def searcher_cache(searcher: Any, name: str, bound: int) -> dict[Any, Any]:
+    """A dict kept on the (top) searcher, emptied once past ``bound`` entries.
+
+    A searcher reads one state of the index (a new one is opened when the
+    index changes), so what is computed from that state stays true.
+    """
+    parent = searcher.get_parent()
+    cache: dict[Any, Any] | None = parent.__dict__.get(name)
+    if cache is None or len(cache) > bound:
+        cache = parent.__dict__[name] = {}
+    return cache
+
+
 MAX_CACHED_FREQUENCIES = 200_000
 
 
 def cached_doc_frequency(searcher: Any, fieldname: str, btext: bytes) -> int:
     """The term's document frequency in the (top) searcher's index, remembered by that searcher.
 
-    A searcher reads one state of the index (a new one is opened when the
-    index changes), so what it found stays true. Query segmentation and each
-    ranking term's idf ask for it; Whoosh's own idf cache is per segment
-    searcher, so it summed every segment's frequency again in each segment.
+    Query segmentation and each ranking term's idf ask for it; Whoosh's own
+    idf cache is per segment searcher, so it summed every segment's
+    frequency again in each segment.
     """
     parent = searcher.get_parent()
-    cache = parent.__dict__.get("_searchkit_frequencies")
-    if cache is None or len(cache) > MAX_CACHED_FREQUENCIES:
-        cache = parent._searchkit_frequencies = {}
+    cache = searcher_cache(parent, "_searchkit_frequencies", MAX_CACHED_FREQUENCIES)
     key = (fieldname, btext)
     frequency = cache.get(key)
     if frequency is None:
@@ -523,10 +533,7 @@ def _bm25_scorer(searcher: Any, fieldname: str, btext: bytes, weighting: scoring
     Keyword queries share characters: each one's scorer per segment is made
     once per state of the index, not once per query.
     """
-    parent = searcher.get_parent()
-    cache = parent.__dict__.get("_searchkit_scorers")
-    if cache is None or len(cache) > MAX_CACHED_SCORERS:
-        cache = parent._searchkit_scorers = {}
+    cache = searcher_cache(searcher, "_searchkit_scorers", MAX_CACHED_SCORERS)
     # The top searcher keeps its segment readers open, so their ids stay theirs.
     key = (id(searcher.reader()), fieldname, btext, weighting._field_B.get(fieldname, weighting.B), weighting.K1)
     scorer = cache.get(key)

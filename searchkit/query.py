@@ -29,7 +29,7 @@ from whoosh import query as wq
 from . import analysis
 from .errors import QueryError
 from .highlight import Snippet, make_snippet
-from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, term_bytes
+from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
 
 if TYPE_CHECKING:
     from .index import SearchIndex
@@ -398,10 +398,7 @@ class Lexicon:
         self._schema = searcher.schema
         # Per searcher (one state of the index): segmentation asks about
         # every substring of every query, again for the partial fallback.
-        known = getattr(searcher, "_searchkit_known_words", None)
-        if known is None or len(known) > self.MAX_KNOWN:
-            known = searcher._searchkit_known_words = {}
-        self._known: dict[str, int] = known
+        self._known: dict[str, int] = searcher_cache(searcher, "_searchkit_known_words", self.MAX_KNOWN)
 
     def doc_frequency(self, word: str) -> int:
         """Documents holding the word in text or title (a keyword only a title holds still ranks)."""

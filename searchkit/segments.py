@@ -1252,16 +1252,15 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         # they are and each column in one pass.
         stored = reader._perdoc._cached_reader("_stored", STORED_COLUMN) if isinstance(reader, SegmentReader) else None
         raw_stored = getattr(stored, "_child", None)
+        live = list(reader.all_doc_ids())  # in order, deleted ones left out
+        self._add_reader_streams(reader, live)
         if (
             type(raw_stored) is not wcolumns.CompressedBytesColumn.Reader
             or not isinstance(self.perdocwriter, W3PerDocWriter)
             or any(self.schema[name].vector for name in fieldnames if name in self.schema)
         ):
-            self._add_reader_streams(reader, list(reader.all_doc_ids()))
             return super().write_per_doc(fieldnames, reader)  # type: ignore[no-any-return]
         perdoc, perdocwriter, schema = reader._perdoc, self.perdocwriter, self.schema
-        live = list(reader.all_doc_ids())  # in order, deleted ones left out
-        self._add_reader_streams(reader, live)
         start = self.docnum
         new_numbers = range(start, start + len(live))
         docmap = dict(zip(live, new_numbers)) if reader.has_deletions() else None
