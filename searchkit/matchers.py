@@ -24,7 +24,6 @@ from __future__ import annotations
 import heapq
 import math
 import pickle
-import struct
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate
@@ -281,15 +280,6 @@ class RankedFilter(_Query):
         return [(score, -negated) for score, negated in best], total
 
 
-def _segment_doc_frequency(leaf: Any, fieldname: str, btext: bytes) -> int:
-    """One segment reader's ``doc_frequency``, its term table probed directly."""
-    probe = _term_probe(leaf)
-    if probe is None:
-        return int(leaf.doc_frequency(fieldname, btext))
-    found = probe.value_range(fieldname, btext)
-    return 0 if found is None else int(_DOC_FREQUENCY.unpack_from(leaf._terms._dbfile.get(found[0] + 5, 4))[0])
-
-
 def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
     """One segment reader's term info of the term (None: not there), with one probe of its term table."""
     probe = _term_probe(leaf)
@@ -308,9 +298,6 @@ def _term_probe(leaf: Any) -> TermProbe | None:
             return None
         probe = leaf._searchkit_probe = TermProbe(terms)
     return probe  # type: ignore[no-any-return]
-
-
-_DOC_FREQUENCY = struct.Struct("!I")  # in a term info, after its flags byte and total weight
 
 
 def searcher_cache(searcher: Any, name: str, bound: int) -> dict[Any, Any]:
@@ -341,9 +328,20 @@ def cached_doc_frequency(searcher: Any, fieldname: str, btext: bytes) -> int:
     key = (fieldname, btext)
     frequency = cache.get(key)
     if frequency is None:
-        leaves = [leaf for leaf, _offset in parent.reader().leaf_readers()]
-        frequency = cache[key] = sum(_segment_doc_frequency(leaf, fieldname, btext) for leaf in leaves)
+        frequency = cache[key] = sum(source(fieldname, btext) for source in _frequency_sources(parent))
     return frequency
+
+
+def _frequency_sources(parent: Any) -> list[Callable[[str, bytes], int]]:
+    """Per segment of the top searcher, its ``doc_frequency(fieldname, btext)``: a probe of its term table where it can."""
+    sources: list[Callable[[str, bytes], int]] | None = parent.__dict__.get("_searchkit_frequency_sources")
+    if sources is None:
+        sources = []
+        for leaf, _offset in parent.reader().leaf_readers():
+            probe = _term_probe(leaf)
+            sources.append(leaf.doc_frequency if probe is None else probe.doc_frequency)
+        parent._searchkit_frequency_sources = sources
+    return sources
 
 
 def term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:

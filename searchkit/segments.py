@@ -354,6 +354,7 @@ class _PositionedFile:
         return getattr(self._file, name)
 
 
+_DOC_FREQUENCY = struct.Struct("!I")  # in a Whoosh 3 term info
 _HASH_ROW = struct.Struct("!ii")  # a hash file row: key length, value length
 _HASH_SLOT = struct.Struct("!Iq")  # a hash table slot: hash, row position
 CRC32_HASH = 1  # Whoosh's number for the CRC-32 key hash (0: MD5)
@@ -422,6 +423,16 @@ class TermProbe:
         if self._buffer is None:
             return term_range(self._table, key)
         return _find_row(self._buffer, self._tables, self._hash(key), key)
+
+    def doc_frequency(self, fieldname: str, btext: bytes) -> int:
+        """The term's document frequency in this segment (0: not there), read from its term info."""
+        found = self.value_range(fieldname, btext)
+        if found is None:
+            return 0
+        at = found[0] + 5  # after the term info's flags byte and total weight
+        if self._buffer is None:
+            return int(_DOC_FREQUENCY.unpack(self._table.dbfile.get(at, 4))[0])
+        return int(_DOC_FREQUENCY.unpack_from(self._buffer, at)[0])
 
 
 def hash_index_problem(table: Any) -> str | None:
