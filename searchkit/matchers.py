@@ -70,9 +70,26 @@ class CharPhrase(_Query):
         self.fieldname = fieldname
         self.chars = tuple(chars)
         self.boost = boost
+        # Worked out once, not again in every segment:
+        self._terms: tuple[Any, list[bytes] | None] = (None, None)  # (schema, the chars' term bytes)
+        self._by_suffixes = (
+            fieldname == "grams"
+            and bool(self.chars)
+            and all(len(char) == 1 and char != SEPARATOR for char in self.chars)
+            and can_start(self.chars[0])
+        )
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.fieldname!r}, {''.join(self.chars)!r}, boost={self.boost})"
+
+    def _term_bytes(self, schema: Any) -> list[bytes] | None:
+        """The chars as the schema stores them (None: one cannot be a term, so nothing matches)."""
+        known, terms = self._terms
+        if known is not schema:
+            found = [term_bytes(schema, self.fieldname, char) for char in self.chars]
+            terms = None if None in found else found  # type: ignore[assignment]
+            self._terms = (schema, terms)
+        return terms
 
     def _key(self) -> tuple[Any, ...]:
         return self.fieldname, self.chars, self.boost
@@ -88,8 +105,8 @@ class CharPhrase(_Query):
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
         reader = searcher.reader()
-        terms = [term for term in (term_bytes(searcher.schema, self.fieldname, char) for char in self.chars) if term is not None]
-        if len(terms) < len(self.chars):
+        terms = self._term_bytes(searcher.schema)
+        if terms is None:
             return wm.NullMatcher()
         weighting = searcher.weighting if context is None else context.weighting
         table = self._suffix_table(reader, weighting)
@@ -110,13 +127,7 @@ class CharPhrase(_Query):
     def _suffix_table(self, reader: Any, weighting: Any) -> Any:
         """The segment's suffix arrays, where they can answer this phrase (of
         characters of paragraph text, scored by BM25F): else None."""
-        if (
-            self.fieldname != "grams"
-            or type(weighting) is not scoring.BM25F
-            or any(len(char) != 1 or char == SEPARATOR for char in self.chars)
-            or not self.chars
-            or not can_start(self.chars[0])
-        ):
+        if not self._by_suffixes or type(weighting) is not scoring.BM25F:
             return None
         # A damaged file raises as damaged postings do: the CLI's check then names it.
         return segment_suffixes(reader)
@@ -137,8 +148,7 @@ class CharPhrase(_Query):
             if char not in by_char:
                 scorer = _bm25_scorer(searcher, self.fieldname, term, weighting)
                 by_char[char] = scorer.scores(ids, [stream.count(char) for _doc, stream in found])
-        columns = [by_char[char] for char in self.chars]
-        scores = [_tree_sum([column[at] for column in columns]) for at in range(len(ids))]
+        scores = _tree_sums([by_char[char] for char in self.chars])
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
         return _ScoredList(ids, scores)
@@ -642,9 +652,8 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
             # Per term (cursor), its score in each candidate document.
             by_term = [_scores(cursors[i].scorer, docs, [postings[i][0] for _doc, postings, _s in candidates])
                        for i in range(len(cursors))]
-            for at, doc in enumerate(docs):
-                ids.append(doc)
-                scores.append(_tree_sum([by_term[slot][at] for slot in phrase]))
+            ids.extend(docs)
+            scores.extend(_tree_sums([by_term[slot] for slot in phrase]))
         if not all(cursor.active for cursor in cursors.opened[1:] if cursor is not None):
             break  # a term has no postings left: nothing further can match
         lead.next_block()
@@ -669,12 +678,14 @@ def _starts(positions: Sequence[int], offsets: list[int]) -> set[int]:
     return starts
 
 
-def _tree_sum(values: list[float]) -> float:
-    """Sum in the order of Whoosh's balanced intersection tree (same float rounding)."""
-    if len(values) == 1:
-        return values[0]
-    half = len(values) // 2
-    return _tree_sum(values[:half]) + _tree_sum(values[half:])
+def _tree_sums(columns: list[list[float]]) -> list[float]:
+    """Per row, the sum of the columns' values in the order of Whoosh's
+    balanced intersection tree (same float rounding); an addition per row
+    and tree node, a column at a time."""
+    if len(columns) == 1:
+        return list(columns[0])
+    half = len(columns) // 2
+    return [left + right for left, right in zip(_tree_sums(columns[:half]), _tree_sums(columns[half:]))]
 
 
 class _ScoredList(wm.ListMatcher):  # type: ignore[misc]
