@@ -185,6 +185,25 @@ def test_term_range_finds_what_whooshs_hash_reader_finds(poems: SearchIndex) -> 
     assert checked > 2000
 
 
+def test_term_probe_doc_frequency_is_whooshs_from_the_buffer_and_from_the_file(poems: SearchIndex) -> None:
+    from searchkit.segments import TermProbe
+
+    checked = 0
+    for leaf, _offset in poems.searcher().reader().leaf_readers():
+        buffered = TermProbe(leaf._terms)
+        unbuffered = TermProbe(leaf._terms)
+        unbuffered._buffer = None  # a term table read through the file, not a memory map
+        assert buffered._buffer is not None
+        for fieldname in ("grams", "words", "title_words"):
+            terms = [term for term, _info in leaf.iter_field(fieldname)]
+            for btext in terms[:200] + [term + "雪".encode() for term in terms[:50]]:
+                expected = leaf.doc_frequency(fieldname, btext) if (fieldname, btext) in leaf else 0
+                assert buffered.doc_frequency(fieldname, btext) == expected, (fieldname, btext)
+                assert unbuffered.doc_frequency(fieldname, btext) == expected, (fieldname, btext)
+                checked += 1
+    assert checked > 500
+
+
 def test_a_term_whose_postings_in_a_segment_are_all_deleted() -> None:
     # The term is still in the segment's term table; its cursor there holds
     # nothing. (Found by comparing random queries with the code before
