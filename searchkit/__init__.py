@@ -19,7 +19,7 @@ from .errors import (
     UnreadableFileError,
 )
 from .highlight import Snippet, render_ansi, render_html, render_plain
-from .index import ArticleInfo, IndexReport, IndexStats, SearchIndex
+from .index import ArticleInfo, IndexReport, IndexStats, OptimizeReport, SearchIndex
 from .query import Hit, SearchResult
 
 __version__ = "0.1.0"
@@ -37,6 +37,7 @@ __all__ = [
     "IndexReport",
     "IndexStats",
     "IndexVersionError",
+    "OptimizeReport",
     "QueryError",
     "ReaderError",
     "SearchIndex",

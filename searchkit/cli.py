@@ -213,7 +213,7 @@ def index_command(
 
 
 @contextmanager
-def _progress() -> Iterator[Any]:
+def _progress(label: str = "indexing") -> Iterator[Any]:
     """A progress bar on stderr when it is a terminal; a no-op otherwise."""
     if not sys.stderr.isatty():
         yield None
@@ -222,7 +222,7 @@ def _progress() -> Iterator[Any]:
 
     def update(event: str, amount: int) -> None:
         if event == "start":
-            bar = click.progressbar(length=amount, label="indexing", file=sys.stderr)
+            bar = click.progressbar(length=amount, label=label, file=sys.stderr)
             bar.__enter__()
             state["bar"] = bar
         elif "bar" in state:
@@ -418,6 +418,23 @@ def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, gr
         report = SearchIndex.reindex(path, settings=settings, lock_timeout=ctx.obj["lock_timeout"], batch_size=batch_size,
                                      workers=workers)
     click.echo(f"reindexed: {report.summary()}")
+
+
+@cli.command("optimize")
+@click.pass_context
+def optimize_command(ctx: click.Context) -> None:
+    """Merge the index into one segment, for faster queries.
+
+    Every query visits every segment, so an index that is done growing
+    answers faster merged (a keyword query over the 4 segments of 10k
+    imported poems takes about half as long again as over one). Rewrites
+    the whole index; holds the write lock meanwhile; interrupted, the index
+    stays as it was.
+    """
+    index = _open(ctx)
+    with _progress("merging") as progress, _errors():
+        report = index.optimize(progress=progress)
+    click.echo(f"optimized: {report.summary()}")
 
 
 @cli.command("remove")

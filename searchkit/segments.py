@@ -1294,7 +1294,11 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
                 if byte:
                     writer.add(new, byte)
                     total += byte_to_length(byte)
-            perdocwriter._fieldlengths[fieldname] += total
+            # Whoosh adds up the rounded lengths the bytes hold. Without
+            # deletions the input's own total (of its documents' true lengths)
+            # stays exact: merged, the documents score as they did, as in an
+            # index built at once.
+            perdocwriter._fieldlengths[fieldname] += reader.field_length(fieldname) if docmap is None else total
         # Other columns (sortable fields).
         for fieldname in sorted(fieldnames):
             column_type = schema[fieldname].column_type if fieldname in schema else None
@@ -1508,7 +1512,7 @@ class BackgroundMerge:
             for segment in segments
         ]
         self.input_ids = {segment_id for segment_id, _live in self.inputs}
-        self._child = ChildSegment(ix, segments, _merge_into)
+        self._child = ChildSegment(ix, segments, merge_into)
 
     def ready(self) -> bool:
         return self._child.ready()
@@ -1562,7 +1566,8 @@ def tiers_to_merge(segments: list[Any]) -> tuple[list[Any], list[Any]]:
     return merge, [segment for segment in segments if segment not in merge]
 
 
-def _merge_into(writer: SegmentWriter, segments: list[Any]) -> None:
+def merge_into(writer: SegmentWriter, segments: list[Any]) -> None:
+    """Add the segments' live documents to the segment ``writer`` writes (read without a memory map)."""
     storage = _unmapped(writer.storage)
     for segment in segments:
         reader = SegmentReader(storage, writer.schema, segment)
@@ -1573,5 +1578,5 @@ def _merge_into(writer: SegmentWriter, segments: list[Any]) -> None:
 def merge_tiers(writer: SegmentWriter, segments: list[Any]) -> list[Any]:
     """Whoosh merge policy for :func:`tiers_to_merge`, merging in this writer."""
     merge, kept = tiers_to_merge(segments)
-    _merge_into(writer, merge)
+    merge_into(writer, merge)
     return kept

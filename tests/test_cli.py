@@ -75,6 +75,22 @@ def test_batch_queries_from_stdin(runner: CliRunner, seeded: Path) -> None:
     assert result.exit_code == 1
 
 
+def test_optimize(runner: CliRunner, seeded: Path, tmp_path: Path) -> None:
+    extra = tmp_path / "extra.txt"
+    extra.write_text("民族团结一家亲。\n", encoding="utf-8")
+    assert run(runner, seeded, "index", str(extra)).exit_code == 0
+    searched = run(runner, seeded, "search", "民族团结", "--json").stdout
+    result = run(runner, seeded, "optimize")
+    assert (result.exit_code, result.stdout) == (0, "optimized: 2 segments merged into 1\n")
+    assert json.loads(run(runner, seeded, "stats", "--json").stdout)["segments"] == 1
+    assert run(runner, seeded, "search", "民族团结", "--json").stdout == searched
+    result = run(runner, seeded, "optimize")
+    assert (result.exit_code, result.stdout) == (0, "optimized: 1 segment, nothing deleted: nothing to merge\n")
+    missing = run(runner, tmp_path / "none", "optimize")
+    assert missing.exit_code == 3
+    assert missing.stderr == f"Error: no index at {tmp_path / 'none'}: build one with `searchkit --index {tmp_path / 'none'} index PATH`\n"
+
+
 def test_list_show_stats(runner: CliRunner, seeded: Path) -> None:
     listing = json.loads(run(runner, seeded, "list", "--json").stdout)
     assert [a["title"] for a in listing] == [

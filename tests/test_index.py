@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from searchkit import Article, SearchIndex
+from searchkit import Article, OptimizeReport, SearchIndex
 from tests.conftest import CORPUS
 
 
@@ -35,6 +35,45 @@ def test_small_commits_merge_without_loss_or_duplicates(tmp_path: Path) -> None:
     assert hit_ids(ix, "title:标题3") == ["b3-0", "b3-1", "b3-2"]
     reopened = SearchIndex(tmp_path / "ix")
     assert [a.article_id for a in reopened.list_articles()] == sorted(f"b{n}-{i}" for n in range(4) for i in range(3))
+
+
+def _answers(ix: SearchIndex, queries: list[str]) -> list[list[tuple[str, int, str]]]:
+    return [[(h.article_id, h.paragraph, h.snippet.text) for h in ix.search(q, limit=100).hits] for q in queries]
+
+
+def test_optimize_merges_into_one_segment_without_the_deleted_and_reports_progress(tmp_path: Path) -> None:
+    ix = SearchIndex.create(tmp_path / "ix")
+    for number in range(3):
+        ix.add_articles(batch(number), batch_size=3, workers=1)
+    ix.delete("b1-1")  # its article and paragraph documents
+    queries = ["第1批", "第2批第0段", "title:标题0", "段文字"]
+    before = _answers(ix, queries)
+    assert ix.stats().segments == 3
+    events: list[tuple[str, int]] = []
+    report = ix.optimize(progress=lambda event, amount: events.append((event, amount)))
+    assert report == OptimizeReport(segments_before=3, segments_after=1, dropped=2)
+    assert report.summary() == "3 segments merged into 1 (2 deleted index documents left out)"
+    assert events == [("start", 4)] + [("advance", 1)] * 4
+    assert ix.stats().segments == 1
+    assert _answers(ix, queries) == before and before[0] == [("b1-0", 0, "第1批第0段文字。"), ("b1-2", 0, "第1批第2段文字。")]
+    assert _answers(SearchIndex(tmp_path / "ix"), queries) == before
+    assert SearchIndex(tmp_path / "ix").check().ok
+    # Nothing left to merge: the index is not rewritten.
+    files = sorted(path.name for path in (tmp_path / "ix").iterdir())
+    again = ix.optimize(progress=lambda event, amount: events.append((event, amount)))
+    assert again == OptimizeReport(1, 1) and again.summary() == "1 segment, nothing deleted: nothing to merge"
+    assert len(events) == 5 and sorted(path.name for path in (tmp_path / "ix").iterdir()) == files
+
+
+def test_optimize_in_memory() -> None:
+    assert SearchIndex.in_memory().optimize() == OptimizeReport(0, 0)
+    ix = SearchIndex.in_memory()
+    ix.add_articles(batch(0), workers=1)
+    ix.add_articles(batch(1), workers=1)
+    ix.delete("b0-1")
+    assert ix.optimize() == OptimizeReport(2, 1, dropped=2)
+    assert hit_ids(ix, "段文字") == ["b0-0", "b0-2", "b1-0", "b1-1", "b1-2"]
+    assert ix.optimize() == OptimizeReport(1, 1)
 
 
 def test_replacing_an_article_across_segments(tmp_path: Path) -> None:

@@ -194,6 +194,24 @@ def test_lock_timeout_message_and_exit_code(tmp_path: Path) -> None:
     assert run_cli("--index", str(ix), "--lock-timeout", "0", "index", str(data)).returncode == 0
 
 
+def test_optimize_waits_for_the_lock_and_gives_up_with_a_message(tmp_path: Path) -> None:
+    ix = tmp_path / "ix"
+    holder = SearchIndex.create(ix)
+    holder.add_articles([Article(id="a", title="t", paragraphs=["甲"])], workers=1)
+    holder.add_articles([Article(id="b", title="t", paragraphs=["乙"])], workers=1)
+    writer = holder._whoosh_writer()
+    try:
+        optimized = CliRunner().invoke(cli, ["--index", str(ix), "--lock-timeout", "0.2", "optimize"])
+        assert optimized.exit_code == 4
+        assert optimized.stderr == (
+            f"Error: index at {ix} is locked by another writer; gave up after 0.2 s (raise --lock-timeout or try again)\n"
+        )
+    finally:
+        writer.cancel()
+    assert SearchIndex(ix).stats().segments == 2
+    assert SearchIndex(ix).optimize().summary() == "2 segments merged into 1"
+
+
 def test_searches_during_indexing_see_committed_states(tmp_path: Path) -> None:
     ix = tmp_path / "ix"
     SearchIndex.create(ix).close()

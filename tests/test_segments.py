@@ -192,11 +192,11 @@ def test_merges_in_a_child_process_drop_what_the_same_commit_deletes(
         ix.add_articles(many_articles(8, tag=f"c{number}-"), workers=2)
     assert ix.stats().segments == MERGE_FACTOR
     merged: list[int] = []
-    real_merge_into = segments_module._merge_into
+    real_merge_into = segments_module.merge_into
     def recording_merge_into(writer: Any, segments: list[Any]) -> None:
         merged.append(os.getpid())
         real_merge_into(writer, segments)
-    monkeypatch.setattr(segments_module, "_merge_into", recording_merge_into)
+    monkeypatch.setattr(segments_module, "merge_into", recording_merge_into)
     # New articles, and one that replaces c0-0, which sits in a segment being merged.
     ix.add_articles([*many_articles(8, tag="new-"), many_articles(1, tag="c0-")[0]], workers=2)
     assert merged == []  # recorded in the child process only
@@ -300,7 +300,7 @@ def _failing_merge_into(writer: Any, segments: list[Any]) -> None:
     raise OSError("disk full")
 
 
-_REAL_MERGE_INTO = segments_module._merge_into
+_REAL_MERGE_INTO = segments_module.merge_into
 
 
 @pytest.mark.parametrize("merge_into", [_slow_merge_into, _failing_merge_into])
@@ -308,7 +308,7 @@ def test_a_background_merge_runs_across_commits_and_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, merge_into: Any
 ) -> None:
     monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
-    monkeypatch.setattr(segments_module, "_merge_into", merge_into)
+    monkeypatch.setattr(segments_module, "merge_into", merge_into)
     monkeypatch.setattr(sys.modules[__name__], "_MERGE_MAY_FINISH", [tmp_path / "merge may finish"])
     ix = SearchIndex.create(tmp_path / "ix")
     with ix.writer(batch_size=8, workers=2) as writer:
@@ -488,3 +488,29 @@ def test_random_queries_after_forked_writes_merges_deletions_and_replacements(tm
             assert result.partial or result.total == 0, query
     assert answered > 150
     assert ix.check().ok
+
+
+def test_a_merge_without_deletions_keeps_the_exact_field_totals() -> None:
+    # Stored lengths are rounded to a byte (125 characters read back as 123);
+    # Whoosh's merge adds up the rounded ones, which moved every score after
+    # a merge. Without deletions the inputs' totals are kept.
+    from whoosh.util.numeric import byte_to_length, length_to_byte
+
+    texts = ["春眠不觉晓处处闻啼鸟夜来风雨声花落知多少" * 6 + "床前明月光", "白日依山尽黄河入海流欲穷千里目更上一层楼" * 9 + "举头"]
+    assert any(byte_to_length(length_to_byte(len(text))) != len(text) for text in texts)
+    ix = SearchIndex.in_memory()
+    for number, text in enumerate(texts):
+        ix.add_articles([Article(id=f"a{number}", title="", paragraphs=[text])], workers=1)
+    reader = ix.searcher().reader()
+    totals = {name: reader.field_length(name) for name in ("grams", "words")}
+    assert totals["grams"] == sum(len(text) for text in texts) != sum(byte_to_length(length_to_byte(len(t))) for t in texts)
+    scores = [(hit.article_id, hit.score) for hit in ix.search("明月").hits + ix.search("黄河").hits]
+    assert ix.optimize().summary() == "2 segments merged into 1"
+    reader = ix.searcher().reader()
+    assert {name: reader.field_length(name) for name in ("grams", "words")} == totals
+    assert [(hit.article_id, hit.score) for hit in ix.search("明月").hits + ix.search("黄河").hits] == scores
+    # With deletions the live documents' true lengths are unknown: the rounded ones are added up.
+    ix.add_articles([Article(id="a2", title="", paragraphs=[texts[0]])], workers=1)
+    ix.delete("a1")  # from the merged segment: a0 is left there, with its rounded length
+    ix.optimize()
+    assert ix.searcher().reader().field_length("grams") == byte_to_length(length_to_byte(len(texts[0]))) + len(texts[0])
