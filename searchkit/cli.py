@@ -426,10 +426,11 @@ def optimize_command(ctx: click.Context) -> None:
     """Merge the index into one segment, for faster queries.
 
     Every query visits every segment, so an index that is done growing
-    answers faster merged (a keyword query over the 4 segments of 10k
-    imported poems takes about half as long again as over one). Rewrites
-    the whole index; holds the write lock meanwhile; interrupted, the index
-    stays as it was.
+    answers faster merged (keyword queries over 200k imported poems: 40 %
+    less time). Rewrites the whole index, holding the write lock, in about
+    0.6 s per 1,000 poems; its memory grows with the index (peak RSS about
+    1.3 times the index's size on disk for 200k poems). Interrupted, the
+    index stays as it was.
     """
     index = _open(ctx)
     with _progress("merging") as progress, _errors():

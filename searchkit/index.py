@@ -1029,11 +1029,12 @@ class SearchIndex:
     def optimize(self, progress: ProgressCallback | None = None) -> OptimizeReport:
         """Merge every segment into one, leaving deleted documents out.
 
-        Each query visits every segment: a keyword query over the 4
-        segments an import of 10k poems leaves takes about half as long
-        again as over one. So an index that is done growing answers faster
-        merged; the merge rewrites it all (some 8 s for those 10k poems).
-        Holds the write lock; interrupted, the index stays as it was.
+        Each query visits every segment: keyword queries over the 12
+        segments an import of 200k poems leaves took 4.5-5.6 ms against
+        2.9-3.1 ms merged. So an index that is done growing answers faster
+        merged; the merge rewrites it all (115 s for those 200k poems) and
+        needs memory in proportion (peak RSS 1.0 GiB for their 773 MiB
+        index). Holds the write lock; interrupted, the index stays as it was.
         ``progress`` gets ``("start", segments + 1)``, then an
         ``("advance", 1)`` per segment read and one when the merged segment
         is written.
