@@ -33,7 +33,7 @@ from whoosh import formats
 from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh import scoring
-from whoosh.codec.whoosh3 import W3LeafMatcher, W3PerDocReader, W3TermInfo, W3TermsReader
+from whoosh.codec.whoosh3 import W3LeafMatcher, W3PerDocReader, W3TermsReader
 from whoosh.util.numeric import byte_to_length
 
 from .segments import FieldLengths, TermProbe
@@ -295,8 +295,7 @@ def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
     probe = _term_probe(leaf)
     if probe is None:
         return leaf.term_info(fieldname, btext) if (fieldname, btext) in leaf else None
-    found = probe.value_range(fieldname, btext)
-    return None if found is None else W3TermInfo.from_bytes(leaf._terms._dbfile.get(*found))
+    return probe.term_info(fieldname, btext)
 
 
 def _term_probe(leaf: Any) -> TermProbe | None:

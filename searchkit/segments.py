@@ -424,6 +424,11 @@ class TermProbe:
             return term_range(self._table, key)
         return _find_row(self._buffer, self._tables, self._hash(key), key)
 
+    def term_info(self, fieldname: str, btext: bytes) -> Any:
+        """The term's term info in this segment (a ``W3TermInfo``), or None."""
+        found = self.value_range(fieldname, btext)
+        return None if found is None else W3TermInfo.from_bytes(self._table.dbfile.get(*found))
+
     def doc_frequency(self, fieldname: str, btext: bytes) -> int:
         """The term's document frequency in this segment (0: not there), read from its term info."""
         found = self.value_range(fieldname, btext)

@@ -185,7 +185,7 @@ def test_term_range_finds_what_whooshs_hash_reader_finds(poems: SearchIndex) -> 
     assert checked > 2000
 
 
-def test_term_probe_doc_frequency_is_whooshs_from_the_buffer_and_from_the_file(poems: SearchIndex) -> None:
+def test_term_probe_doc_frequency_and_term_info_are_whooshs_from_the_buffer_and_from_the_file(poems: SearchIndex) -> None:
     from searchkit.segments import TermProbe
 
     checked = 0
@@ -200,6 +200,13 @@ def test_term_probe_doc_frequency_is_whooshs_from_the_buffer_and_from_the_file(p
                 expected = leaf.doc_frequency(fieldname, btext) if (fieldname, btext) in leaf else 0
                 assert buffered.doc_frequency(fieldname, btext) == expected, (fieldname, btext)
                 assert unbuffered.doc_frequency(fieldname, btext) == expected, (fieldname, btext)
+                whooshs = leaf.term_info(fieldname, btext) if expected else None
+                for probe in (buffered, unbuffered):
+                    info = probe.term_info(fieldname, btext)
+                    assert (info is None) == (whooshs is None), (fieldname, btext)
+                    if info is not None:
+                        stats = ("weight", "doc_frequency", "min_length", "max_length", "max_weight", "min_id", "max_id")
+                        assert [getattr(info, name)() for name in stats] == [getattr(whooshs, name)() for name in stats]
                 checked += 1
     assert checked > 500
 
