@@ -55,12 +55,15 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchIndex", "IndexWriter", "IndexReport", "ArticleInfo", "IndexStats", "SCHEMA_VERSION", "READABLE_SCHEMA_VERSIONS"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Versions this searchkit reads. 1 (before 2026-11-29): words fields hold
 # posting values (positions, counts) that nothing reads; its segments read as
-# version 2's. An index is marked 2 before this searchkit first writes to it,
-# since a searchkit that reads only 1 fails on version 2's word postings.
-READABLE_SCHEMA_VERSIONS = (1, 2)
+# version 2's. 2 (before 2026-12-02): paragraphs' characters have postings
+# besides the suffix arrays; 3's segments have the arrays only (see
+# searchkit.segments.char_rows). An index is marked with this version before
+# this searchkit first writes to it: an older searchkit would find nothing
+# in the segments written since.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
 META_FILE = "searchkit.json"
 META_FORMAT = "searchkit-index"
 DEFAULT_BATCH_SIZE = 5000
@@ -91,7 +94,7 @@ class PreparedField(wfields.FieldType):  # type: ignore[misc]
 
     def index(self, value: Any, **kwargs: Any) -> Any:
         if isinstance(value, Prepared):
-            return value.items
+            return value.items if value.items is not None else analysis.gram_items(value.stream or "")
         return super().index(value, **kwargs)
 
 
@@ -100,11 +103,14 @@ class Prepared:
 
     ``stream``: the text's gram stream, for the segment's suffix arrays
     (paragraph text on an index of character grams; see :mod:`searchkit.suffixes`).
+    Then ``items`` may be None: the writer counts the characters from the
+    stream, and makes postings of them only where asked to (see
+    :func:`searchkit.segments.char_rows`).
     """
 
     __slots__ = ("items", "stream")
 
-    def __init__(self, items: list[tuple[bytes, int, float, bytes]], stream: str | None = None) -> None:
+    def __init__(self, items: list[tuple[bytes, int, float, bytes]] | None, stream: str | None = None) -> None:
         self.items = items
         self.stream = stream
 
@@ -162,7 +168,7 @@ def _text_postings(text: str, segmenter: Segmenter, grams: int, suffixes: bool =
     stream, _ = analysis.gram_stream(normalized)
     return (
         Prepared(analysis.count_items([word for word, _start, _end in words])),
-        Prepared(analysis.gram_items(stream, grams), stream if suffixes else None),
+        Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams)),
     )
 
 
@@ -447,7 +453,12 @@ class IndexWriter:
                     for number, part in enumerate(parts, 1):
                         payload = (part, markers if number == len(parts) else [])
                         writer.add_child(
-                            ChildSegment(self._index._ix, payload, lambda w, payload: _write_articles(w, *payload, segmenter))
+                            ChildSegment(
+                                self._index._ix,
+                                payload,
+                                lambda w, payload: _write_articles(w, *payload, segmenter),
+                                char_streams=self._index.char_streams,
+                            )
                         )
                     del articles, parts, payload
                     self._articles.clear()
@@ -626,7 +637,8 @@ def check_meta(meta_path: Path, settings: AnalyzerSettings) -> int:
         raise CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
     version = meta.get("schema_version")
     if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
-        readable = " or ".join(map(str, READABLE_SCHEMA_VERSIONS))
+        *earlier, last = map(str, READABLE_SCHEMA_VERSIONS)
+        readable = f"{', '.join(earlier)} or {last}" if earlier else last
         raise IndexVersionError(
             f"index at {path} has schema version {version}, this searchkit reads {readable}: "
             f"rebuild it with `searchkit --index {path} reindex`"
@@ -745,9 +757,14 @@ class SearchIndex:
 
     # -- low level access
 
+    @property
+    def char_streams(self) -> bool:
+        """Whether paragraphs' characters go to suffix arrays, not postings (an index of characters, not bigrams)."""
+        return self.settings.grams == 1
+
     def _whoosh_writer(self) -> Any:
         try:
-            writer = SearchkitWriter(self._ix, timeout=self.lock_timeout, delay=0.05, codec=make_codec())
+            writer = SearchkitWriter(self._ix, timeout=self.lock_timeout, delay=0.05, codec=make_codec(char_streams=self.char_streams))
         except windex.LockError as exc:
             raise locked_error(self.path, self.lock_timeout) from exc
         if self.schema_version != SCHEMA_VERSION and self.path is not None:

@@ -37,7 +37,7 @@ from whoosh.codec.whoosh3 import W3LeafMatcher, W3PerDocReader, W3TermsReader
 from whoosh.util.numeric import byte_to_length
 
 from .segments import FieldLengths, TermProbe
-from .suffixes import SEPARATOR, can_start, segment_suffixes
+from .suffixes import SEPARATOR, segment_suffixes
 
 __all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "searcher_cache", "term_bytes"]
 
@@ -72,12 +72,7 @@ class CharPhrase(_Query):
         self.boost = boost
         # Worked out once, not again in every segment:
         self._terms: tuple[Any, list[bytes] | None] = (None, None)  # (schema, the chars' term bytes)
-        self._by_suffixes = (
-            fieldname == "grams"
-            and bool(self.chars)
-            and all(len(char) == 1 and char != SEPARATOR for char in self.chars)
-            and can_start(self.chars[0])
-        )
+        self._by_suffixes = fieldname == "grams" and bool(self.chars) and all(len(char) == 1 and char != SEPARATOR for char in self.chars)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.fieldname!r}, {''.join(self.chars)!r}, boost={self.boost})"
@@ -109,7 +104,7 @@ class CharPhrase(_Query):
         if terms is None:
             return wm.NullMatcher()
         weighting = searcher.weighting if context is None else context.weighting
-        table = self._suffix_table(reader, weighting)
+        table = self._suffix_table(reader)
         if table is not None:
             return self._from_suffixes(searcher, reader, table, terms, weighting)
         infos = {term: _segment_term_info(reader, self.fieldname, term) for term in terms}
@@ -124,10 +119,11 @@ class CharPhrase(_Query):
             scores = [score * self.boost for score in scores]
         return _ScoredList(ids, scores)
 
-    def _suffix_table(self, reader: Any, weighting: Any) -> Any:
+    def _suffix_table(self, reader: Any) -> Any:
         """The segment's suffix arrays, where they can answer this phrase (of
-        characters of paragraph text, scored by BM25F): else None."""
-        if not self._by_suffixes or type(weighting) is not scoring.BM25F:
+        characters of paragraph text): else None. A segment that has them
+        has no postings of those characters (since schema version 3)."""
+        if not self._by_suffixes:
             return None
         # A damaged file raises as damaged postings do: the CLI's check then names it.
         return segment_suffixes(reader)
@@ -135,19 +131,25 @@ class CharPhrase(_Query):
     def _from_suffixes(self, searcher: Any, reader: Any, table: Any, terms: list[bytes], weighting: Any) -> Any:
         """The phrase's documents and scores from the segment's suffix arrays.
 
-        The same scores as from the postings: each character's BM25F with its
+        The same scores as from the postings: each character's score with its
         count in the document, summed in the phrase's order.
         """
         deleted = reader.deleted_docs_set if reader.has_deletions() else ()
-        found = [(doc, stream) for doc, stream in table.holding("".join(self.chars)) if doc not in deleted]
+        found = [(doc, stream) for doc, stream in table.holding_phrase("".join(self.chars)) if doc not in deleted]
         if not found:
             return wm.NullMatcher()
         ids = [doc for doc, _stream in found]
+        if weighting is None:  # an unscored search (Whoosh's boolean context)
+            return _ScoredList(ids, [0.0] * len(ids))
         by_char: dict[str, list[float]] = {}
         for char, term in zip(self.chars, terms):
             if char not in by_char:
-                scorer = _bm25_scorer(searcher, self.fieldname, term, weighting)
-                by_char[char] = scorer.scores(ids, [stream.count(char) for _doc, stream in found])
+                scorer = (
+                    _bm25_scorer(searcher, self.fieldname, term, weighting)
+                    if type(weighting) is scoring.BM25F
+                    else weighting.scorer(searcher, self.fieldname, term)
+                )
+                by_char[char] = _scores(scorer, ids, [stream.count(char) for _doc, stream in found])
         scores = _tree_sums([by_char[char] for char in self.chars])
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]

@@ -356,10 +356,8 @@ def exact_query(keyword: Keyword, grams: int) -> wq.Query:
     ``grams`` is the index's setting (:class:`analysis.AnalyzerSettings`).
     """
     fieldname = "title_grams" if keyword.title else "grams"
-    terms = keyword_terms(keyword, grams)
-    if len(terms) == 1:
-        return wq.Term(fieldname, terms[0])
-    return CharPhrase(fieldname, terms)
+    # Also for one gram: paragraphs' characters have no postings, only suffix arrays.
+    return CharPhrase(fieldname, keyword_terms(keyword, grams))
 
 
 def _filter(node: Node, grams: int) -> wq.Query:

@@ -12,7 +12,11 @@ through the same pool, so merges cost memory that grows with the index. Here:
   segment; a list from a segment that lost no documents is copied block by
   block, only each block's first and last ids rewritten;
 * the merge policy merges segments of one size tier once ``MERGE_FACTOR`` of
-  them gather, so every posting is rewritten O(log n) times, not O(n).
+  them gather, so every posting is rewritten O(log n) times, not O(n);
+* on an index of characters (``char_streams``), the paragraphs' characters get
+  no postings: the segment's suffix arrays answer phrases of them, and the
+  ``grams`` terms hold only the statistics scoring reads (:func:`char_rows`).
+  They were a third of the postings written.
 
 The files are Whoosh's own (W3 codec): any Whoosh reader reads them.
 """
@@ -33,7 +37,8 @@ import zlib
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from itertools import accumulate, chain
+from collections import Counter
+from itertools import accumulate, chain, repeat
 from operator import itemgetter, sub
 from typing import Any, NamedTuple
 
@@ -61,12 +66,12 @@ from whoosh.matching import ListMatcher, ReadTooFar
 from whoosh.reading import SegmentReader
 from whoosh.writing import SegmentWriter
 
-from .analysis import pickle_compact
+from .analysis import fold, gram_stream, pickle_compact
 from .errors import SearchkitError
 from .suffixes import EXTENSION as SUFFIX_EXTENSION
 from .suffixes import segment_suffixes, write_suffix_file
 
-__all__ = ["BackgroundMerge", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range", "TermProbe"]
+__all__ = ["BackgroundMerge", "CHAR_FIELD", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "char_rows", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range", "TermProbe"]
 
 _second = itemgetter(1)
 
@@ -78,6 +83,7 @@ MERGE_FACTOR = 8  # segments of one size tier merged at once
 # stay in a few tens of segments.
 TOP_TIER = 5
 DELETED_SHARE = 0.5  # a segment with more of its documents deleted is rewritten
+CHAR_FIELD = "grams"  # paragraph text's characters (or bigrams); see char_rows
 
 
 # --------------------------------------------------------------------------
@@ -672,6 +678,70 @@ def _joined_inlined(parts: Sequence[tuple[bytes, int]], limit: int) -> bytes | N
     return header + pickle_compact((tuple(ids), tuple(weights), tuple(values)))
 
 
+_NO_POSTINGS = pickle_compact(((), (), ()))
+
+
+def char_rows(streams: Sequence[str]) -> list[tuple[bytes, bytes]]:
+    """(term, term-table row) of each character of a segment's gram streams
+    (by docnum), in term order: the statistics its postings would give
+    (:func:`_inlined_row`: document frequency, total count, shortest and
+    longest field length, largest count, first and last document) over an
+    empty postings list. The suffix arrays find the documents; scoring reads
+    only these (and each document's length and stream).
+
+    Counted with C-speed set and Counter calls, a few Python steps per
+    paragraph, not per (paragraph, character).
+    """
+    held = list(map(set, streams))
+    frequency = Counter(chain.from_iterable(held))
+    if not frequency:
+        return []
+    total, heaviest = frequency.copy(), dict.fromkeys(frequency, 1)
+    for stream, distinct in zip(streams, held):
+        if len(distinct) < len(stream):  # a character repeats
+            for char, count in Counter(stream).items():
+                if count > 1:
+                    total[char] += count - 1
+                    heaviest[char] = max(heaviest[char], count)
+    by_length = sorted(range(len(held)), key=lambda docnum: len(streams[docnum]))
+    count = len(frequency)
+    first = _first_holders(held, range(len(held)), count)
+    last = _first_holders(held, reversed(range(len(held))), count)
+    # length_to_byte keeps the order of lengths: the shortest document's byte is the least.
+    shortest = _first_holders(held, by_length, count)
+    longest = _first_holders(held, reversed(by_length), count)
+    pack = _TERMINFO.pack
+    return [
+        (
+            char.encode("utf-8"),
+            pack(True, total[char], frequency[char], length_to_byte(len(streams[shortest[char]])),
+                 length_to_byte(len(streams[longest[char]])), heaviest[char], first[char], last[char]) + _NO_POSTINGS,
+        )
+        for char in sorted(frequency)  # code point order is UTF-8's byte order
+    ]
+
+
+def _first_holders(held: Sequence[set[str]], order: Iterable[int], count: int) -> dict[str, int]:
+    """Per character of the sets ``held`` (``count`` of them), the first of the documents in ``order`` that holds it."""
+    found: dict[str, int] = {}
+    seen: set[str] = set()
+    for docnum in order:
+        chars = held[docnum]
+        if not chars <= seen:
+            fresh = chars - seen
+            seen |= fresh
+            found.update(dict.fromkeys(fresh, docnum))
+            if len(found) == count:
+                break
+    return found
+
+
+def stored_stream(fields: Mapping[str, Any]) -> str:
+    """The gram stream of a stored document: its paragraph text's, else empty."""
+    text = fields.get("text")
+    return gram_stream(fold(text))[0] if fields.get("kind") == "paragraph" and isinstance(text, str) else ""
+
+
 def _compact_weights(weights: Any) -> Any:
     """Weights as a postings list keeps them: whole numbers (term counts, most of them) as ints.
 
@@ -704,6 +774,9 @@ class SearchkitCodec(W3Codec):  # type: ignore[misc]
     """
 
     next_segid: str | None = None
+    # An index of characters: paragraphs' gram streams go to suffix arrays,
+    # not to postings (see char_rows). An index of bigrams keeps the postings.
+    char_streams = False
     # Temporary files in a folder of each segment's own, not the index's
     # shared one: a writer's commit removes that, and a background merge
     # may outlive the commit (see private_temp_name).
@@ -767,10 +840,12 @@ def private_temp_name(segment_id: str, owner: int) -> str:
     return f".{segment_id}.{owner}.tmp"
 
 
-def make_codec(segid: str | None = None) -> SearchkitCodec:
-    """The codec; ``segid`` names the next segment it starts (a child process's)."""
+def make_codec(segid: str | None = None, *, char_streams: bool) -> SearchkitCodec:
+    """The codec; ``segid`` names the next segment it starts (a child process's);
+    ``char_streams``: the index is one of characters (see SearchkitCodec)."""
     codec = SearchkitCodec(inlinelimit=INLINE_LIMIT)
     codec.next_segid = segid
+    codec.char_streams = char_streams
     return codec
 
 
@@ -1004,16 +1079,27 @@ class _GroupedPostings:
     def add_posting(self, fieldname: str, btext: bytes, docnum: int, weight: float, value: Any) -> None:
         self.add_items(fieldname, ((btext, 1, weight, value),), docnum)
 
-    def write(self, schema: Any, fieldwriter: _FieldWriter, lengths: FieldLengths | None) -> None:
+    def write(self, schema: Any, fieldwriter: _FieldWriter, lengths: FieldLengths | None,
+              streams: Sequence[str] | None = None) -> None:
+        """Write every field's terms; with ``streams`` (by docnum), CHAR_FIELD's rows come from them."""
         names = set(self.fields)
         for segment in self.merged:
             names |= segment.field_names
+        rows = None
+        if streams is not None:
+            rows = char_rows(streams)
+            names.discard(CHAR_FIELD)
+            if rows:
+                names.add(CHAR_FIELD)
         for fieldname in sorted(name for name in names if name in schema):
             fieldobj = schema[fieldname]
             column = lengths.column(fieldname) if lengths is not None else None
             batch = self.fields.get(fieldname, {})
             fieldwriter.start_field(fieldname, fieldobj)
-            if not self.merged:
+            if rows is not None and fieldname == CHAR_FIELD:
+                for btext, row in rows:
+                    fieldwriter.add_inlined(btext, row)
+            elif not self.merged:
                 # A new segment of its own (most commits): no streams to merge.
                 self._write_batch(fieldwriter, batch, column, lengths.length_bytes(fieldname) if lengths is not None else None)
             else:
@@ -1098,9 +1184,9 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self.merge_in_child = False
         self.background: BackgroundMerge | None = None  # carried from commit to commit
         self.finish_background = False  # wait for it (the last commit)
-        # The new segment's gram streams by docnum, for its suffix arrays;
-        # None once a document or merged segment comes without one.
-        self._streams: list[str] | None = []
+        # The new segment's gram streams by docnum, for its suffix arrays and
+        # its characters' statistics (None: an index of bigrams, with postings).
+        self._streams: list[str] | None = [] if getattr(self.codec, "char_streams", False) else None
 
     def reader(self, reuse: Any = None) -> Any:
         # The reader behind delete_by_term: thousands of scattered term
@@ -1186,7 +1272,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         if running is None and not self.finish_background:
             to_merge, _kept = tiers_to_merge(segments)
             if to_merge:
-                self.background = BackgroundMerge(self._ix, to_merge)
+                self.background = BackgroundMerge(self._ix, to_merge, char_streams=self._streams is not None)
         return segments
 
     def add_document(self, **fields: Any) -> None:
@@ -1198,7 +1284,8 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self._check_fields(self.schema, fields)
         perdocwriter.start_doc(docnum)
         stored, totals = perdocwriter._storedfields, perdocwriter._fieldlengths
-        plans, add_items = self._plans, self.pool.add_items
+        plans, add_items, streams = self._plans, self.pool.add_items, self._streams
+        stream = ""
         try:
             for fieldname in sorted(fields):
                 value = fields[fieldname]
@@ -1206,12 +1293,16 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
                     continue
                 field, lengths, column = plans.get(fieldname) or self._plan(fieldname)
                 if field.indexed:
-                    items = field.index(value)
-                    if not isinstance(items, list):
-                        items = list(items)
-                    add_items(fieldname, items, docnum)
+                    if streams is not None and fieldname == CHAR_FIELD:
+                        stream = _stream_of(value)
+                        length = len(stream)  # one posting per character
+                    else:
+                        items = field.index(value)
+                        if not isinstance(items, list):
+                            items = list(items)
+                        add_items(fieldname, items, docnum)
+                        length = sum(map(_second, items)) if lengths is not None else 0
                     if lengths is not None:
-                        length = sum(map(_second, items))
                         if length:
                             lengths.add(docnum, length_to_byte(length))
                             totals[fieldname] += length
@@ -1223,34 +1314,25 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             perdocwriter.cancel_doc()
             raise
         perdocwriter.finish_doc()
-        self._add_stream(fields.get("grams"))
+        if streams is not None:
+            streams.append(stream)  # empty: articles and file records have no text
         self._added = True
         self.docnum += 1
 
-    def _add_stream(self, grams: Any) -> None:
-        streams = self._streams
-        if streams is None:
-            return
-        if grams is None:  # articles and file records: no text
-            streams.append("")
-        elif getattr(grams, "stream", None) is None:  # bigrams, or text given to Whoosh's analyzer
-            self._streams = None
-        else:
-            streams.append(grams.stream)
-
     def _add_reader_streams(self, reader: Any, live: Sequence[int]) -> None:
-        """The streams of a merged segment's live documents, from its suffix arrays (None if it has none)."""
+        """The streams of a merged segment's live documents: from its suffix
+        arrays, else (none, or damaged) from its stored paragraphs."""
         if self._streams is None:
             return
         try:
             table = segment_suffixes(reader) if isinstance(reader, SegmentReader) else None
             streams = None if table is None else list(table.streams())
-        except Exception:  # noqa: BLE001  a damaged file: the merged segment goes without (its postings answer)
+        except Exception:  # noqa: BLE001  a damaged file: the stored texts say the same
             streams = None
         if streams is None:
-            self._streams = None
-            return
-        self._streams.extend(streams[docnum] for docnum in live)
+            self._streams.extend(stored_stream(reader.stored_fields(docnum)) for docnum in live)
+        else:
+            self._streams.extend(streams[docnum] for docnum in live)
 
     def _plan(self, fieldname: str) -> tuple[Any, Any, Any]:
         """(field, its length column's writer, its own column's writer)."""
@@ -1338,17 +1420,29 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
     def _flush_segment(self) -> None:
         self.perdocwriter.close()
         per_doc = self.per_document_reader() if self.codec.length_stats else None
+        streams = self._streams
+        if streams is not None and len(streams) != self.docnum - self.docbase:
+            raise SearchkitError(f"a segment of {self.docnum - self.docbase} documents got {len(streams)} texts")
         try:
-            self.pool.write(self.schema, self.fieldwriter, FieldLengths(per_doc) if per_doc else None)
+            self.pool.write(self.schema, self.fieldwriter, FieldLengths(per_doc) if per_doc else None, streams)
         finally:
             if per_doc is not None:
                 per_doc.close()
         self.fieldwriter.close()
-        streams = self._streams
         # Written before the segment is assembled, so its compound file holds it.
-        if streams is not None and len(streams) == self.docnum - self.docbase and any(streams):
+        if streams is not None and any(streams):
             with self.newsegment.create_file(self.storage, SUFFIX_EXTENSION) as file:
                 write_suffix_file(file, streams)
+
+
+def _stream_of(value: Any) -> str:
+    """The gram stream of a CHAR_FIELD value: the analyzer's, or of text given as it is."""
+    if isinstance(value, str):
+        return gram_stream(fold(value))[0]
+    stream = getattr(value, "stream", None)
+    if stream is None:
+        raise SearchkitError("paragraph postings came without their text's stream for the suffix arrays")
+    return stream  # type: ignore[no-any-return]
 
 
 def field_terms(reader: SegmentReader, fieldname: str) -> Iterator[tuple[bytes, bytes]]:
@@ -1392,7 +1486,7 @@ class ChildSegment:
     anywhere leaves only unlisted files, which the next commit deletes.
     """
 
-    def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None]) -> None:
+    def __init__(self, ix: Any, payload: Any, write: Callable[[Any, Any], None], *, char_streams: bool) -> None:
         segid = W3Segment._random_id()
         folder = getattr(ix.storage, "folder", None)
         # Where the child keeps its temporary files (removed here once it is reaped).
@@ -1409,7 +1503,7 @@ class ChildSegment:
             status = 0
             try:
                 os.close(read_fd)
-                codec = make_codec(segid)
+                codec = make_codec(segid, char_streams=char_streams)
                 codec.private_temp = temp_name
                 writer = SearchkitWriter(ix, _lk=False, codec=codec)
                 writer._tempstorage = writer.storage.temp_storage(temp_name)
@@ -1511,13 +1605,13 @@ class BackgroundMerge:
     they are and the merge is dropped: nothing is lost.
     """
 
-    def __init__(self, ix: Any, segments: list[Any]) -> None:
+    def __init__(self, ix: Any, segments: list[Any], *, char_streams: bool) -> None:
         self.inputs = [
             (segment.segment_id(), [d for d in range(segment.doc_count_all()) if not segment.is_deleted(d)])
             for segment in segments
         ]
         self.input_ids = {segment_id for segment_id, _live in self.inputs}
-        self._child = ChildSegment(ix, segments, merge_into)
+        self._child = ChildSegment(ix, segments, merge_into, char_streams=char_streams)
 
     def ready(self) -> bool:
         return self._child.ready()

@@ -26,9 +26,17 @@ million characters; per chunk:
 
 The file: a header (magic, documents, chunks), each chunk's four parts, the
 chunk directory, and in its last 8 bytes where the directory starts (so the
-writer streams a chunk at a time). All integers little-endian. Segments
-without the file (written by an older searchkit, or on an index of bigrams)
-answer through the character postings: the answers are the same.
+writer streams a chunk at a time). All integers little-endian.
+
+The magic tells whether the segment also has postings of its characters in
+``grams``. Since schema version 3 it has not (:data:`MAGIC`): its ``grams``
+terms carry the statistics scoring needs (document frequency, total count,
+lengths; see :func:`searchkit.segments.char_rows`) over empty postings, and
+the arrays answer every phrase of characters, also one opening with
+punctuation (:meth:`SuffixTable.holding_phrase`). Files of older segments
+(:data:`MAGIC_WITH_POSTINGS`) answer the same. Segments without the file
+(written before the arrays, or on an index of bigrams) answer through the
+character postings.
 """
 
 from __future__ import annotations
@@ -46,7 +54,8 @@ from typing import Any, Literal
 __all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes", "write_suffix_file"]
 
 EXTENSION = ".sfx"
-MAGIC = b"SKSFX\x00\x00\x01"
+MAGIC = b"SKSFX\x00\x00\x02"  # the segment writes no character postings
+MAGIC_WITH_POSTINGS = b"SKSFX\x00\x00\x01"  # before schema version 3
 PREFIX = 8  # code units (characters, but outside the BMP) a suffix is ordered by; a longer keyword is checked against the text
 CHUNK_CHARS = 1 << 20  # a chunk is sorted alone: this bounds the sort's memory (some 40 MB)
 SEPARATOR = "\x00"
@@ -68,9 +77,9 @@ def _chunks_of(streams: Sequence[str]) -> Iterator[tuple[int, int]]:
 
 
 def can_start(char: str) -> bool:
-    """Whether the arrays hold the suffixes starting with ``char``: a keyword
+    """Whether the arrays hold the suffixes starting with ``char``: a phrase
     starting with anything else (a quoted phrase opening with punctuation)
-    is answered from the postings. Punctuation is a sixth of a poem."""
+    is looked up from its first such character. Punctuation is a sixth of a poem."""
     return char.isalnum()
 
 
@@ -122,12 +131,12 @@ def _little(values: array) -> bytes:
     return values.tobytes()
 
 
-def write_suffix_file(file: Any, streams: Sequence[str]) -> None:
+def write_suffix_file(file: Any, streams: Sequence[str], magic: bytes = MAGIC) -> None:
     """Write the ``.sfx`` file of a segment whose documents' gram streams are
     ``streams`` (by docnum), a chunk at a time: the header, each chunk's
     arrays, then the chunk directory and, last, where it starts."""
     chunks = list(_chunks_of(streams))
-    file.write(_HEADER.pack(MAGIC, len(streams), len(chunks)))
+    file.write(_HEADER.pack(magic, len(streams), len(chunks)))
     offset = _HEADER.size
     directory: list[bytes] = []
     for first, end in chunks:
@@ -153,10 +162,10 @@ def write_suffix_file(file: Any, streams: Sequence[str]) -> None:
     file.write(_TRAILER.pack(offset))
 
 
-def build_suffix_file(streams: Sequence[str]) -> bytes:
+def build_suffix_file(streams: Sequence[str], magic: bytes = MAGIC) -> bytes:
     """The ``.sfx`` file's bytes (see :func:`write_suffix_file`)."""
     buffer = io.BytesIO()
-    write_suffix_file(buffer, streams)
+    write_suffix_file(buffer, streams, magic)
     return buffer.getvalue()
 
 
@@ -208,9 +217,11 @@ class SuffixTable:
 
     def __init__(self, source: Any, base: int, length: int, doc_count: int) -> None:
         magic, documents, count = _HEADER.unpack_from(source, base)
-        if magic != MAGIC or documents != doc_count:
+        if magic not in (MAGIC, MAGIC_WITH_POSTINGS) or documents != doc_count:
             raise ValueError(f"suffix file: bad header ({magic!r}, {documents} documents for a segment of {doc_count})")
         self.documents = documents
+        # Whether the segment's grams terms have postings, or statistics only (see the module doc).
+        self.with_postings = magic == MAGIC_WITH_POSTINGS
         self.chunks: list[_Chunk] = []
         (directory,) = _TRAILER.unpack_from(source, base + length - _TRAILER.size)
         if directory + count * _CHUNK.size + _TRAILER.size != length:
@@ -260,6 +271,17 @@ class SuffixTable:
                 locals_ = set(chunk.owners[start:end])
             for local in sorted(locals_):
                 yield chunk.first + local, chunk.stream(local)
+
+    def holding_phrase(self, phrase: str) -> list[tuple[int, str]]:
+        """:meth:`holding`, for any phrase without U+0000: one that does not
+        start with a character :func:`can_start` is looked up from its first
+        one that does, and checked against the stream (a phrase of
+        punctuation only: every stream is read)."""
+        lead = next((i for i, char in enumerate(phrase) if can_start(char)), None)
+        if lead == 0:
+            return list(self.holding(phrase))
+        found = self.holding(phrase[lead:]) if lead is not None else enumerate(self.streams())
+        return [(docnum, stream) for docnum, stream in found if phrase in stream]
 
     def problem(self, expected: Sequence[str]) -> str | None:
         """What is wrong with the table, given each document's stream as the stored texts give it; None if sound."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from searchkit import Article, OptimizeReport, SearchIndex
 from tests.conftest import CORPUS
 
@@ -122,6 +124,13 @@ def test_an_index_of_bigrams_keeps_them_and_matches_as_one_of_characters(tmp_pat
         assert old.total == new.total > 0, query
 
 
+def _postings_codec(segid=None, **_settings):
+    """The codec of a searchkit before schema version 3: characters' postings, no suffix arrays of its own."""
+    from searchkit.segments import make_codec
+
+    return make_codec(segid, char_streams=False)
+
+
 def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, monkeypatch) -> None:
     # Indexes made before 2026-11-29 hold positions of text words and counts
     # of title words as posting values. searchkit opens every index with its
@@ -151,6 +160,7 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
     with monkeypatch.context() as old_code:
         old_code.setattr(index_module, "make_schema", old_schema)
         old_code.setattr(index_module, "_text_postings", old_postings)
+        old_code.setattr(index_module, "make_codec", _postings_codec)
         SearchIndex.create(tmp_path / "old").add_articles(CORPUS[:2], workers=1)
     old = SearchIndex(tmp_path / "old")
     old.add_articles(CORPUS[2:], workers=1)
@@ -180,25 +190,45 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
     assert {query: answers(old, query) for query in queries} == {query: answers(new, query) for query in queries}
 
 
-def test_a_schema_version_1_index_is_read_and_marked_2_when_written(tmp_path) -> None:
-    # A searchkit that reads only version 1 fails on version 2's word
-    # postings, so the first write marks the index before it commits.
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_index_of_an_older_schema_version_is_read_and_marked_3_when_written(tmp_path, monkeypatch, version) -> None:
+    # Before version 3 the paragraphs' characters had postings (version 2's
+    # segments also suffix arrays, which answer alike). A searchkit reading
+    # up to 2 would find nothing in version 3's segments, so the first write
+    # marks the index before it commits; old and new segments answer together
+    # as one index made now, before and after merging.
     import json
 
+    import searchkit.index as index_module
     from searchkit.index import SCHEMA_VERSION
 
-    assert SCHEMA_VERSION == 2
-    SearchIndex.create(tmp_path / "ix").add_articles(CORPUS[:2], workers=1)
+    assert SCHEMA_VERSION == 3
+    with monkeypatch.context() as old_code:
+        old_code.setattr(index_module, "make_codec", _postings_codec)
+        SearchIndex.create(tmp_path / "ix").add_articles(CORPUS[:2], workers=1)
     meta_path = tmp_path / "ix" / "searchkit.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    meta_path.write_text(json.dumps({**meta, "schema_version": 1}), encoding="utf-8")
+    meta_path.write_text(json.dumps({**meta, "schema_version": version}), encoding="utf-8")
     ix = SearchIndex(tmp_path / "ix")
-    assert ix.stats().schema_version == 1
-    assert ix.search("民族团结").total > 0
-    assert json.loads(meta_path.read_text(encoding="utf-8"))["schema_version"] == 1  # reading leaves it
+    new = SearchIndex.in_memory()
+    new.add_articles(CORPUS[:2], workers=1)
+
+    def answers(index: SearchIndex) -> dict[str, tuple[int, list[tuple[str, int | None, float]]]]:
+        queries = ["民族团结", "藏", "title:冬游", "冬遊西藏", "民族 -团结之", "\"，累计\"", "\"。\" 各族", "西藏有哪些景区免费开放"]
+        return {q: (r.total, [(h.article_id, h.paragraph, h.score) for h in r.hits]) for q in queries for r in [index.search(q, limit=100)]}
+
+    assert ix.stats().schema_version == version
+    assert answers(ix) == answers(new)
+    assert json.loads(meta_path.read_text(encoding="utf-8"))["schema_version"] == version  # reading leaves it
     ix.add_articles(CORPUS[2:], workers=1)
-    assert json.loads(meta_path.read_text(encoding="utf-8")) == {**meta, "schema_version": 2}
-    assert ix.stats().schema_version == SearchIndex(tmp_path / "ix").stats().schema_version == 2
+    new.add_articles(CORPUS[2:], workers=1)
+    assert json.loads(meta_path.read_text(encoding="utf-8")) == {**meta, "schema_version": 3}
+    assert ix.stats().schema_version == SearchIndex(tmp_path / "ix").stats().schema_version == 3
+    assert ix.stats().segments == 2
+    assert answers(ix) == answers(new)
+    ix.optimize()
+    assert ix.check().problems == []
+    assert answers(ix) == answers(new)
 
 
 def test_a_file_of_whole_batches_commits_its_marker_with_its_last_batch(tmp_path) -> None:

@@ -214,8 +214,9 @@ def test_term_probe_doc_frequency_and_term_info_are_whooshs_from_the_buffer_and_
 def test_a_term_whose_postings_in_a_segment_are_all_deleted() -> None:
     # The term is still in the segment's term table; its cursor there holds
     # nothing. (Found by comparing random queries with the code before
-    # RankedFilter: an AttributeError.)
-    ix = SearchIndex.in_memory()
+    # RankedFilter: an AttributeError.) Characters have postings on an
+    # index of bigrams (on one of characters, suffix arrays instead).
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=2))
     ix.add_articles([Article(id="kept", title="", paragraphs=["雪山明月"]),
                      Article(id="gone", title="", paragraphs=["孤鹤雪山"])], workers=1)
     ix.add_articles([Article(id="later", title="", paragraphs=["孤鹤"])], workers=1)

@@ -1,13 +1,20 @@
-"""Suffix arrays: the same documents and scores as the character postings, on every kind of segment."""
+"""Suffix arrays: the same documents and scores as the character postings, on every kind of segment.
+
+Since schema version 3 a segment of an index of characters has the arrays
+and no postings of its characters; ``postings_twin`` is the same index as
+searchkit wrote it before (postings, no arrays), to compare with.
+"""
 
 from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from whoosh import query as wq
+from whoosh import scoring
 from whoosh.filedb.compound import CompoundStorage
 from whoosh.filedb.structfile import StructFile
 
@@ -16,7 +23,8 @@ from searchkit import index as index_module
 from searchkit import suffixes
 from searchkit.analysis import fold, gram_stream
 from searchkit.matchers import CharPhrase
-from searchkit.suffixes import PREFIX, SuffixTable, build_suffix_file, segment_suffixes
+from searchkit.segments import make_codec
+from searchkit.suffixes import MAGIC_WITH_POSTINGS, PREFIX, SuffixTable, build_suffix_file, segment_suffixes
 
 from .conftest import SEED
 from .test_reliability import assert_answered_or_damaged, cli_main
@@ -68,8 +76,12 @@ def _keywords(ix: SearchIndex, count: int, seed: int) -> list[str]:
     return found + ["山山", "明月不", "𠀀a", "月 花", "水水水水水水水水水水水水水水水水水水水", LONG, LONG[:PREFIX] + "壬"]
 
 
-@pytest.fixture(scope="module")
-def chars() -> SearchIndex:
+def _postings_codec(segid=None, **_settings):
+    """The codec of a searchkit before schema version 3 (characters' postings), without suffix arrays."""
+    return make_codec(segid, char_streams=False)
+
+
+def _three_segments() -> SearchIndex:
     """An index of characters in three segments, some articles deleted, one replaced."""
     ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
     ix.add_articles(_corpus(300, 1))
@@ -78,6 +90,21 @@ def chars() -> SearchIndex:
     for n in range(0, 300, 7):
         ix.delete(f"p{n}")
     return ix
+
+
+@pytest.fixture(scope="module")
+def chars() -> SearchIndex:
+    return _three_segments()
+
+
+@pytest.fixture(scope="module")
+def postings_twin() -> Iterator[SearchIndex]:
+    """``chars`` with the characters' postings and no suffix arrays: the same documents, numbered alike."""
+    with pytest.MonkeyPatch.context() as older:
+        older.setattr(index_module, "make_codec", _postings_codec)
+        ix = _three_segments()
+    assert [segment_suffixes(leaf) for leaf in _leaves(ix)] == [None, None, None]
+    yield ix
 
 
 def test_every_segment_of_a_character_index_has_suffix_arrays(chars: SearchIndex) -> None:
@@ -92,28 +119,48 @@ def test_an_index_of_bigrams_has_none() -> None:
     assert [segment_suffixes(leaf) for leaf in _leaves(ix)] == [None]
 
 
-def test_same_documents_and_scores_as_the_postings(chars: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
-    keywords = _keywords(chars, 60, 4)
+def test_same_documents_and_scores_as_the_postings(chars: SearchIndex, postings_twin: SearchIndex) -> None:
+    keywords = _keywords(chars, 60, 4) + ["，山", "山，", " 山", "，"]
     ours = {keyword: _scored(chars, CharPhrase("grams", list(keyword), boost=0.3)) for keyword in keywords}
-    whoosh = {keyword: _scored(chars, wq.Phrase("grams", list(keyword), slop=1, boost=0.3)) for keyword in keywords}
+    whoosh = {keyword: _scored(postings_twin, wq.Phrase("grams", list(keyword), slop=1, boost=0.3)) for keyword in keywords}
     for keyword in keywords:
         assert set(ours[keyword]) == set(whoosh[keyword]) == _holding(chars, keyword), keyword
         assert ours[keyword] == pytest.approx(whoosh[keyword], rel=1e-12), keyword
     assert sum(1 for found in ours.values() if found) > 50
-    # And CharPhrase without the suffix arrays (its postings path) agrees to the last bit.
-    with monkeypatch.context() as without:
-        without.setattr("searchkit.matchers.segment_suffixes", lambda reader: None)
-        postings = {keyword: _scored(chars, CharPhrase("grams", list(keyword), boost=0.3)) for keyword in keywords}
+    # And CharPhrase on the postings (segments without arrays) agrees to the last bit.
+    postings = {keyword: _scored(postings_twin, CharPhrase("grams", list(keyword), boost=0.3)) for keyword in keywords}
     assert postings == ours
+    # Whoosh's other scorers score the arrays' matches as they score postings.
+    for keyword in keywords[:20]:
+        for weighting in (scoring.TF_IDF(), scoring.Frequency()):
+            found = ours_with(chars, keyword, weighting)
+            assert found == pytest.approx(ours_with(postings_twin, keyword, weighting), rel=1e-12) and set(found) == set(ours[keyword])
 
 
-def test_searches_alike_with_and_without_suffix_arrays(chars: SearchIndex, monkeypatch: pytest.MonkeyPatch) -> None:
-    queries = _keywords(chars, 30, 5) + ['"月 花" 山', "明月 -不知", "山水 OR 𠀀a", '" 山"', '"，山水"']
-    ours = [chars.search(q).to_json() for q in queries]
-    with monkeypatch.context() as without:
-        without.setattr("searchkit.matchers.segment_suffixes", lambda reader: None)
-        postings = [chars.search(q).to_json() for q in queries]
-    assert ours == postings
+def ours_with(ix: SearchIndex, keyword: str, weighting: object) -> dict[int, float]:
+    with ix._ix.searcher(weighting=weighting) as searcher:
+        return {hit.docnum: hit.score for hit in searcher.search(CharPhrase("grams", list(keyword)), limit=None)}
+
+
+def test_the_characters_statistics_are_the_postings(chars: SearchIndex, postings_twin: SearchIndex) -> None:
+    # No postings in the segments with arrays, and each character's term
+    # info as its postings gave it (what scoring reads: the document
+    # frequency; also the rest, for any other reader).
+    stats = ("weight", "doc_frequency", "min_length", "max_length", "max_weight", "min_id", "max_id")
+    checked = 0
+    for ours, theirs in zip(_leaves(chars), _leaves(postings_twin)):
+        assert list(ours.lexicon("grams")) == list(theirs.lexicon("grams"))
+        for term in ours.lexicon("grams"):
+            info, expected = ours.term_info("grams", term), theirs.term_info("grams", term)
+            assert [getattr(info, name)() for name in stats] == [getattr(expected, name)() for name in stats], term
+            assert list(ours.postings("grams", term).all_ids()) == []
+            checked += 1
+    assert checked > 30
+
+
+def test_searches_alike_with_and_without_suffix_arrays(chars: SearchIndex, postings_twin: SearchIndex) -> None:
+    queries = _keywords(chars, 30, 5) + ['"月 花" 山', "明月 -不知", "山水 OR 𠀀a", '" 山"', '"，山水"', "山", "𠀀"]
+    assert [chars.search(q).to_json() for q in queries] == [postings_twin.search(q).to_json() for q in queries]
 
 
 def test_merged_and_chunked_segments_answer_as_the_texts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,8 +181,7 @@ def test_merged_and_chunked_segments_answer_as_the_texts(monkeypatch: pytest.Mon
 def test_segments_without_suffix_arrays_answer_through_postings(monkeypatch: pytest.MonkeyPatch) -> None:
     ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
     with monkeypatch.context() as older:  # as a searchkit before suffix arrays wrote it
-        original = index_module._text_postings
-        older.setattr(index_module, "_text_postings", lambda text, segmenter, grams, suffixes=False: original(text, segmenter, grams))
+        older.setattr(index_module, "make_codec", _postings_codec)
         ix.add_articles(_corpus(60, 9))
     ix.add_articles(_corpus(60, 10, prefix="q"))
     assert [segment_suffixes(leaf) is None for leaf in _leaves(ix)] == [True, False]
@@ -143,8 +189,8 @@ def test_segments_without_suffix_arrays_answer_through_postings(monkeypatch: pyt
     keywords = _keywords(ix, 30, 11)
     for keyword in keywords:
         assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
-    ix.optimize()  # one input has no arrays: nor has the merged segment
-    assert [segment_suffixes(leaf) for leaf in _leaves(ix)] == [None]
+    ix.optimize()  # the input without arrays: its streams from its stored texts
+    assert [segment_suffixes(leaf) is None for leaf in _leaves(ix)] == [False]
     for keyword in keywords:
         assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
 
@@ -169,6 +215,19 @@ def test_suffixes_are_ordered_by_their_prefix() -> None:
     for keyword in keywords + tuple(sorted(keywords, key=len, reverse=True)):
         assert [doc for doc, _stream in table.holding(keyword)] == [d for d, s in enumerate(streams) if keyword in s]
     assert set(chunk.buckets) == {char.encode("utf-16-be")[:2] for char in "abﾀ𠀀"}
+    # A phrase opening with what no suffix starts with: from its first letter on, then checked.
+    for phrase in ("，a", " ab", "\uff0c", "，", " ", "a ", "x，"):
+        assert [doc for doc, _stream in table.holding_phrase(phrase)] == [d for d, s in enumerate(streams) if phrase in s], phrase
+    assert not table.with_postings
+
+
+def test_a_suffix_file_of_a_segment_with_postings_reads_alike() -> None:
+    streams = ["山水", "", "水，山"]
+    data = build_suffix_file(streams, MAGIC_WITH_POSTINGS)
+    table = SuffixTable(data, 0, len(data), len(streams))
+    assert table.with_postings
+    assert [doc for doc, _stream in table.holding_phrase("水")] == [0, 2]
+    assert [doc for doc, _stream in table.holding_phrase("，山")] == [2]
 
 
 def _index_with_a_damaged_header(path: Path, seed: int) -> None:
@@ -212,8 +271,8 @@ def test_a_merge_with_a_damaged_suffix_file_keeps_every_document(tmp_path: Path)
     _index_with_a_damaged_header(path, 14)
     ix = SearchIndex(path)
     ix.add_articles(_corpus(40, 15, prefix="q"))
-    ix.optimize()  # the merged segment is written from the postings and goes without arrays
-    assert (ix.stats().segments, ix.stats().suffix_segments) == (1, 0)
+    ix.optimize()  # the damaged input's streams from its stored texts
+    assert (ix.stats().segments, ix.stats().suffix_segments) == (1, 1)
     for keyword in _keywords(ix, 20, 16):
         assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
     assert ix.check().ok
