@@ -26,7 +26,9 @@ Two token streams come out of a paragraph:
   short. Bigrams make many more distinct terms (15 times more on the QA
   paragraphs): the index is larger (2.9 times on CMRC + DRCD, 1.7 times on
   Tang poems) and slower to build, so they are not the default. Titles keep
-  characters only.
+  characters only. On an index of characters the paragraphs' characters
+  go to each segment's suffix arrays instead of postings (see
+  :mod:`searchkit.suffixes`); their ``grams`` terms keep only statistics.
 
 Offsets always point into the ORIGINAL text.
 """

@@ -22,14 +22,14 @@ from whoosh.filedb.filestore import FileStorage
 from whoosh.reading import SegmentReader
 from whoosh.util.filelock import try_for
 
-from .analysis import AnalyzerSettings, fold, gram_stream
+from .analysis import AnalyzerSettings
 from .documents import Article
 from .errors import (
     CorruptIndexError,
     IndexVersionError,
     SearchkitError,
 )
-from .segments import hash_index_problem
+from .segments import CHAR_FIELD, char_rows, field_terms, hash_index_problem, stored_stream
 from .suffixes import segment_suffixes
 
 if TYPE_CHECKING:
@@ -271,20 +271,21 @@ def _check_term_index(reader: Any, segment: str, problems: _Problems) -> None:
 
 
 def _check_suffixes(reader: Any, segment: str, problems: _Problems) -> None:
-    """The segment's suffix arrays (if it has them) hold its paragraphs' streams, in order."""
+    """The segment's suffix arrays (if it has them) hold its paragraphs' streams, in
+    order; where they stand for the characters' postings, the characters'
+    statistics are those of the streams."""
     try:
         table = segment_suffixes(reader)
         if table is None:
             return
-        expected = [
-            gram_stream(fold(fields["text"]))[0] if fields.get("kind") == "paragraph" and isinstance(fields.get("text"), str) else ""
-            for fields in (reader.stored_fields(docnum) for docnum in range(reader.doc_count_all()))
-        ]
+        expected = [stored_stream(reader.stored_fields(docnum)) for docnum in range(reader.doc_count_all())]
         problem = table.problem(expected)
     except Exception as exc:  # noqa: BLE001
         problem = f"they cannot be read ({_name(exc)})"
     if problem is not None:
         problems.add("postings", f"segment {segment}: the suffix arrays are damaged ({problem})")
+    elif not table.with_postings and list(field_terms(reader, CHAR_FIELD)) != char_rows(expected):
+        problems.add("postings", f"segment {segment}: the characters' statistics disagree with its paragraphs")
 
 
 def _check_postings(reader: Any, segment: str, problems: _Problems) -> int:

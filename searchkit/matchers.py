@@ -6,10 +6,13 @@ shapes are simple enough to answer in one loop each, per segment, and hand
 the collector a list of matches with the scores Whoosh would give them:
 
 * :class:`CharPhrase`, an exact keyword: its grams (character bigrams, or
-  characters) at consecutive positions (Whoosh's ``Phrase``). Common grams
-  occur in many paragraphs, so that overhead was most of a keyword query's
-  time. The rarest gram leads; the others keep the candidates they hold,
-  reading only the blocks candidates fall in; positions are checked with sets.
+  characters) at consecutive positions (Whoosh's ``Phrase``). In a segment
+  with suffix arrays (of characters: no postings of them since schema
+  version 3) the arrays find the documents. Elsewhere the postings: common
+  grams occur in many paragraphs, so Whoosh's overhead was most of a keyword
+  query's time; the rarest gram leads, the others keep the candidates they
+  hold, reading only the blocks candidates fall in; positions are checked
+  with sets.
 * :class:`WordUnion`, the ranking words: any of them, scored by the sum of
   their (boosted) scores (Whoosh's ``Or``), remembering which words each
   document matched for re-ranking (the partial-match fallback).

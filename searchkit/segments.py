@@ -71,7 +71,7 @@ from .errors import SearchkitError
 from .suffixes import EXTENSION as SUFFIX_EXTENSION
 from .suffixes import segment_suffixes, write_suffix_file
 
-__all__ = ["BackgroundMerge", "CHAR_FIELD", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "char_rows", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "term_range", "TermProbe"]
+__all__ = ["BackgroundMerge", "CHAR_FIELD", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "char_rows", "field_terms", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "stored_stream", "term_range", "TermProbe"]
 
 _second = itemgetter(1)
 
@@ -681,21 +681,41 @@ def _joined_inlined(parts: Sequence[tuple[bytes, int]], limit: int) -> bytes | N
 _NO_POSTINGS = pickle_compact(((), (), ()))
 
 
+CHAR_ROWS_CHUNK = 20_000  # documents counted at a time: bounds the sets a merge of many holds
+
+
 def char_rows(streams: Sequence[str]) -> list[tuple[bytes, bytes]]:
     """(term, term-table row) of each character of a segment's gram streams
     (by docnum), in term order: the statistics its postings would give
-    (:func:`_inlined_row`: document frequency, total count, shortest and
+    (:func:`_inlined_row`: total count, document frequency, shortest and
     longest field length, largest count, first and last document) over an
     empty postings list. The suffix arrays find the documents; scoring reads
     only these (and each document's length and stream).
 
     Counted with C-speed set and Counter calls, a few Python steps per
-    paragraph, not per (paragraph, character).
+    paragraph, not per (paragraph, character); ``CHAR_ROWS_CHUNK`` documents
+    at a time.
     """
+    stats: dict[str, list[int]] = {}  # char -> [total, frequency, shortest, longest, heaviest, first, last]
+    for start in range(0, len(streams), CHAR_ROWS_CHUNK):
+        for char, found in _char_stats(streams[start : start + CHAR_ROWS_CHUNK], start).items():
+            known = stats.get(char)
+            if known is None:
+                stats[char] = found
+            else:  # first stays the earlier chunk's
+                known[0] += found[0]
+                known[1] += found[1]
+                known[2], known[3], known[4] = min(known[2], found[2]), max(known[3], found[3]), max(known[4], found[4])
+                known[6] = found[6]
+    pack = _TERMINFO.pack
+    # Code point order is UTF-8's byte order: the term order.
+    return [(char.encode("utf-8"), pack(True, *stats[char]) + _NO_POSTINGS) for char in sorted(stats)]
+
+
+def _char_stats(streams: Sequence[str], base: int) -> dict[str, list[int]]:
+    """:func:`char_rows`' statistics of the streams of documents ``base``, ``base + 1``, ..."""
     held = list(map(set, streams))
     frequency = Counter(chain.from_iterable(held))
-    if not frequency:
-        return []
     total, heaviest = frequency.copy(), dict.fromkeys(frequency, 1)
     for stream, distinct in zip(streams, held):
         if len(distinct) < len(stream):  # a character repeats
@@ -703,22 +723,18 @@ def char_rows(streams: Sequence[str]) -> list[tuple[bytes, bytes]]:
                 if count > 1:
                     total[char] += count - 1
                     heaviest[char] = max(heaviest[char], count)
-    by_length = sorted(range(len(held)), key=lambda docnum: len(streams[docnum]))
     count = len(frequency)
+    by_length = sorted(range(len(held)), key=lambda docnum: len(streams[docnum]))
     first = _first_holders(held, range(len(held)), count)
     last = _first_holders(held, reversed(range(len(held))), count)
     # length_to_byte keeps the order of lengths: the shortest document's byte is the least.
     shortest = _first_holders(held, by_length, count)
     longest = _first_holders(held, reversed(by_length), count)
-    pack = _TERMINFO.pack
-    return [
-        (
-            char.encode("utf-8"),
-            pack(True, total[char], frequency[char], length_to_byte(len(streams[shortest[char]])),
-                 length_to_byte(len(streams[longest[char]])), heaviest[char], first[char], last[char]) + _NO_POSTINGS,
-        )
-        for char in sorted(frequency)  # code point order is UTF-8's byte order
-    ]
+    return {
+        char: [total[char], frequency[char], length_to_byte(len(streams[shortest[char]])),
+               length_to_byte(len(streams[longest[char]])), heaviest[char], base + first[char], base + last[char]]
+        for char in frequency
+    }
 
 
 def _first_holders(held: Sequence[set[str]], order: Iterable[int], count: int) -> dict[str, int]:

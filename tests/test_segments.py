@@ -101,6 +101,7 @@ def test_postings_match_whooshs_own_writer(count: int, chunk: int | None, delete
     # nothing deleted: every merged segment's postings copied, renumbered.
     if chunk is not None:
         monkeypatch.setattr(segments_module, "SCAN_CHUNK", chunk)
+        monkeypatch.setattr(segments_module, "CHAR_ROWS_CHUNK", 7)  # characters counted 7 documents at a time
     articles = many_articles(count, volumes=True)
     ours, whooshs = write_with(SearchkitWriter, articles, 3, deleted), write_with(SegmentWriter, articles, 3, deleted)
     expected = all_postings(whooshs)

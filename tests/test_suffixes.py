@@ -307,3 +307,26 @@ def test_damage_inside_the_suffix_file_never_gives_a_traceback(
             found += 1
             assert "the suffix arrays are damaged" in out, (offset, out)
     assert found == 9  # check finds damage anywhere in the file
+
+
+def test_check_finds_characters_statistics_that_disagree_with_the_paragraphs(monkeypatch: pytest.MonkeyPatch) -> None:
+    from searchkit import segments
+
+    real = segments.char_rows
+
+    def one_off(streams):  # one character's document frequency counted one too many
+        rows = real(streams)
+        term, row = rows[0]
+        header = list(segments._TERMINFO.unpack_from(row))
+        header[2] += 1
+        return [(term, segments._TERMINFO.pack(*header) + row[segments._TERMINFO.size :]), *rows[1:]]
+
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
+    ix.add_articles(_corpus(20, 17))
+    with monkeypatch.context() as wrong:
+        wrong.setattr(segments, "char_rows", one_off)
+        ix.add_articles(_corpus(20, 18, prefix="q"))
+    [_first, second] = [leaf.segment().segment_id() for leaf in _leaves(ix)]
+    assert ix.check().problems == [f"segment {second}: the characters' statistics disagree with its paragraphs"]
+    ix.optimize()  # counted again from the streams
+    assert ix.check().problems == []
