@@ -284,7 +284,7 @@ def _check_suffixes(reader: Any, segment: str, problems: _Problems) -> None:
         problem = f"they cannot be read ({_name(exc)})"
     if problem is not None:
         problems.add("postings", f"segment {segment}: the suffix arrays are damaged ({problem})")
-    elif not table.with_postings and list(field_terms(reader, CHAR_FIELD)) != char_rows(expected):
+    elif table is not None and not table.with_postings and list(field_terms(reader, CHAR_FIELD)) != char_rows(expected):
         problems.add("postings", f"segment {segment}: the characters' statistics disagree with its paragraphs")
 
 

@@ -36,9 +36,9 @@ import sys
 import zlib
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from collections import Counter
-from itertools import accumulate, chain, repeat
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import accumulate, chain
 from operator import itemgetter, sub
 from typing import Any, NamedTuple
 
