@@ -755,7 +755,7 @@ def _first_holders(held: Sequence[set[str]], order: Iterable[int], count: int) -
 def stored_stream(fields: Mapping[str, Any]) -> str:
     """The gram stream of a stored document: its paragraph text's, else empty."""
     text = fields.get("text")
-    return gram_stream(fold(text))[0] if fields.get("kind") == "paragraph" and isinstance(text, str) else ""
+    return _stream_of(text) if fields.get("kind") == "paragraph" and isinstance(text, str) else ""
 
 
 def _compact_weights(weights: Any) -> Any:

@@ -6,6 +6,7 @@ import pytest
 
 from searchkit import Article, SearchIndex
 from searchkit.analysis import AnalyzerSettings
+from searchkit.segments import make_codec
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_235373325ccc2d0f.txt"
 
@@ -45,3 +46,9 @@ def index(request: pytest.FixtureRequest) -> SearchIndex:
     ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=request.param))
     ix.add_articles(CORPUS)
     return ix
+
+
+def postings_codec(segid=None, **_settings):
+    """The codec of a searchkit before schema version 3: characters' postings, no suffix arrays of its own
+    (patched over ``searchkit.index.make_codec`` to write such segments)."""
+    return make_codec(segid, char_streams=False)

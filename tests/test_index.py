@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from searchkit import Article, OptimizeReport, SearchIndex
-from tests.conftest import CORPUS
+from tests.conftest import CORPUS, postings_codec
 
 
 def batch(number: int) -> list[Article]:
@@ -124,13 +124,6 @@ def test_an_index_of_bigrams_keeps_them_and_matches_as_one_of_characters(tmp_pat
         assert old.total == new.total > 0, query
 
 
-def _postings_codec(segid=None, **_settings):
-    """The codec of a searchkit before schema version 3: characters' postings, no suffix arrays of its own."""
-    from searchkit.segments import make_codec
-
-    return make_codec(segid, char_streams=False)
-
-
 def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, monkeypatch) -> None:
     # Indexes made before 2026-11-29 hold positions of text words and counts
     # of title words as posting values. searchkit opens every index with its
@@ -160,7 +153,7 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
     with monkeypatch.context() as old_code:
         old_code.setattr(index_module, "make_schema", old_schema)
         old_code.setattr(index_module, "_text_postings", old_postings)
-        old_code.setattr(index_module, "make_codec", _postings_codec)
+        old_code.setattr(index_module, "make_codec", postings_codec)
         SearchIndex.create(tmp_path / "old").add_articles(CORPUS[:2], workers=1)
     old = SearchIndex(tmp_path / "old")
     old.add_articles(CORPUS[2:], workers=1)
@@ -204,7 +197,7 @@ def test_an_index_of_an_older_schema_version_is_read_and_marked_3_when_written(t
 
     assert SCHEMA_VERSION == 3
     with monkeypatch.context() as old_code:
-        old_code.setattr(index_module, "make_codec", _postings_codec)
+        old_code.setattr(index_module, "make_codec", postings_codec)
         SearchIndex.create(tmp_path / "ix").add_articles(CORPUS[:2], workers=1)
     meta_path = tmp_path / "ix" / "searchkit.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))

@@ -23,10 +23,9 @@ from searchkit import index as index_module
 from searchkit import suffixes
 from searchkit.analysis import fold, gram_stream
 from searchkit.matchers import CharPhrase
-from searchkit.segments import make_codec
 from searchkit.suffixes import MAGIC_WITH_POSTINGS, PREFIX, SuffixTable, build_suffix_file, segment_suffixes
 
-from .conftest import SEED
+from .conftest import SEED, postings_codec
 from .test_reliability import assert_answered_or_damaged, cli_main
 
 # Common characters (long postings lists), a character outside the BMP, Latin, digits, white space.
@@ -76,11 +75,6 @@ def _keywords(ix: SearchIndex, count: int, seed: int) -> list[str]:
     return found + ["山山", "明月不", "𠀀a", "月 花", "水水水水水水水水水水水水水水水水水水水", LONG, LONG[:PREFIX] + "壬"]
 
 
-def _postings_codec(segid=None, **_settings):
-    """The codec of a searchkit before schema version 3 (characters' postings), without suffix arrays."""
-    return make_codec(segid, char_streams=False)
-
-
 def _three_segments() -> SearchIndex:
     """An index of characters in three segments, some articles deleted, one replaced."""
     ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
@@ -101,7 +95,7 @@ def chars() -> SearchIndex:
 def postings_twin() -> Iterator[SearchIndex]:
     """``chars`` with the characters' postings and no suffix arrays: the same documents, numbered alike."""
     with pytest.MonkeyPatch.context() as older:
-        older.setattr(index_module, "make_codec", _postings_codec)
+        older.setattr(index_module, "make_codec", postings_codec)
         ix = _three_segments()
     assert [segment_suffixes(leaf) for leaf in _leaves(ix)] == [None, None, None]
     yield ix
@@ -181,7 +175,7 @@ def test_merged_and_chunked_segments_answer_as_the_texts(monkeypatch: pytest.Mon
 def test_segments_without_suffix_arrays_answer_through_postings(monkeypatch: pytest.MonkeyPatch) -> None:
     ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
     with monkeypatch.context() as older:  # as a searchkit before suffix arrays wrote it
-        older.setattr(index_module, "make_codec", _postings_codec)
+        older.setattr(index_module, "make_codec", postings_codec)
         ix.add_articles(_corpus(60, 9))
     ix.add_articles(_corpus(60, 10, prefix="q"))
     assert [segment_suffixes(leaf) is None for leaf in _leaves(ix)] == [True, False]
