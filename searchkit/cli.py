@@ -5,14 +5,18 @@ Each command opens the index and calls one :class:`SearchIndex` method.
 Exit codes: 0 success; 1 an input or article failed (the rest was done);
 2 usage error or unusable query; 3 no index, or a damaged or incompatible one
 (also: ``check`` found a problem); 4 the index stayed locked by another
-writer; 70 internal error (a bug); 130 interrupted.
+writer; 70 internal error (a bug); 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM). Interrupted or terminated, a command stops as Ctrl-C stops it:
+the batch being written is dropped, what was committed stays.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -39,6 +43,7 @@ EXIT_INDEX = 3
 EXIT_LOCKED = 4
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 
 GRAMS_HELP = (
     "A new index's keyword grams: 1, characters (the default: keywords are answered from "
@@ -111,12 +116,27 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except EOFError as error:  # a truncated index file, not Ctrl-D
             raise _Unexpected(error) from error
-        except KeyboardInterrupt:  # click would print a blank line first
-            raise _Interrupted() from None
+        except KeyboardInterrupt as stop:  # click would print a blank line first
+            raise _Interrupted(_exit_code_of(stop)) from None
 
 
 class _Interrupted(Exception):
-    pass
+    def __init__(self, exit_code: int) -> None:
+        super().__init__(exit_code)
+        self.exit_code = exit_code
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C's KeyboardInterrupt would be: every
+    writer drops its batch on the way out, as it does for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _exit_code_of(stop: KeyboardInterrupt) -> int:
+    return EXIT_TERMINATED if isinstance(stop, _Terminated) else EXIT_INTERRUPTED
 
 
 def _echo_json(data: Any) -> None:
@@ -501,6 +521,28 @@ def analyze_command(text: str, query_mode: bool, as_json: bool) -> None:
 
 def main() -> None:
     """Entry point: no traceback ever reaches the user."""
+    with _sigterm_as_interrupt():
+        _main()
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`_Terminated` while the command runs.
+
+    Only over the default action, which would end the process at once, with
+    no message, mid-batch (an embedding program's own handler stays).
+    """
+    installed = threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if installed:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        if installed:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _main() -> None:
     try:
         # Without standalone mode, click returns ctx.exit()'s code instead of exiting.
         code = cli.main(prog_name="searchkit", standalone_mode=False)
@@ -511,12 +553,16 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as stop:  # click's wrapping of a KeyboardInterrupt outside a command
         click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except (KeyboardInterrupt, _Interrupted):
+        cause = stop.__cause__
+        sys.exit(_exit_code_of(cause) if isinstance(cause, KeyboardInterrupt) else EXIT_INTERRUPTED)
+    except _Interrupted as stop:
         click.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(stop.exit_code)
+    except KeyboardInterrupt as stop:
+        click.echo("interrupted", err=True)
+        sys.exit(_exit_code_of(stop))
     except BrokenPipeError:
         # The reader went away (e.g. `| head`): not an error.
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -23,6 +23,7 @@ The files are Whoosh's own (W3 codec): any Whoosh reader reads them.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import io
 import math
@@ -1249,9 +1250,23 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             if not self.is_closed:
                 try:
                     self._close_segment()
+                    self._remove_unlisted()
                 finally:
                     self._finish()
             raise
+
+    def _remove_unlisted(self) -> None:
+        """After a failed commit (still holding the lock): delete the files
+        of segments that no table of contents lists, as the next commit
+        would, sparing those other processes' children are writing."""
+        from whoosh.index import TOC, clean_files
+
+        generation = TOC._latest_generation(self.storage, self.indexname)
+        if generation < 0:
+            return
+        # A table of contents written before the failure lists this writer's segment: it stays.
+        listed = TOC.read(self.storage, self.indexname, generation, schema=self.schema).segments
+        clean_files(self.storage, self.indexname, generation, listed + _segments_in_progress(self.storage))
 
     def cancel(self) -> None:
         self._kill_children()
@@ -1538,6 +1553,8 @@ class ChildSegment:
         os.close(write_fd)
         self._pid: int | None = pid
         self._fd: int | None = read_fd
+        self._folder = folder
+        self._file_prefix = f"{ix.indexname}_{segid}."
 
     def ready(self) -> bool:
         """Whether the child has finished (so ``result`` will not wait)."""
@@ -1559,6 +1576,8 @@ class ChildSegment:
         return value
 
     def kill(self) -> None:
+        """Stop the child; a segment it wrote but no one took is deleted (no commit can list it)."""
+        untaken = self._fd is not None
         if self._pid is not None:
             try:
                 os.kill(self._pid, signal.SIGKILL)
@@ -1568,6 +1587,11 @@ class ChildSegment:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+        if untaken and self._folder is not None:
+            for filename in os.listdir(self._folder):
+                if filename.startswith(self._file_prefix):
+                    with contextlib.suppress(OSError):
+                        os.remove(os.path.join(self._folder, filename))
 
     def _reap(self) -> None:
         if self._pid is not None:

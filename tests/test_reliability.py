@@ -88,6 +88,13 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> No
         time.sleep(0.02)
 
 
+def unlisted_segment_files(ix: Path) -> list[str]:
+    """Files of segments no table of contents lists (a writer's unfinished work)."""
+    listed = {segment.segment_id() for segment in SearchIndex(ix)._ix._segments()}
+    return sorted(name for name in os.listdir(ix)
+                  if name.startswith("MAIN_") and name != "MAIN_WRITELOCK" and name.split(".")[0] not in listed)
+
+
 def article_ids(path: Path) -> list[str]:
     return [a.article_id for a in SearchIndex(path).list_articles()]
 
@@ -133,6 +140,55 @@ def test_sigkill_keeps_committed_batches_and_rerun_completes(
     report = SearchIndex(ix).check()
     assert report.ok, report.problems
     assert (report.articles, report.paragraphs, report.sources) == (300, 300, 1)
+
+
+@pytest.mark.parametrize(("where", "stall_at", "workers"),
+                         [("after-commit", 2, "1"), ("after-commit", 2, "2"), ("inside-commit", 3, "1")])
+def test_sigterm_says_interrupted_keeps_committed_batches_and_rerun_completes(
+    tmp_path: Path, where: str, stall_at: int, workers: str
+) -> None:
+    data = tmp_path / "articles.jsonl"
+    ids = write_jsonl(data, 300, "t")
+    ix = tmp_path / "ix"
+    flag = tmp_path / "stalled"
+    env = {**os.environ, "STALL_AT": str(stall_at), "STALL_FLAG": str(flag), "STALL_WHERE": where}
+    args = ["--index", str(ix), "index", str(data), "--batch-size", "50", "--workers", workers]
+    proc = subprocess.Popen([sys.executable, "-c", STALLING_CLI, *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(flag, proc)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    assert (proc.returncode, out, err) == (143, "", "interrupted\n")
+    assert unlisted_segment_files(ix) == []
+    index = SearchIndex(ix)
+    stats = index.stats()
+    assert (stats.articles, stats.paragraphs, stats.sources) == (100, 100, 0)
+    assert sorted(article_ids(ix)) == sorted(ids[:100])
+    index.close()
+    # The lock was let go on the way out: a writer that will not wait gets it.
+    again = run_cli("--index", str(ix), "--lock-timeout", "0", "index", str(data), "--batch-size", "50")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "indexed: 1 added, 0 updated, 0 unchanged, 0 skipped, 0 failed (300 articles, 300 paragraphs written)\n"
+    assert sorted(article_ids(ix)) == sorted(ids)
+    report = SearchIndex(ix).check()
+    assert report.ok, report.problems
+
+
+def test_sigterm_handler_is_the_commands_only(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                                              seeded: Path) -> None:
+    seen = []
+    monkeypatch.setattr(SearchIndex, "list_articles", lambda *a, **k: seen.append(signal.getsignal(signal.SIGTERM)) or [])
+    assert cli_main(capsys, monkeypatch, "--index", str(seeded), "list")[0] == 0
+    assert seen == [cli_module._terminate]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored after the command
+
+    def terminated(*args, **kwargs):
+        raise cli_module._Terminated
+
+    monkeypatch.setattr(SearchIndex, "list_articles", terminated)
+    assert cli_main(capsys, monkeypatch, "--index", str(seeded), "list") == (143, "", "interrupted\n")
 
 
 def test_check_notes_a_file_whose_indexing_did_not_finish(tmp_path: Path) -> None:
