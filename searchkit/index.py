@@ -27,6 +27,7 @@ from hashlib import sha1
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from whoosh import columns as wcolumns
 from whoosh import fields as wfields
 from whoosh import query as wquery
 from whoosh import formats, index as windex
@@ -36,6 +37,7 @@ from whoosh.reading import SegmentReader
 from . import analysis
 from .analysis import AnalyzerSettings, Segmenter
 from .documents import Article
+from .matchers import RANKING_WORDS_FIELD, encode_ranking_words
 from .segments import BackgroundMerge, ChildSegment, SearchkitWriter, field_terms, fork_available, make_codec, merge_into
 from .suffixes import has_suffix_file
 from .errors import (
@@ -141,7 +143,33 @@ def make_schema() -> wfields.Schema:
         grams=PreparedField(formats.Positions(), tokenizer),
         title_words=PreparedField(formats.Existence(), tokenizer),
         title_grams=PreparedField(formats.Positions(), tokenizer),
+        **{RANKING_WORDS_FIELD: RankingWordsField()},
     )
+
+
+class RankingWordsField(wfields.FieldType):  # type: ignore[misc]
+    """A paragraph's words and its title's, in a column (not indexed, not stored).
+
+    Ranking a segment's few hits counts the query's words here instead of
+    looking each word up and reading its postings (see
+    :class:`searchkit.matchers.RankedFilter`). Segments written before
+    2026-12-02 have no such column and rank from postings as before.
+    """
+
+    indexed = False
+    stored = False
+    scorable = False
+    vector = None
+
+    def __init__(self) -> None:
+        self.format = None
+        self.analyzer = None
+        self.unique = False
+        # Offsets written whatever the segment's size: a reader then need not add up every length.
+        self.column_type = wcolumns.VarBytesColumn(write_offsets_cutoff=0)
+
+    def to_column_value(self, value: bytes) -> bytes:
+        return value
 
 
 # --------------------------------------------------------------------------
@@ -162,13 +190,15 @@ class PendingArticle:
         return len(self.article.title or "") + sum(len(text) + 1 for text in self.article.paragraphs)
 
 
-def _text_postings(text: str, segmenter: Segmenter, grams: int, suffixes: bool = False) -> tuple[Prepared, Prepared]:
+def _text_postings(text: str, segmenter: Segmenter, grams: int, suffixes: bool = False) -> tuple[Prepared, Prepared, list[str]]:
+    """The text's words' and grams' postings, and its words in order."""
     normalized = analysis.fold(text)
-    words = segmenter.words(normalized)
+    words = [word for word, _start, _end in segmenter.words(normalized)]
     stream, _ = analysis.gram_stream(normalized)
     return (
-        Prepared(analysis.count_items([word for word, _start, _end in words])),
+        Prepared(analysis.count_items(words)),
         Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams)),
+        words,
     )
 
 
@@ -203,13 +233,13 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
     title = article.title or ""
     # Titles keep characters only: each paragraph document repeats its
     # title's postings, and title keywords are rare in queries.
-    title_words, title_grams = _text_postings(title, segmenter, analysis.TITLE_GRAMS)
+    title_words, title_grams, title_word_list = _text_postings(title, segmenter, analysis.TITLE_GRAMS)
     grams_setting = segmenter.settings.grams
     # Suffix arrays answer keywords as phrases of characters: not on an index of bigrams.
     suffixes = grams_setting == 1
     docs = []
     for ordinal, text in enumerate(article.paragraphs):
-        words, grams = _text_postings(text, segmenter, grams_setting, suffixes)
+        words, grams, word_list = _text_postings(text, segmenter, grams_setting, suffixes)
         docs.append(
             {
                 "kind": "paragraph",
@@ -221,6 +251,7 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
                 "grams": grams,
                 "title_words": title_words,
                 "title_grams": title_grams,
+                RANKING_WORDS_FIELD: encode_ranking_words({"words": word_list, "title_words": title_word_list}),
             }
         )
     return docs

@@ -29,6 +29,7 @@ from .errors import (
     IndexVersionError,
     SearchkitError,
 )
+from .matchers import RANKING_WORDS_FIELD, RANKING_WORDS_PARTS, decode_ranking_words
 from .segments import CHAR_FIELD, char_rows, field_terms, hash_index_problem, stored_stream
 from .suffixes import segment_suffixes
 
@@ -183,6 +184,7 @@ def _check_whoosh(ix: Any, report: CheckReport, postings: bool) -> CheckReport:
                 except Exception as exc:  # noqa: BLE001
                     problems.add("segment", f"segment {name}: the term index cannot be read ({_name(exc)})")
                 _check_suffixes(reader, name, problems)
+                _check_ranking_words(reader, name, problems)
         finally:
             try:
                 reader.close()
@@ -286,6 +288,43 @@ def _check_suffixes(reader: Any, segment: str, problems: _Problems) -> None:
         problems.add("postings", f"segment {segment}: the suffix arrays are damaged ({problem})")
     elif table is not None and not table.with_postings and list(field_terms(reader, CHAR_FIELD)) != char_rows(expected):
         problems.add("postings", f"segment {segment}: the characters' statistics disagree with its paragraphs")
+
+
+def _check_ranking_words(reader: Any, segment: str, problems: _Problems) -> None:
+    """The column of paragraphs' words (if the segment has one) counts what
+    the postings of those fields count, per live document that has a value.
+
+    Compared as sums of hashes of (field, word, document, count), so that
+    neither side is held in memory.
+    """
+    if not reader.has_column(RANKING_WORDS_FIELD):
+        return
+    try:
+        column = reader.column_reader(RANKING_WORDS_FIELD, translate=False)
+        recorded = [False] * reader.doc_count_all()
+        from_column = 0
+        for docnum in range(reader.doc_count_all()):
+            value = column[docnum]
+            if value and not reader.is_deleted(docnum):
+                recorded[docnum] = True
+                for fieldname, words in zip(RANKING_WORDS_PARTS, decode_ranking_words(value)):
+                    for word, count in Counter(words).items():
+                        from_column += hash((fieldname, word, docnum, float(count)))
+        from_postings = 0
+        for fieldname in RANKING_WORDS_PARTS:
+            for btext in reader.lexicon(fieldname):
+                word = btext.decode("utf-8")
+                matcher = reader.postings(fieldname, btext)
+                while matcher.is_active():
+                    docnum = matcher.id()
+                    if recorded[docnum]:
+                        from_postings += hash((fieldname, word, docnum, float(matcher.weight())))
+                    matcher.next()
+        problem = None if from_column == from_postings else "it disagrees with the postings of those words"
+    except Exception as exc:  # noqa: BLE001
+        problem = f"it cannot be read ({_name(exc)})"
+    if problem is not None:
+        problems.add("postings", f"segment {segment}: the column of paragraphs' words is damaged ({problem})")
 
 
 def _check_postings(reader: Any, segment: str, problems: _Problems) -> int:

@@ -20,6 +20,8 @@ the collector a list of matches with the scores Whoosh would give them:
   keywords) matches, each scored as its filter score plus its ranking
   words' (Whoosh's ``AndMaybe``); a word's postings are read only in the
   blocks where a match falls, and the best hits are collected directly.
+  Where a segment has few matches, their words are counted in the
+  segment's column of each paragraph's words instead (no postings read).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate
 from typing import Any
 
+from whoosh import columns as wcolumns
 from whoosh import formats
 from whoosh import matching as wm
 from whoosh import query as wq
@@ -42,7 +45,25 @@ from whoosh.util.numeric import byte_to_length
 from .segments import FieldLengths, TermProbe
 from .suffixes import SEPARATOR, segment_suffixes
 
-__all__ = ["CharPhrase", "RankedFilter", "WordUnion", "cached_doc_frequency", "searcher_cache", "term_bytes"]
+__all__ = [
+    "CharPhrase",
+    "RankedFilter",
+    "WordUnion",
+    "cached_doc_frequency",
+    "decode_ranking_words",
+    "encode_ranking_words",
+    "searcher_cache",
+    "term_bytes",
+]
+
+RANKING_WORDS_FIELD = "ranking_words"
+# The fields whose words the column holds, in its order.
+RANKING_WORDS_PARTS = ("words", "title_words")
+# A segment's matches up to which RankedFilter counts their words in the
+# column rather than reading each word's postings.
+FEW_MATCHES = 32
+_WORDS_FORMAT = b"\x01"  # first byte of a column value (empty: no words recorded)
+_WORD_SEPARATOR, _PART_SEPARATOR = "\x00", "\x01"
 
 
 class _Query(wq.Query):  # type: ignore[misc]
@@ -263,13 +284,23 @@ class RankedFilter(_Query):
                 scores.append(required.score())
                 required.next()
         weighting = searcher.weighting if context is None else context.weighting
+        recorded = _recorded_words(searcher, ids, weighting)
         ranking: dict[int, float] = {}  # index in ids -> the ranking terms' sum
         for fieldname, word, boost in self.terms:
-            cursor = _word_cursor(searcher, fieldname, word, weighting)
-            if cursor is None:
-                continue
-            found = [(k, cursor.weights[i]) for k, i in cursor.held(ids)]  # (weights: of the block read then)
-            term_scores = _scores(cursor.scorer, [ids[k] for k, _weight in found], [weight for _k, weight in found])
+            if recorded is None or fieldname not in RANKING_WORDS_PARTS:
+                cursor = _word_cursor(searcher, fieldname, word, weighting)
+                if cursor is None:
+                    continue
+                found = [(k, cursor.weights[i]) for k, i in cursor.held(ids)]  # (weights: of the block read then)
+                scorer = cursor.scorer
+            else:  # the same counts as the postings' weights, and the same scorer
+                part = RANKING_WORDS_PARTS.index(fieldname)
+                found = [(k, float(count)) for k, words in enumerate(recorded) if (count := words[part].count(word))]
+                term = term_bytes(searcher.schema, fieldname, word) if found else None
+                if term is None:
+                    continue
+                scorer = _bm25_scorer(searcher, fieldname, term, weighting)
+            term_scores = _scores(scorer, [ids[k] for k, _weight in found], [weight for _k, weight in found])
             for (k, _weight), score in zip(found, term_scores):
                 if boost != 1.0:  # as Whoosh's boost wrapper: the score times the boost
                     score *= boost
@@ -293,6 +324,54 @@ class RankedFilter(_Query):
             total += len(ids)
             best = heapq.nlargest(limit, [*best, *zip(scores, [-(docnum + offset) for docnum in ids])])
         return [(score, -negated) for score, negated in best], total
+
+
+def encode_ranking_words(words: dict[str, list[str]]) -> bytes:
+    """A paragraph's column value: its words per field of RANKING_WORDS_PARTS,
+    in order (a word as often as the text has it). Empty (rank from
+    postings) if a word holds a separator."""
+    parts = [words[fieldname] for fieldname in RANKING_WORDS_PARTS]
+    if any(_WORD_SEPARATOR in word or _PART_SEPARATOR in word for part in parts for word in part):
+        return b""
+    return _WORDS_FORMAT + _PART_SEPARATOR.join(_WORD_SEPARATOR.join(part) for part in parts).encode("utf-8")
+
+
+def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[list[list[str]]] | None:
+    """Per document of ``ids``, its words per field of RANKING_WORDS_PARTS,
+    from the segment's column; None where the postings must answer (many
+    documents, no column, a document without words recorded, a weighting
+    other than searchkit's BM25F scorer)."""
+    if len(ids) > FEW_MATCHES or type(weighting) is not scoring.BM25F:
+        return None
+    column = _ranking_words_column(searcher.reader())
+    if column is None:
+        return None
+    lengths, offsets, get, base = column
+    recorded = []
+    for doc in ids:
+        length = lengths[doc]
+        if not length:
+            return None
+        recorded.append(decode_ranking_words(get(base + offsets[doc], length)))
+    return recorded
+
+
+def decode_ranking_words(value: bytes) -> list[list[str]]:
+    """A non-empty column value's words, per field of RANKING_WORDS_PARTS."""
+    return [part.split(_WORD_SEPARATOR) if part else [] for part in value[1:].decode("utf-8").split(_PART_SEPARATOR)]
+
+
+def _ranking_words_column(reader: Any) -> tuple[Any, Any, Callable[[int, int], bytes], int] | None:
+    """The segment's column of paragraphs' words as (lengths, offsets, read, base), read once per reader; None without one."""
+    cached = reader.__dict__.get("_searchkit_ranking_words", False)
+    if cached is False:
+        cached = None
+        if reader.has_column(RANKING_WORDS_FIELD):
+            column = reader.column_reader(RANKING_WORDS_FIELD, translate=False)
+            if type(column) is wcolumns.VarBytesColumn.Reader:
+                cached = (column._lengths, column._offsets, column._dbfile.get, column._basepos)
+        reader._searchkit_ranking_words = cached
+    return cached  # type: ignore[no-any-return]
 
 
 def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:

@@ -1425,8 +1425,13 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
                 if isinstance(column, wcolumns.TranslatingColumnReader):
                     column = column.raw_column()
                 writer = self._column_writer(fieldname, column_type)
-                for old, new in zip(live, new_numbers):
-                    writer.add(new, column[old])
+                if type(column) is wcolumns.VarBytesColumn.Reader:  # (the paragraphs' words) read a run at a time
+                    for new, data in zip(new_numbers, _var_bytes(column, live)):
+                        if data:
+                            writer.add(new, data)
+                else:
+                    for old, new in zip(live, new_numbers):
+                        writer.add(new, column[old])
         # What start_doc and finish_doc would have counted.
         perdocwriter._doccount += len(live)
         self.docnum += len(live)

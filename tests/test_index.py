@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from searchkit import Article, OptimizeReport, SearchIndex
+from searchkit.matchers import RANKING_WORDS_FIELD
 from tests.conftest import CORPUS, postings_codec
 
 
@@ -148,12 +149,14 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
         for ordinal, (word, _start, _end) in enumerate(segmenter.words(normalized)):
             positions.setdefault(word, []).append(ordinal)
         words = analysis.position_items(positions)
-        return index_module.Prepared(words), index_module.Prepared(analysis.gram_items(analysis.gram_stream(normalized)[0], grams))
+        prepared_grams = index_module.Prepared(analysis.gram_items(analysis.gram_stream(normalized)[0], grams))
+        return index_module.Prepared(words), prepared_grams, list(positions)
 
     with monkeypatch.context() as old_code:
         old_code.setattr(index_module, "make_schema", old_schema)
         old_code.setattr(index_module, "_text_postings", old_postings)
         old_code.setattr(index_module, "make_codec", postings_codec)
+        old_code.setattr(index_module, "encode_ranking_words", lambda words: None)  # no column of words then
         SearchIndex.create(tmp_path / "old").add_articles(CORPUS[:2], workers=1)
     old = SearchIndex(tmp_path / "old")
     old.add_articles(CORPUS[2:], workers=1)
@@ -168,6 +171,9 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
 
     assert values(old, "words") - {b""} and values(old, "title_words") - {b""}
     assert values(new, "words") <= {b""} and values(new, "title_words") <= {b""}
+    # The old code's first segment ranks from postings; the new code's from the column of words.
+    assert [leaf.has_column(RANKING_WORDS_FIELD) for leaf, _offset in old.searcher().reader().leaf_readers()] == [False, True]
+    assert [leaf.has_column(RANKING_WORDS_FIELD) for leaf, _offset in new.searcher().reader().leaf_readers()] == [True, True]
 
     def answers(ix: SearchIndex, query: str) -> tuple[int, list[tuple[str, int | None, float]]]:
         result = ix.search(query, limit=100)
@@ -198,6 +204,7 @@ def test_an_index_of_an_older_schema_version_is_read_and_marked_3_when_written(t
     assert SCHEMA_VERSION == 3
     with monkeypatch.context() as old_code:
         old_code.setattr(index_module, "make_codec", postings_codec)
+        old_code.setattr(index_module, "encode_ranking_words", lambda words: None)
         SearchIndex.create(tmp_path / "ix").add_articles(CORPUS[:2], workers=1)
     meta_path = tmp_path / "ix" / "searchkit.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))

@@ -8,6 +8,7 @@ import pytest
 from whoosh import query as wq
 
 from searchkit import AnalyzerSettings, Article, SearchIndex
+from searchkit import matchers
 from searchkit.analysis import gram_stream, keyword_grams
 from searchkit.matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, term_bytes
 
@@ -154,7 +155,10 @@ RANKING_TERMS = [("words", "明月", 1.0), ("title_words", "明月", 2.0), ("gra
     wq.AndNot(CharPhrase("grams", list("明")), CharPhrase("grams", list("不"))),
     CharPhrase("grams", list("明鹤")),
 ])
-def test_ranked_filter_scores_as_whoosh_and_maybe(poems: SearchIndex, required: wq.Query) -> None:
+@pytest.mark.parametrize("few", [0, 10_000])  # words from postings only; from the column wherever it can
+def test_ranked_filter_scores_as_whoosh_and_maybe(poems: SearchIndex, required: wq.Query, few: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(matchers, "FEW_MATCHES", few)
     ranked = RankedFilter(required, RANKING_TERMS)
     whoosh = wq.AndMaybe(required, wq.Or([wq.Term(field, word, boost=boost) for field, word, boost in RANKING_TERMS]))
     expected = _scored(poems, whoosh)
@@ -228,3 +232,43 @@ def test_a_term_whose_postings_in_a_segment_are_all_deleted() -> None:
         assert _scored(ix, CharPhrase("grams", list(chars))) == _scored(ix, wq.Phrase("grams", list(chars)) if len(chars) > 1 else wq.Term("grams", chars))
     assert [hit.article_id for hit in ix.search("孤鹤").hits] == ["later"]
     assert [hit.article_id for hit in ix.search("雪山 OR 孤鹤").hits] in (["kept", "later"], ["later", "kept"])
+
+
+def test_check_finds_a_column_of_words_that_disagrees_with_the_postings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import searchkit.index as index_module
+
+    ix = SearchIndex.in_memory()
+    ix.add_articles(_corpus(20, 5), workers=1)
+    real = index_module.encode_ranking_words
+
+    def one_more(words):  # each paragraph's first word recorded twice
+        return real({**words, "words": words["words"][:1] + words["words"]})
+
+    with monkeypatch.context() as wrong:
+        wrong.setattr(index_module, "encode_ranking_words", one_more)
+        ix.add_articles(_corpus(20, 6)[10:], workers=1)
+    first, second = [leaf.segment().segment_id() for leaf, _offset in ix.searcher().reader().leaf_readers()]
+    assert ix.check().problems == [
+        f"segment {second}: the column of paragraphs' words is damaged (it disagrees with the postings of those words)"]
+
+
+def test_search_answers_the_same_from_the_column_of_words_as_from_postings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.conftest import CORPUS
+
+    ix = SearchIndex.in_memory()
+    ix.add_articles(CORPUS[:3], workers=1)
+    ix.add_articles(CORPUS[3:], workers=1)
+    queries = ["民族团结", "珠峰", "藏", "日喀则", "冬遊西藏", "title:冬游", "西藏 -珠峰", "g318国道", "8.77亿元", "西藏"]
+
+    def answers() -> list[tuple[int, list[tuple[str, int | None, float]]]]:
+        ix.close()  # a fresh searcher: no scorer or column remembered
+        return [(r.total, [(h.article_id, h.paragraph, h.score) for h in r.hits])
+                for r in (ix.search(query, limit=50) for query in queries)]
+
+    used = []
+    recorded = matchers._recorded_words
+    monkeypatch.setattr(matchers, "_recorded_words", lambda *args: used.append(recorded(*args)) or used[-1])
+    from_column = answers()
+    assert any(found is not None for found in used) and all(total for total, _hits in from_column)
+    monkeypatch.setattr(matchers, "FEW_MATCHES", 0)
+    assert answers() == from_column
