@@ -340,7 +340,7 @@ def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[l
     """Per document of ``ids``, its words per field of RANKING_WORDS_PARTS,
     from the segment's column; None where the postings must answer (many
     documents, no column, a document without words recorded, a weighting
-    other than searchkit's BM25F scorer)."""
+    other than BM25F)."""
     if len(ids) > FEW_MATCHES or type(weighting) is not scoring.BM25F:
         return None
     column = _ranking_words_column(searcher.reader())

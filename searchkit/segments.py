@@ -1250,7 +1250,8 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             if not self.is_closed:
                 try:
                     self._close_segment()
-                    self._remove_unlisted()
+                    with contextlib.suppress(Exception):  # the failure raised is the one to report
+                        self._remove_unlisted()
                 finally:
                     self._finish()
             raise
