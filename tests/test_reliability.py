@@ -88,6 +88,26 @@ def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> No
         time.sleep(0.02)
 
 
+def stop_while_stalled(tmp_path: Path, where: str, stall_at: int, workers: str, stop: signal.Signals,
+                       prefix: str) -> tuple[Path, Path, list[str], subprocess.CompletedProcess[str]]:
+    """Index 300 articles in batches of 50 with STALLING_CLI, send ``stop``
+    at the stall; (data file, index, article ids, the ended process)."""
+    data = tmp_path / "articles.jsonl"
+    ids = write_jsonl(data, 300, prefix)
+    ix = tmp_path / "ix"
+    flag = tmp_path / "stalled"
+    env = {**os.environ, "STALL_AT": str(stall_at), "STALL_FLAG": str(flag), "STALL_WHERE": where}
+    args = ["--index", str(ix), "index", str(data), "--batch-size", "50", "--workers", workers]
+    proc = subprocess.Popen([sys.executable, "-c", STALLING_CLI, *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(flag, proc)
+    finally:
+        proc.send_signal(stop)
+        out, err = proc.communicate(timeout=60)
+    return data, ix, ids, subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def unlisted_segment_files(ix: Path) -> list[str]:
     """Files of segments no table of contents lists (a writer's unfinished work)."""
     listed = {segment.segment_id() for segment in SearchIndex(ix)._ix._segments()}
@@ -107,19 +127,7 @@ def article_ids(path: Path) -> list[str]:
 def test_sigkill_keeps_committed_batches_and_rerun_completes(
     tmp_path: Path, where: str, stall_at: int, committed: int
 ) -> None:
-    data = tmp_path / "articles.jsonl"
-    ids = write_jsonl(data, 300, "k")
-    ix = tmp_path / "ix"
-    flag = tmp_path / "stalled"
-    env = {**os.environ, "STALL_AT": str(stall_at), "STALL_FLAG": str(flag), "STALL_WHERE": where}
-    args = ["--index", str(ix), "index", str(data), "--batch-size", "50", "--workers", "1"]
-    proc = subprocess.Popen([sys.executable, "-c", STALLING_CLI, *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_for(flag, proc)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.communicate()
+    data, ix, ids, _killed = stop_while_stalled(tmp_path, where, stall_at, "1", signal.SIGKILL, "k")
     # inside-commit: killed before the 3rd table of contents (1st is the empty
     # index), so the 2nd batch is the last committed one.
     index = SearchIndex(ix)
@@ -147,20 +155,8 @@ def test_sigkill_keeps_committed_batches_and_rerun_completes(
 def test_sigterm_says_interrupted_keeps_committed_batches_and_rerun_completes(
     tmp_path: Path, where: str, stall_at: int, workers: str
 ) -> None:
-    data = tmp_path / "articles.jsonl"
-    ids = write_jsonl(data, 300, "t")
-    ix = tmp_path / "ix"
-    flag = tmp_path / "stalled"
-    env = {**os.environ, "STALL_AT": str(stall_at), "STALL_FLAG": str(flag), "STALL_WHERE": where}
-    args = ["--index", str(ix), "index", str(data), "--batch-size", "50", "--workers", workers]
-    proc = subprocess.Popen([sys.executable, "-c", STALLING_CLI, *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        wait_for(flag, proc)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    assert (proc.returncode, out, err) == (143, "", "interrupted\n")
+    data, ix, ids, stopped = stop_while_stalled(tmp_path, where, stall_at, workers, signal.SIGTERM, "t")
+    assert (stopped.returncode, stopped.stdout, stopped.stderr) == (143, "", "interrupted\n")
     assert unlisted_segment_files(ix) == []
     index = SearchIndex(ix)
     stats = index.stats()
