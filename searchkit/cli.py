@@ -373,8 +373,9 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"paragraphs:     {stats.paragraphs}")
     click.echo(f"source files:   {stats.sources}")
     click.echo(f"segments:       {stats.segments} ({stats.suffix_segments} with suffix arrays)")
-    if stats.analyzer.get("grams") == 1 and stats.suffix_segments < stats.segments:
-        click.echo("                keywords in the others are answered from postings, more slowly: `reindex` adds them")
+    if stats.analyzer.get("grams") == 1 and stats.segments_without_arrays:
+        click.echo(f"                {stats.segments_without_arrays} with paragraphs but none: their keywords are answered "
+                   "from postings, more slowly (`reindex` adds them)")
     click.echo(f"size on disk:   {stats.size_bytes / 1e6:.2f} MB")
     click.echo(f"schema version: {stats.schema_version}")
     click.echo(f"analyzer:       {json.dumps(stats.analyzer, ensure_ascii=False)}")

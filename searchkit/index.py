@@ -320,9 +320,12 @@ class IndexStats:
     size_bytes: int
     schema_version: int
     analyzer: dict[str, Any]
-    # Segments whose keywords are answered from suffix arrays (see searchkit.suffixes);
-    # on an index of characters the others were written before them: reindex adds them.
+    # Segments whose keywords are answered from suffix arrays (see searchkit.suffixes).
     suffix_segments: int = 0
+    # Segments with paragraphs but no suffix arrays: on an index of characters,
+    # written before them (reindex adds them). A segment of article or file
+    # records only has no text to answer keywords from, and needs none.
+    segments_without_arrays: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -1046,6 +1049,7 @@ class SearchIndex:
 
     def stats(self) -> IndexStats:
         readers = self._segment_readers()
+        arrays = {reader: has_suffix_file(reader) for reader in readers}
         size = 0
         if self.path is not None:
             size = sum(_file_size(p) for p in self.path.iterdir())
@@ -1058,7 +1062,8 @@ class SearchIndex:
             size_bytes=size,
             schema_version=self.schema_version,
             analyzer=self.settings.to_dict(),
-            suffix_segments=sum(1 for reader in readers if has_suffix_file(reader)),
+            suffix_segments=sum(1 for reader in arrays if arrays[reader]),
+            segments_without_arrays=sum(1 for reader in arrays if not arrays[reader] and reader.doc_frequency("kind", "paragraph")),
         )
 
     def search(

@@ -179,7 +179,7 @@ def test_segments_without_suffix_arrays_answer_through_postings(monkeypatch: pyt
         ix.add_articles(_corpus(60, 9))
     ix.add_articles(_corpus(60, 10, prefix="q"))
     assert [segment_suffixes(leaf) is None for leaf in _leaves(ix)] == [True, False]
-    assert (ix.stats().segments, ix.stats().suffix_segments) == (2, 1)
+    assert (ix.stats().segments, ix.stats().suffix_segments, ix.stats().segments_without_arrays) == (2, 1, 1)
     keywords = _keywords(ix, 30, 11)
     for keyword in keywords:
         assert set(_scored(ix, CharPhrase("grams", list(keyword)))) == _holding(ix, keyword), keyword
@@ -324,3 +324,24 @@ def test_check_finds_characters_statistics_that_disagree_with_the_paragraphs(mon
     assert ix.check().problems == [f"segment {second}: the characters' statistics disagree with its paragraphs"]
     ix.optimize()  # counted again from the streams
     assert ix.check().problems == []
+
+
+def test_stats_names_only_segments_with_paragraphs_as_lacking_suffix_arrays(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "ix"
+    ix = SearchIndex.create(path)
+    ix.add_articles(_corpus(10, 21), workers=1)
+    with ix.writer() as writer:  # a segment of a file record only
+        writer.finish_source("x.txt", "0" * 40)
+    ix.add_article(Article(id="untitled", title="只有标题", paragraphs=[]))  # an article record only
+    stats = ix.stats()
+    assert (stats.segments, stats.suffix_segments, stats.segments_without_arrays) == (3, 1, 0)
+    code, out, _err = cli_main(capsys, monkeypatch, "--index", str(path), "stats")
+    assert code == 0 and "segments:       3 (1 with suffix arrays)\nsize on disk:" in out
+    with monkeypatch.context() as older:  # as a searchkit before suffix arrays wrote it
+        older.setattr(index_module, "make_codec", postings_codec)
+        ix.add_articles(_corpus(10, 22, prefix="q"), workers=1)
+    code, out, _err = cli_main(capsys, monkeypatch, "--index", str(path), "stats")
+    assert "segments:       4 (1 with suffix arrays)\n                1 with paragraphs but none: their keywords are " \
+           "answered from postings, more slowly (`reindex` adds them)\n" in out
