@@ -1222,7 +1222,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         self._children.append(child)
 
     def _commit_toc(self, segments: list[Any]) -> None:
-        from whoosh.index import TOC, clean_files
+        from whoosh.index import TOC
 
         try:
             added = [child.result() for child in self._children]
@@ -1235,10 +1235,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
             self._kill_children()
         segments = list(segments) + added
         TOC(self.schema, segments, self.generation).write(self.storage, self.indexname)
-        # Files of unlisted segments go, but those a child process (of this
-        # or another searchkit process) is writing, or has written and its
-        # parent not yet taken in: each has its private temporary folder.
-        clean_files(self.storage, self.indexname, self.generation, segments + _segments_in_progress(self.storage))
+        self._remove_files_but(self.generation, segments)
 
     def commit(self, *args: Any, **kwargs: Any) -> None:
         try:
@@ -1260,14 +1257,22 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         """After a failed commit (still holding the lock): delete the files
         of segments that no table of contents lists, as the next commit
         would, sparing those other processes' children are writing."""
-        from whoosh.index import TOC, clean_files
+        from whoosh.index import TOC
 
         generation = TOC._latest_generation(self.storage, self.indexname)
         if generation < 0:
             return
         # A table of contents written before the failure lists this writer's segment: it stays.
-        listed = TOC.read(self.storage, self.indexname, generation, schema=self.schema).segments
-        clean_files(self.storage, self.indexname, generation, listed + _segments_in_progress(self.storage))
+        self._remove_files_but(generation, TOC.read(self.storage, self.indexname, generation, schema=self.schema).segments)
+
+    def _remove_files_but(self, generation: int, listed: list[Any]) -> None:
+        """Delete older tables of contents and the files of segments not ``listed``,
+        but those a child process (of this or another searchkit process) is
+        writing, or has written and its parent not yet taken in: each has its
+        private temporary folder."""
+        from whoosh.index import clean_files
+
+        clean_files(self.storage, self.indexname, generation, list(listed) + _segments_in_progress(self.storage))
 
     def cancel(self) -> None:
         self._kill_children()
