@@ -1062,7 +1062,7 @@ class SearchIndex:
             size_bytes=size,
             schema_version=self.schema_version,
             analyzer=self.settings.to_dict(),
-            suffix_segments=sum(1 for reader in arrays if arrays[reader]),
+            suffix_segments=sum(arrays.values()),
             segments_without_arrays=sum(1 for reader in arrays if not arrays[reader] and reader.doc_frequency("kind", "paragraph")),
         )
 

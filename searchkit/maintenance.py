@@ -30,7 +30,7 @@ from .errors import (
     SearchkitError,
 )
 from .matchers import RANKING_WORDS_FIELD, RANKING_WORDS_PARTS, decode_ranking_words
-from .segments import CHAR_FIELD, char_rows, field_terms, hash_index_problem, stored_stream
+from .segments import CHAR_FIELD, char_rows, field_terms, hash_index_problem, stored_stream, var_bytes
 from .suffixes import segment_suffixes
 
 if TYPE_CHECKING:
@@ -303,8 +303,7 @@ def _check_ranking_words(reader: Any, segment: str, problems: _Problems) -> None
         column = reader.column_reader(RANKING_WORDS_FIELD, translate=False)
         recorded = [False] * reader.doc_count_all()
         from_column = 0
-        for docnum in range(reader.doc_count_all()):
-            value = column[docnum]
+        for docnum, value in enumerate(var_bytes(column, range(reader.doc_count_all()))):
             if value and not reader.is_deleted(docnum):
                 recorded[docnum] = True
                 for fieldname, words in zip(RANKING_WORDS_PARTS, decode_ranking_words(value)):

@@ -72,7 +72,7 @@ from .errors import SearchkitError
 from .suffixes import EXTENSION as SUFFIX_EXTENSION
 from .suffixes import segment_suffixes, write_suffix_file
 
-__all__ = ["BackgroundMerge", "CHAR_FIELD", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "char_rows", "field_terms", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "stored_stream", "term_range", "TermProbe"]
+__all__ = ["BackgroundMerge", "CHAR_FIELD", "ChildSegment", "FieldLengths", "SearchkitCodec", "SearchkitWriter", "char_rows", "field_terms", "fork_available", "hash_index_problem", "make_codec", "merge_tiers", "stored_stream", "term_range", "TermProbe", "var_bytes"]
 
 _second = itemgetter(1)
 
@@ -1001,7 +1001,7 @@ def stored_length_bytes(column: Any) -> Sequence[int]:
     return stored + bytes(column._doccount - column._count)  # documents past the end: 0
 
 
-def _var_bytes(column: Any, docnums: Sequence[int]) -> Iterator[bytes]:
+def var_bytes(column: Any, docnums: Sequence[int]) -> Iterator[bytes]:
     """Values of a VarBytesColumn reader for ascending ``docnums``, read a chunk at a time."""
     chunk = SCAN_CHUNK
     offsets, lengths, get, base = column._offsets, column._lengths, column._dbfile.get, column._basepos
@@ -1402,7 +1402,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
 
         # Stored fields: the compressed bytes of each document as they are.
         stored_writer = perdocwriter._colwriters["_stored"]._child
-        for new, data in zip(new_numbers, _var_bytes(raw_stored, live)):
+        for new, data in zip(new_numbers, var_bytes(raw_stored, live)):
             if data:
                 wcolumns.VarBytesColumn.Writer.add(stored_writer, new, data)
         # Field lengths: their bytes, and the totals Whoosh keeps.
@@ -1432,7 +1432,7 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
                     column = column.raw_column()
                 writer = self._column_writer(fieldname, column_type)
                 if type(column) is wcolumns.VarBytesColumn.Reader:  # (the paragraphs' words) read a run at a time
-                    for new, data in zip(new_numbers, _var_bytes(column, live)):
+                    for new, data in zip(new_numbers, var_bytes(column, live)):
                         if data:
                             writer.add(new, data)
                 else:
