@@ -1,0 +1,83 @@
+"""Indexes built by an earlier searchkit keep opening, answering and checking the same.
+
+The fixtures under ``tests/fixtures/indexes/`` were built before the storage
+engine moved into ``searchkit/engine`` (see ``tests/fixtures/make_indexes.py``);
+their ``*.answers.json`` hold what that searchkit answered.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pickletools
+import shutil
+from pathlib import Path
+
+import pytest
+
+from searchkit import SearchIndex
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "indexes"
+NAMES = ["seed", "qa", "qa_grams2"]
+
+
+@pytest.fixture(params=NAMES)
+def old_index(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
+    copy = tmp_path / request.param
+    shutil.copytree(FIXTURES / request.param, copy)
+    return request.param, copy
+
+
+def pickled_globals(data: bytes) -> set[tuple[str, str]]:
+    """The (module, name) pairs a pickle refers to, without unpickling it."""
+    found: set[tuple[str, str]] = set()
+    strings: list[str] = []
+    for opcode, arg, _pos in pickletools.genops(data):
+        if opcode.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE"):
+            strings.append(arg)
+        elif opcode.name == "STACK_GLOBAL":
+            found.add((strings[-2], strings[-1]))
+        elif opcode.name == "GLOBAL":
+            module, name = arg.split(" ", 1)
+            found.add((module, name))
+    return found
+
+
+def toc_pickles(folder: Path) -> list[bytes]:
+    """The pickled schema and segment list of a Whoosh table of contents.
+
+    Whoosh writes a header of ints, the schema's pickle (after its length),
+    two ints (generation, unused), then the segments' pickle.
+    """
+    (toc,) = folder.glob("_MAIN_*.toc")
+    data = toc.read_bytes()
+    start = data.index(b"\x80")
+    *_ops, (_op, _arg, stop) = pickletools.genops(data[start:])
+    segments = start + stop + 1 + 8
+    return [data[start:segments - 8], data[segments:]]
+
+
+def test_every_pickled_class_of_an_old_table_of_contents_imports(old_index: tuple[str, Path]) -> None:
+    _name, folder = old_index
+    names = {(m, n) for data in toc_pickles(folder) for m, n in pickled_globals(data) if m.startswith("searchkit")}
+    assert ("searchkit.segments", "SearchkitCodec") in names
+    assert ("searchkit.index", "PreparedField") in names
+    assert ("searchkit.analysis", "ChineseTokenizer") in names
+    for module, name in names:
+        assert getattr(importlib.import_module(module), name) is not None, f"{module}.{name}"
+
+
+def test_an_old_index_answers_as_it_did(old_index: tuple[str, Path]) -> None:
+    name, folder = old_index
+    expected = json.loads((FIXTURES / f"{name}.answers.json").read_text(encoding="utf-8"))
+    with SearchIndex(folder) as index:
+        for recorded in expected:
+            result = index.search(recorded["query"], limit=10, level=recorded["level"])
+            assert result.to_json() == recorded["json"], (recorded["query"], recorded["level"])
+            assert [repr(hit.score) for hit in result.hits] == recorded["scores"], recorded["query"]
+
+
+def test_an_old_index_checks_sound(old_index: tuple[str, Path]) -> None:
+    _name, folder = old_index
+    report = SearchIndex.check_path(folder)
+    assert report.ok, report.problems
