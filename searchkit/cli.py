@@ -24,11 +24,11 @@ from typing import Any
 import click
 
 from .errors import (
-    ArticleNotFoundError,
-    CorruptIndexError,
-    IndexLockedError,
-    IndexNotFoundError,
-    IndexVersionError,
+    EXIT_FAILED,
+    EXIT_INDEX,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     QueryError,
     SearchkitError,
 )
@@ -37,28 +37,11 @@ from .errors import (
 # Whoosh (tests/test_cli.py checks that they agree).
 DEFAULT_BATCH_SIZE = 5000
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INDEX = 3
-EXIT_LOCKED = 4
-EXIT_INTERNAL = 70
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
-
 GRAMS_HELP = (
     "A new index's keyword grams: 1, characters (the default: keywords are answered from "
     "suffix arrays), or 2, characters and their bigrams (a larger index, slower to build, "
     "no faster since suffix arrays; kept for indexes made with it)."
 )
-
-_EXIT_CODES: list[tuple[type[SearchkitError], int]] = [
-    (QueryError, EXIT_USAGE),
-    (IndexNotFoundError, EXIT_INDEX),
-    (CorruptIndexError, EXIT_INDEX),
-    (IndexVersionError, EXIT_INDEX),
-    (IndexLockedError, EXIT_LOCKED),
-    (ArticleNotFoundError, EXIT_FAILED),
-]
 
 
 class SearchkitClickError(click.ClickException):
@@ -68,8 +51,7 @@ class SearchkitClickError(click.ClickException):
 
 
 def _click_error(error: SearchkitError) -> SearchkitClickError:
-    code = next((c for kind, c in _EXIT_CODES if isinstance(error, kind)), EXIT_FAILED)
-    return SearchkitClickError(str(error), code)
+    return SearchkitClickError(str(error), error.exit_code)
 
 
 @contextmanager

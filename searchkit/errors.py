@@ -1,11 +1,36 @@
-"""The exceptions searchkit raises. Every one is a :class:`SearchkitError`.
+"""The exceptions searchkit raises, and the exit codes the CLI gives for them.
 
-Messages are one line and say what to do; the CLI prints them as they are.
+Every error is a :class:`SearchkitError` and carries its ``exit_code``; the
+CLI exits with it, and :data:`EXIT_CODES` (the one table of exit codes, which
+the README and ``docs/cli.md`` show) says what each code means. Messages are
+one line and say what to do; the CLI prints them as they are.
 """
 
 from __future__ import annotations
 
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INDEX = 3
+EXIT_LOCKED = 4
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    EXIT_FAILED: "some input failed (the rest was indexed), an article or file was not found, "
+    "or a writer process failed (nothing of its batch was committed; earlier batches stay)",
+    EXIT_USAGE: "usage error, or a query that cannot be answered (empty, only punctuation, "
+    "only exclusions, over 2,000 characters)",
+    EXIT_INDEX: "no index at DIR, or a damaged, foreign or incompatible one; `check` found a problem",
+    EXIT_LOCKED: "another writer held the index lock past `--lock-timeout`",
+    EXIT_INTERNAL: "internal error (a bug: please report it; `SEARCHKIT_DEBUG=1` shows the traceback)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C): the batch in progress is dropped, the lock released",
+    EXIT_TERMINATED: "terminated (SIGTERM): handled as Ctrl-C is, with the same `interrupted` line",
+}
+
 __all__ = [
+    "EXIT_CODES",
     "SearchkitError",
     "IndexNotFoundError",
     "IndexVersionError",
@@ -22,23 +47,31 @@ __all__ = [
 class SearchkitError(Exception):
     """Base class of every error searchkit raises on purpose."""
 
-    exit_code = 1
+    exit_code = EXIT_FAILED
 
 
 class IndexNotFoundError(SearchkitError):
     """No searchkit index exists at the given directory."""
 
+    exit_code = EXIT_INDEX
+
 
 class IndexVersionError(SearchkitError):
     """The index was built with another schema version or analyzer settings."""
+
+    exit_code = EXIT_INDEX
 
 
 class CorruptIndexError(SearchkitError):
     """The index directory exists but cannot be read as a searchkit index."""
 
+    exit_code = EXIT_INDEX
+
 
 class IndexLockedError(SearchkitError):
     """Another writer held the index lock for longer than the timeout."""
+
+    exit_code = EXIT_LOCKED
 
 
 class ArticleNotFoundError(SearchkitError):
@@ -48,7 +81,7 @@ class ArticleNotFoundError(SearchkitError):
 class QueryError(SearchkitError):
     """The query cannot be answered (empty, nothing searchable, too long)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class ReaderError(SearchkitError):
