@@ -37,9 +37,12 @@ from whoosh.reading import SegmentReader
 from . import analysis
 from .analysis import AnalyzerSettings, Segmenter
 from .documents import Article
-from .matchers import RANKING_WORDS_FIELD, encode_ranking_words
-from .segments import BackgroundMerge, ChildSegment, SearchkitWriter, field_terms, fork_available, make_codec, merge_into
-from .suffixes import has_suffix_file
+from .engine.codec import make_codec
+from .engine.matchers import RANKING_WORDS_FIELD, encode_ranking_words
+from .engine.merge import merge_into
+from .engine.suffixes import has_suffix_file
+from .engine.terms import field_terms
+from .engine.writer import BackgroundMerge, ChildSegment, SearchkitWriter, fork_available
 from .errors import (
     ArticleNotFoundError,
     CorruptIndexError,

@@ -29,9 +29,11 @@ from .errors import (
     IndexVersionError,
     SearchkitError,
 )
-from .matchers import RANKING_WORDS_FIELD, RANKING_WORDS_PARTS, decode_ranking_words
-from .segments import CHAR_FIELD, char_rows, field_terms, hash_index_problem, stored_stream, var_bytes
-from .suffixes import segment_suffixes
+from .engine.chars import CHAR_FIELD, char_rows, stored_stream
+from .engine.codec import var_bytes
+from .engine.matchers import RANKING_WORDS_FIELD, RANKING_WORDS_PARTS, decode_ranking_words
+from .engine.suffixes import segment_suffixes
+from .engine.terms import field_terms, hash_index_problem
 
 if TYPE_CHECKING:
     from .index import SearchIndex

@@ -29,7 +29,7 @@ from whoosh import query as wq
 from . import analysis
 from .errors import QueryError
 from .highlight import Snippet, make_snippet
-from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
+from .engine.matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
 
 if TYPE_CHECKING:
     from .index import SearchIndex

@@ -6,7 +6,7 @@ import pytest
 
 from searchkit import Article, SearchIndex
 from searchkit.analysis import AnalyzerSettings
-from searchkit.segments import make_codec
+from searchkit.engine.codec import make_codec
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_235373325ccc2d0f.txt"
 

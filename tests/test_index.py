@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from searchkit import Article, OptimizeReport, SearchIndex
-from searchkit.matchers import RANKING_WORDS_FIELD
+from searchkit.engine.matchers import RANKING_WORDS_FIELD
 from tests.conftest import CORPUS, postings_codec
 
 

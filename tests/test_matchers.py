@@ -8,9 +8,9 @@ import pytest
 from whoosh import query as wq
 
 from searchkit import AnalyzerSettings, Article, SearchIndex
-from searchkit import matchers
+from searchkit.engine import matchers
 from searchkit.analysis import gram_stream, keyword_grams
-from searchkit.matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, term_bytes
+from searchkit.engine.matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, term_bytes
 
 ALPHABET = "山水明月人不知风花 "
 
@@ -176,7 +176,7 @@ def test_ranked_filter_scores_as_whoosh_and_maybe(poems: SearchIndex, required: 
 
 
 def test_term_range_finds_what_whooshs_hash_reader_finds(poems: SearchIndex) -> None:
-    from searchkit.segments import term_range
+    from searchkit.engine.terms import term_range
 
     checked = 0
     for leaf, _offset in poems.searcher().reader().leaf_readers():
@@ -190,7 +190,7 @@ def test_term_range_finds_what_whooshs_hash_reader_finds(poems: SearchIndex) -> 
 
 
 def test_term_probe_doc_frequency_and_term_info_are_whooshs_from_the_buffer_and_from_the_file(poems: SearchIndex) -> None:
-    from searchkit.segments import TermProbe
+    from searchkit.engine.terms import TermProbe
 
     checked = 0
     for leaf, _offset in poems.searcher().reader().leaf_readers():

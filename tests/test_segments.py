@@ -18,8 +18,14 @@ from searchkit import Article, SearchIndex, SearchkitError
 from searchkit import index as index_module
 from searchkit.analysis import Segmenter
 from searchkit.index import _write_articles, make_schema, pending_article
-from searchkit import segments as segments_module
-from searchkit.segments import MERGE_FACTOR, STORE_BELOW, SearchkitWriter, deflate, make_codec
+from searchkit.engine import chars as chars_module
+from searchkit.engine import codec as codec_module
+from searchkit.engine import merge as merge_module
+from searchkit.engine import terms as terms_module
+from searchkit.engine import writer as writer_module
+from searchkit.engine.codec import STORE_BELOW, deflate, make_codec
+from searchkit.engine.merge import MERGE_FACTOR
+from searchkit.engine.writer import SearchkitWriter
 
 # Tang poems (chinese-poetry, MIT): a few records of the shared corpus.
 POEMS = [
@@ -100,8 +106,9 @@ def test_postings_match_whooshs_own_writer(count: int, chunk: int | None, delete
     # chunk: the merge reads term tables and stored fields 10 bytes at a time;
     # nothing deleted: every merged segment's postings copied, renumbered.
     if chunk is not None:
-        monkeypatch.setattr(segments_module, "SCAN_CHUNK", chunk)
-        monkeypatch.setattr(segments_module, "CHAR_ROWS_CHUNK", 7)  # characters counted 7 documents at a time
+        monkeypatch.setattr(terms_module, "SCAN_CHUNK", chunk)  # term tables
+        monkeypatch.setattr(codec_module, "SCAN_CHUNK", chunk)  # stored fields and columns
+        monkeypatch.setattr(chars_module, "CHAR_ROWS_CHUNK", 7)  # characters counted 7 documents at a time
     articles = many_articles(count, volumes=True)
     ours, whooshs = write_with(SearchkitWriter, articles, 3, deleted), write_with(SegmentWriter, articles, 3, deleted)
     expected = all_postings(whooshs)
@@ -205,11 +212,12 @@ def test_merges_in_a_child_process_drop_what_the_same_commit_deletes(
         ix.add_articles(many_articles(8, tag=f"c{number}-"), workers=2)
     assert ix.stats().segments == MERGE_FACTOR
     merged: list[int] = []
-    real_merge_into = segments_module.merge_into
+    real_merge_into = merge_module.merge_into
     def recording_merge_into(writer: Any, segments: list[Any]) -> None:
         merged.append(os.getpid())
         real_merge_into(writer, segments)
-    monkeypatch.setattr(segments_module, "merge_into", recording_merge_into)
+    monkeypatch.setattr(merge_module, "merge_into", recording_merge_into)  # a merge in this process
+    monkeypatch.setattr(writer_module, "merge_into", recording_merge_into)  # a background merge
     # New articles, and one that replaces c0-0, which sits in a segment being merged.
     ix.add_articles([*many_articles(8, tag="new-"), many_articles(1, tag="c0-")[0]], workers=2)
     assert merged == []  # recorded in the child process only
@@ -313,7 +321,7 @@ def _failing_merge_into(writer: Any, segments: list[Any]) -> None:
     raise OSError("disk full")
 
 
-_REAL_MERGE_INTO = segments_module.merge_into
+_REAL_MERGE_INTO = merge_module.merge_into
 
 
 @pytest.mark.parametrize("merge_into", [_slow_merge_into, _failing_merge_into])
@@ -321,7 +329,7 @@ def test_a_background_merge_runs_across_commits_and_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, merge_into: Any
 ) -> None:
     monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
-    monkeypatch.setattr(segments_module, "merge_into", merge_into)
+    monkeypatch.setattr(writer_module, "merge_into", merge_into)  # what a background merge runs
     monkeypatch.setattr(sys.modules[__name__], "_MERGE_MAY_FINISH", [tmp_path / "merge may finish"])
     ix = SearchIndex.create(tmp_path / "ix")
     with ix.writer(batch_size=8, workers=2) as writer:

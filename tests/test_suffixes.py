@@ -20,10 +20,10 @@ from whoosh.filedb.structfile import StructFile
 
 from searchkit import AnalyzerSettings, Article, SearchIndex
 from searchkit import index as index_module
-from searchkit import suffixes
+from searchkit.engine import suffixes
 from searchkit.analysis import fold, gram_stream
-from searchkit.matchers import CharPhrase
-from searchkit.suffixes import MAGIC_WITH_POSTINGS, PREFIX, SuffixTable, build_suffix_file, segment_suffixes
+from searchkit.engine.matchers import CharPhrase
+from searchkit.engine.suffixes import MAGIC_WITH_POSTINGS, PREFIX, SuffixTable, build_suffix_file, segment_suffixes
 
 from .conftest import SEED, postings_codec
 from .test_reliability import assert_answered_or_damaged, cli_main
@@ -304,21 +304,21 @@ def test_damage_inside_the_suffix_file_never_gives_a_traceback(
 
 
 def test_check_finds_characters_statistics_that_disagree_with_the_paragraphs(monkeypatch: pytest.MonkeyPatch) -> None:
-    from searchkit import segments
+    from searchkit.engine import terms, writer
 
-    real = segments.char_rows
+    real = writer.char_rows
 
     def one_off(streams):  # one character's document frequency counted one too many
         rows = real(streams)
         term, row = rows[0]
-        header = list(segments._TERMINFO.unpack_from(row))
+        header = list(terms._TERMINFO.unpack_from(row))
         header[2] += 1
-        return [(term, segments._TERMINFO.pack(*header) + row[segments._TERMINFO.size :]), *rows[1:]]
+        return [(term, terms._TERMINFO.pack(*header) + row[terms._TERMINFO.size :]), *rows[1:]]
 
     ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
     ix.add_articles(_corpus(20, 17))
     with monkeypatch.context() as wrong:
-        wrong.setattr(segments, "char_rows", one_off)
+        wrong.setattr(writer, "char_rows", one_off)  # what the segment writer counts
         ix.add_articles(_corpus(20, 18, prefix="q"))
     [_first, second] = [leaf.segment().segment_id() for leaf in _leaves(ix)]
     assert ix.check().problems == [f"segment {second}: the characters' statistics disagree with its paragraphs"]

@@ -35,15 +35,15 @@ from itertools import accumulate
 from typing import Any
 
 from whoosh import columns as wcolumns
-from whoosh import formats
+from whoosh import formats, scoring
 from whoosh import matching as wm
 from whoosh import query as wq
-from whoosh import scoring
 from whoosh.codec.whoosh3 import W3LeafMatcher, W3PerDocReader, W3TermsReader
 from whoosh.util.numeric import byte_to_length
 
-from .segments import FieldLengths, TermProbe
+from .codec import FieldLengths
 from .suffixes import SEPARATOR, segment_suffixes
+from .terms import TermProbe
 
 __all__ = [
     "CharPhrase",

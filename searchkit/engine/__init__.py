@@ -1,0 +1,1 @@
+"""searchkit's storage engine (being assembled)."""
