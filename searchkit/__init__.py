@@ -19,12 +19,14 @@ from .errors import (
     UnreadableFileError,
 )
 from .highlight import Snippet, render_ansi, render_html, render_plain
-from .index import ArticleInfo, IndexReport, IndexStats, OptimizeReport, SearchIndex
-from .query import Hit, SearchResult
+from .index import ArticleInfo, IndexReport, IndexStats, OptimizeReport, SearchIndex, TextAnalysis, analyze
+from .query import Hit, KeywordPlan, QueryPlan, SearchResult
+from .writing import DEFAULT_BATCH_SIZE
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "AnalyzerSettings",
     "Article",
     "ArticleInfo",
@@ -37,14 +39,18 @@ __all__ = [
     "IndexReport",
     "IndexStats",
     "IndexVersionError",
+    "KeywordPlan",
     "OptimizeReport",
     "QueryError",
+    "QueryPlan",
     "ReaderError",
     "SearchIndex",
     "SearchResult",
     "SearchkitError",
     "Snippet",
+    "TextAnalysis",
     "UnreadableFileError",
+    "analyze",
     "render_ansi",
     "render_html",
     "render_plain",

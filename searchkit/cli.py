@@ -1,13 +1,9 @@
 """The ``searchkit`` command: argument parsing and output formatting only.
 
-Each command opens the index and calls one :class:`SearchIndex` method.
-
-Exit codes: 0 success; 1 an input or article failed (the rest was done);
-2 usage error or unusable query; 3 no index, or a damaged or incompatible one
-(also: ``check`` found a problem); 4 the index stayed locked by another
-writer; 70 internal error (a bug); 130 interrupted (Ctrl-C); 143 terminated
-(SIGTERM). Interrupted or terminated, a command stops as Ctrl-C stops it:
-the batch being written is dropped, what was committed stays.
+Each command opens the index and calls one method of the API (the names the
+``searchkit`` package exports). Exit codes are :data:`searchkit.errors.EXIT_CODES`;
+errors carry theirs. Interrupted or terminated, a command stops as Ctrl-C
+stops it: the batch being written is dropped, what was committed stays.
 """
 
 from __future__ import annotations
@@ -19,10 +15,20 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import click
 
+from . import (
+    DEFAULT_BATCH_SIZE,
+    AnalyzerSettings,
+    SearchIndex,
+    analyze,
+    render_ansi,
+    render_html,
+    render_plain,
+)
 from .errors import (
     EXIT_FAILED,
     EXIT_INDEX,
@@ -32,10 +38,6 @@ from .errors import (
     QueryError,
     SearchkitError,
 )
-
-# index.DEFAULT_BATCH_SIZE, repeated so that the CLI starts without importing
-# Whoosh (tests/test_cli.py checks that they agree).
-DEFAULT_BATCH_SIZE = 5000
 
 GRAMS_HELP = (
     "A new index's keyword grams: 1, characters (the default: keywords are answered from "
@@ -68,16 +70,10 @@ _OPENED: list[Any] = []
 
 
 def _open(ctx: click.Context, create: bool = False, grams: int | None = None) -> Any:
-    from dataclasses import replace
-    from pathlib import Path
-
-    from .analysis import AnalyzerSettings
-    from .index import SearchIndex, recorded_settings
-
     opts = ctx.obj
     settings = None
     if grams is not None:  # the index's own settings but for grams (a new index: the defaults)
-        settings = replace(recorded_settings(Path(opts["index"])) or AnalyzerSettings(), grams=grams)
+        settings = replace(SearchIndex.recorded_settings(opts["index"]) or AnalyzerSettings(), grams=grams)
     with _errors():
         index = SearchIndex(opts["index"], create=create, settings=settings, lock_timeout=opts["lock_timeout"])
     _OPENED.append(index)
@@ -278,8 +274,6 @@ def search_command(ctx: click.Context, query: str, limit: int, level: str, as_js
 
 
 def _print_hits(result: Any, render: str) -> None:
-    from .highlight import render_ansi, render_html, render_plain
-
     if render == "auto":
         render = "color" if sys.stdout.isatty() else "plain"
     renderer = {"color": render_ansi, "plain": render_plain, "html": render_html}[render]
@@ -372,8 +366,6 @@ def check_command(ctx: click.Context, quick: bool, as_json: bool) -> None:
 
     Prints one line per problem; exits 0 when the index is sound, 3 when not.
     """
-    from .index import SearchIndex
-
     path = ctx.obj["index"]
     with _errors():
         report = SearchIndex.check_path(path, postings=not quick)
@@ -412,9 +404,6 @@ def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, gr
     new index is built beside the old one and swapped in when complete, so an
     interruption leaves the old one as it was. Holds the write lock meanwhile.
     """
-    from .analysis import AnalyzerSettings
-    from .index import SearchIndex
-
     path = ctx.obj["index"]
     settings = None if grams is None else AnalyzerSettings(grams=int(grams))
     with _errors():
@@ -429,11 +418,9 @@ def optimize_command(ctx: click.Context) -> None:
     """Merge the index into one segment, for faster queries.
 
     Every query visits every segment, so an index that is done growing
-    answers faster merged (keyword queries over 200k imported poems: 40 %
-    less time). Rewrites the whole index, holding the write lock, in about
-    0.6 s per 1,000 poems; its memory grows with the index (peak RSS about
-    1.3 times the index's size on disk for 200k poems). Interrupted, the
-    index stays as it was.
+    answers faster merged. Rewrites the whole index, holding the write lock;
+    its time and memory grow with the index (benchmarks/RESULTS.md has the
+    measurements). Interrupted, the index stays as it was.
     """
     index = _open(ctx)
     with _progress("merging") as progress, _errors():
@@ -455,51 +442,41 @@ def remove_command(ctx: click.Context, targets: tuple[str, ...]) -> None:
 
 @cli.command("analyze")
 @click.argument("text")
-@click.option("--query", "query_mode", is_flag=True, help="Query-time analysis instead of index-time.")
+@click.option("--query", "query_mode", is_flag=True,
+              help="Show what a search for TEXT does on the index: keywords, their exact grams, "
+              "the lexicon's split and the ranking words with their document frequencies.")
 @click.option("--json", "as_json", is_flag=True)
-def analyze_command(text: str, query_mode: bool, as_json: bool) -> None:
-    """Show the normalized text and tokens (offsets into TEXT, positions).
+@click.pass_context
+def analyze_command(ctx: click.Context, text: str, query_mode: bool, as_json: bool) -> None:
+    """Show how the index's analyzer cuts TEXT, or what a search for it does.
 
-    Index-time analysis gives the jieba search-mode words and the character
-    grams; --query gives how a query is split and matched.
+    Without --query: the normalized text, its jieba search-mode tokens
+    (positions, offsets into TEXT) and its grams, as the index at DIR would
+    write them (the default analyzer where DIR holds no index yet). With
+    --query: the query's keywords and the grams each must match exactly, the
+    split of each keyword into the index's words, and the ranking words with
+    how many paragraphs hold each (the index at DIR must exist).
     """
-    from .analysis import AnalyzerSettings, Segmenter, analyze, gram_stream, gram_terms
-    from .query import keyword_terms, parse_query, positive_keywords
-
-    settings = AnalyzerSettings()
-    normalized, tokens = analyze(text, Segmenter(settings), query=query_mode)
-    data: dict[str, Any] = {
-        "text": text,
-        "normalized": normalized,
-        "tokens": [
-            {"text": t.text, "position": t.position, "start": t.start, "end": t.end, "original": t.original}
-            for t in tokens
-        ],
-    }
-    if query_mode:
-        with _errors():
-            node, notes = parse_query(text)
-        data["keywords"] = [
-            {"keyword": k.text, "field": "title" if k.title else "text", "grams": keyword_terms(k, settings.grams)}
-            for k in positive_keywords(node)
-        ]
-        data["notes"] = notes
-    else:
-        data["grams"] = gram_terms(gram_stream(normalized)[0], settings.grams)
+    with _errors():
+        result = analyze(ctx.obj["index"], text, query=query_mode, lock_timeout=ctx.obj["lock_timeout"])
+    data = result.to_json()
     if as_json:
         _echo_json(data)
         return
-    click.echo(f"normalized: {normalized}")
-    click.echo("tokens (position  start-end  token  original):")
-    for t in data["tokens"]:
-        click.echo(f"  {t['position']:>4}  {t['start']:>4}-{t['end']:<4}  {t['text']}  {t['original']}")
-    if query_mode:
-        for k in data["keywords"]:
-            click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}")
-        for note in data["notes"]:
-            click.echo(f"note: {note}")
-    else:
+    click.echo(f"normalized: {data['normalized']}")
+    if not query_mode:
+        click.echo("tokens (position  start-end  token  original):")
+        for t in data["tokens"]:
+            click.echo(f"  {t['position']:>4}  {t['start']:>4}-{t['end']:<4}  {t['text']}  {t['original']}")
         click.echo(f"grams: {' '.join(data['grams'])}")
+        return
+    for k in data["keywords"]:
+        split = f"; words {' '.join(k['words'])}" if k["words"] else ""
+        click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}{split}")
+    ranking = "  ".join(f"{w['word']} ({w['doc_frequency']})" for w in data["ranking_words"])
+    click.echo(f"ranking words (document frequency in text + titles): {ranking or 'none'}")
+    for note in data["notes"]:
+        click.echo(f"note: {note}")
 
 
 def main() -> None:
@@ -573,17 +550,10 @@ def _damage_of(error: BaseException) -> str | None:
     Opening verifies the segments, but damage inside one shows only when that
     part is read; a full check tells a damaged index from a bug.
     """
-    from .index import damaged_message
-
     for index in _OPENED:
-        if index.path is None:
-            continue
-        try:
-            report = index.check()
-        except Exception:  # noqa: BLE001 - a check that fails is a finding too
-            return damaged_message(index.path, error)
-        if not report.ok:
-            return damaged_message(index.path, error)
+        damage = index.damage_message(error)
+        if damage:
+            return damage
     return None
 
 

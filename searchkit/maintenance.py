@@ -9,34 +9,28 @@ how a mismatch is repaired.
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import shutil
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from whoosh.filedb.filestore import FileStorage
-from whoosh.reading import SegmentReader
-from whoosh.util.filelock import try_for
-
-from .analysis import AnalyzerSettings
-from .documents import Article
-from .errors import (
-    CorruptIndexError,
-    IndexVersionError,
-    SearchkitError,
+from .analysis import AnalyzerSettings, Segmenter
+from .documents import stored_article
+from .engine import (
+    Store,
+    check_reindexable,
+    existing_directory,
+    meta_problem,
+    recorded_settings,
+    scan_segments,
+    write_lock,
 )
-from .engine.chars import CHAR_FIELD, char_rows, stored_stream
-from .engine.codec import var_bytes
-from .engine.matchers import RANKING_WORDS_FIELD, RANKING_WORDS_PARTS, decode_ranking_words
-from .engine.suffixes import segment_suffixes
-from .engine.terms import field_terms, hash_index_problem
-
-if TYPE_CHECKING:
-    from .index import SearchIndex
+from .engine.layout import no_toc_message
+from .errors import SearchkitError, CorruptIndexError
+from .writing import IndexWriter
 
 __all__ = ["CheckReport", "ReindexReport", "check_index", "check_path", "reindex"]
 
@@ -106,92 +100,38 @@ class _Problems:
                 self.report.problems.append(f"... and {count - MAX_LISTED} more {kind} problems")
 
 
-def _meta_problem(path: Path, settings: AnalyzerSettings) -> str | None:
-    """The problem with searchkit.json, or None. Foreign directories raise."""
-    from .index import META_FILE, check_meta, check_unindexed_directory, missing_index_error
-
-    meta_path = path / META_FILE
-    if not meta_path.exists():
-        check_unindexed_directory(path)
-        raise missing_index_error(path)
-    try:
-        check_meta(meta_path, settings)
-    except IndexVersionError as exc:
-        return str(exc)
-    except CorruptIndexError as exc:
-        if "is not a searchkit index" in str(exc):
-            raise
-        return str(exc)
-    return None
-
-
 def check_path(path: Path, settings: AnalyzerSettings | None = None, postings: bool = True) -> CheckReport:
-    from .index import make_schema, missing_index_error, no_toc_message, recorded_settings
-
     settings = settings or recorded_settings(path) or AnalyzerSettings()
-    if not path.is_dir():
-        if path.exists():
-            raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")
-        raise missing_index_error(path)
+    existing_directory(path)
     report = CheckReport(path=str(path))
-    problem = _meta_problem(path, settings)
+    problem = meta_problem(path, settings)
     if problem:
         report.problems.append(problem)
     try:
-        ix = FileStorage(str(path)).open_index(schema=make_schema())
+        store = Store.open_unchecked(path, settings)
     except Exception as exc:  # noqa: BLE001 - any failure is the finding
         report.problems.append(no_toc_message(path, exc))
         return report
-    return _check_whoosh(ix, report, postings)
+    return _check_store(store, report, postings)
 
 
-def check_index(index: SearchIndex, postings: bool = True) -> CheckReport:
-    report = CheckReport(path=str(index.path) if index.path is not None else None)
-    return _check_whoosh(index._ix, report, postings)
+def check_index(store: Store, postings: bool = True) -> CheckReport:
+    report = CheckReport(path=str(store.path) if store.path is not None else None)
+    return _check_store(store, report, postings)
 
 
-def _check_whoosh(ix: Any, report: CheckReport, postings: bool) -> CheckReport:
-    from .index import make_schema
-
+def _check_store(store: Store, report: CheckReport, postings: bool) -> CheckReport:
     problems = _Problems(report)
-    schema = make_schema()
-    try:
-        segments = ix._segments()
-    except Exception as exc:  # noqa: BLE001
-        report.problems.append(f"the table of contents cannot be read ({_name(exc)})")
-        return report
-    report.segments = len(segments)
     expected: dict[str, int] = {}  # article id -> paragraph count in its meta
     origins: dict[str, str | None] = {}
     ordinals: dict[str, list[int]] = defaultdict(list)
     markers: Counter[str] = Counter()
-    for segment in segments:
-        name = segment.segment_id()
-        try:
-            reader = SegmentReader(ix.storage, schema, segment)
-        except Exception as exc:  # noqa: BLE001
-            problems.add("segment", f"segment {name} cannot be opened ({_name(exc)})")
-            continue
-        try:
-            try:
-                for _docnum, fields in reader.iter_docs():
-                    report.documents += 1
-                    _check_document(fields, name, problems, expected, origins, ordinals, markers)
-            except Exception as exc:  # noqa: BLE001
-                problems.add("segment", f"segment {name}: stored documents cannot be read ({_name(exc)})")
-            if postings:
-                try:
-                    _check_term_index(reader, name, problems)
-                    report.terms += _check_postings(reader, name, problems)
-                except Exception as exc:  # noqa: BLE001
-                    problems.add("segment", f"segment {name}: the term index cannot be read ({_name(exc)})")
-                _check_suffixes(reader, name, problems)
-                _check_ranking_words(reader, name, problems)
-        finally:
-            try:
-                reader.close()
-            except Exception:  # noqa: BLE001
-                pass
+
+    def document(segment: str, fields: dict[str, Any]) -> None:
+        _check_document(fields, segment, problems, expected, origins, ordinals, markers)
+
+    scan = scan_segments(store, postings, document, problems.add)
+    report.segments, report.documents, report.terms = scan.segments, scan.documents, scan.terms
     report.articles = len(expected)
     report.paragraphs = sum(len(o) for o in ordinals.values())
     report.sources = len(markers)
@@ -267,89 +207,6 @@ def _check_document(
         problems.add("document", f"segment {segment}: a document of unknown kind {kind!r}")
 
 
-def _check_term_index(reader: Any, segment: str, problems: _Problems) -> None:
-    table = getattr(getattr(reader, "_terms", None), "_tindex", None)
-    problem = None if table is None else hash_index_problem(table)
-    if problem is not None:
-        problems.add("postings", f"segment {segment}: the term index is damaged ({problem})")
-
-
-def _check_suffixes(reader: Any, segment: str, problems: _Problems) -> None:
-    """The segment's suffix arrays (if it has them) hold its paragraphs' streams, in
-    order; where they stand for the characters' postings, the characters'
-    statistics are those of the streams."""
-    try:
-        table = segment_suffixes(reader)
-        if table is None:
-            return
-        expected = [stored_stream(reader.stored_fields(docnum)) for docnum in range(reader.doc_count_all())]
-        problem = table.problem(expected)
-    except Exception as exc:  # noqa: BLE001
-        problem = f"they cannot be read ({_name(exc)})"
-    if problem is not None:
-        problems.add("postings", f"segment {segment}: the suffix arrays are damaged ({problem})")
-    elif table is not None and not table.with_postings and list(field_terms(reader, CHAR_FIELD)) != char_rows(expected):
-        problems.add("postings", f"segment {segment}: the characters' statistics disagree with its paragraphs")
-
-
-def _check_ranking_words(reader: Any, segment: str, problems: _Problems) -> None:
-    """The column of paragraphs' words (if the segment has one) counts what
-    the postings of those fields count, per live document that has a value.
-
-    Compared as sums of hashes of (field, word, document, count), so that
-    neither side is held in memory.
-    """
-    if not reader.has_column(RANKING_WORDS_FIELD):
-        return
-    try:
-        column = reader.column_reader(RANKING_WORDS_FIELD, translate=False)
-        recorded = [False] * reader.doc_count_all()
-        from_column = 0
-        for docnum, value in enumerate(var_bytes(column, range(reader.doc_count_all()))):
-            if value and not reader.is_deleted(docnum):
-                recorded[docnum] = True
-                for fieldname, words in zip(RANKING_WORDS_PARTS, decode_ranking_words(value)):
-                    for word, count in Counter(words).items():
-                        from_column += hash((fieldname, word, docnum, float(count)))
-        from_postings = 0
-        for fieldname in RANKING_WORDS_PARTS:
-            for btext in reader.lexicon(fieldname):
-                word = btext.decode("utf-8")
-                matcher = reader.postings(fieldname, btext)
-                while matcher.is_active():
-                    docnum = matcher.id()
-                    if recorded[docnum]:
-                        from_postings += hash((fieldname, word, docnum, float(matcher.weight())))
-                    matcher.next()
-        problem = None if from_column == from_postings else "it disagrees with the postings of those words"
-    except Exception as exc:  # noqa: BLE001
-        problem = f"it cannot be read ({_name(exc)})"
-    if problem is not None:
-        problems.add("postings", f"segment {segment}: the column of paragraphs' words is damaged ({problem})")
-
-
-def _check_postings(reader: Any, segment: str, problems: _Problems) -> int:
-    """Reads every posting (ids and values) of every term; returns the term count."""
-    limit = reader.doc_count_all()
-    terms = 0
-    for fieldname, text in reader.all_terms():
-        terms += 1
-        try:
-            matcher = reader.postings(fieldname, text)
-            previous = -1
-            while matcher.is_active():
-                docnum = matcher.id()
-                if not previous < docnum < limit:
-                    raise ValueError(f"document number {docnum} out of order")
-                previous = docnum
-                matcher.value()
-                matcher.next()
-        except Exception as exc:  # noqa: BLE001
-            shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
-            problems.add("postings", f"segment {segment}: postings of {fieldname}:{shown!r} cannot be read ({_name(exc)})")
-    return terms
-
-
 # --------------------------------------------------------------------------
 # Reindex
 
@@ -361,61 +218,37 @@ def reindex(
     batch_size: int,
     workers: int,
 ) -> ReindexReport:
-    from .index import META_FILE, META_FORMAT, SearchIndex, locked_error, make_schema, missing_index_error
+    check_reindexable(path, settings)
+    with write_lock(path, lock_timeout):
+        return _rebuild(path, settings, lock_timeout, batch_size, workers)
 
-    if not path.is_dir():
-        if path.exists():
-            raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")
-        raise missing_index_error(path)
-    meta_path = path / META_FILE
-    if not meta_path.exists():
-        _meta_problem(path, settings)  # raises: foreign or empty directory
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        meta = None  # unreadable: the Whoosh files decide
-    if isinstance(meta, dict) and meta.get("format") != META_FORMAT or meta is not None and not isinstance(meta, dict):
-        raise CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
-    storage = FileStorage(str(path))
-    lock = storage.lock("MAIN_WRITELOCK")
-    if not try_for(lock.acquire, timeout=lock_timeout, delay=0.05):
-        raise locked_error(path, lock_timeout)
+
+def _rebuild(path: Path, settings: AnalyzerSettings, lock_timeout: float, batch_size: int, workers: int) -> ReindexReport:
     report = ReindexReport(path=str(path))
     tmp = path.parent / f".{path.name}.reindex"
     reader = None
     try:
         try:
-            reader = storage.open_index(schema=make_schema()).reader()
+            reader = Store.open_unchecked(path, settings).reader()
             articles, paragraphs, sources = _read_stored(reader)
         except Exception as exc:  # noqa: BLE001
             raise _unreadable(path, exc) from exc
         if tmp.exists():
             shutil.rmtree(tmp)  # left by an interrupted reindex
         try:
-            new = SearchIndex.create(tmp, settings=settings, lock_timeout=lock_timeout)
+            new = Store.open(tmp, settings, create=True)
             origins: dict[str, str | None] = {}
 
             def rebuilt() -> Any:
                 for article_id, (_docnum, fields) in articles.items():
                     docs = sorted(paragraphs.pop(article_id, []))
                     texts = [reader.stored_fields(docnum)["text"] for _ordinal, docnum in docs]
-                    meta = fields.get("meta") or {}
-                    lines = meta.get("lines")
                     origins[article_id] = fields.get("source")
                     report.articles += 1
                     report.paragraphs += len(texts)
-                    yield Article(
-                        title=fields.get("title") or "",
-                        paragraphs=texts,
-                        id=article_id,
-                        subtitle=meta.get("subtitle"),
-                        source=meta.get("source"),
-                        date=meta.get("date"),
-                        author=meta.get("author"),
-                        lines=lines if isinstance(lines, list) and len(lines) == len(texts) else None,
-                    )
+                    yield stored_article(fields, texts)
 
-            with new.writer(batch_size=batch_size, workers=workers) as writer:
+            with IndexWriter(new, Segmenter(settings), lock_timeout, batch_size=batch_size, workers=workers) as writer:
                 for article in rebuilt():
                     writer.add_article(article, origin=origins.pop(article.id, None))
                 for source, content_hash in sources.items():
@@ -436,7 +269,6 @@ def reindex(
     finally:
         if reader is not None:
             reader.close()
-        lock.release()
     return report
 
 

@@ -18,21 +18,29 @@ from __future__ import annotations
 
 import math
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-from whoosh import matching as wm
-from whoosh import query as wq
+from typing import Any
 
 from . import analysis
+from .engine import (
+    CharPhrase,
+    Query,
+    RankedFilter,
+    Ranked,
+    WordUnion,
+    all_of,
+    any_of,
+    boosted,
+    cached_doc_frequency,
+    collect,
+    excluding,
+    negated,
+    searcher_cache,
+    term_bytes,
+)
 from .errors import QueryError
 from .highlight import Snippet, make_snippet
-from .engine.matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
-
-if TYPE_CHECKING:
-    from .index import SearchIndex
 
 __all__ = [
     "Hit",
@@ -311,46 +319,12 @@ def positive_keywords(node: Node) -> list[Keyword]:
 # Compiling to Whoosh
 
 
-class _BinaryOr(wq.Or):  # type: ignore[misc]
-    """``Or`` that always uses Whoosh's binary union matcher.
-
-    On indexes under 5,000 documents Whoosh picks its array matcher, which
-    drops matches under top-N pruning (measured: DRCD Recall@10 0.75 with it,
-    0.99 without). A class attribute, so it survives Whoosh's query rewrites.
-    """
-
-    matcher_type = wq.Or.DEFAULT_MATCHER
-
-
-class _AndNotMatcher(wm.AndNotMatcher):  # type: ignore[misc]
-    """Whoosh's ``AndNotMatcher``, which let through its first document when
-    the excluded side started before it and held it too (whoosh-community/whoosh
-    #419, "ANDNOT results depend on order documents are added to index"; still
-    in Whoosh-Reloaded 2.7.5): it checked only whether both started at the same
-    document. ``_find_next`` moves the excluded side up first."""
-
-    def _find_first(self) -> None:
-        if self.a.is_active() and self.b.is_active():
-            self._find_next()
-
-
-class _AndNot(wq.AndNot):  # type: ignore[misc]
-    """``AndNot`` with :class:`_AndNotMatcher`."""
-
-    def matcher(self, searcher: Any, context: Any = None) -> Any:
-        return _AndNotMatcher(self.a.matcher(searcher, context), self.b.matcher(searcher, searcher.boolean_context()))
-
-
-def _union(queries: Sequence[wq.Query]) -> wq.Query:
-    return _BinaryOr(list(queries))
-
-
 def keyword_terms(keyword: Keyword, grams: int) -> list[str]:
     """The grams the keyword matches as a phrase, on an index of the given ``grams`` setting."""
     return analysis.keyword_grams(keyword.text, analysis.TITLE_GRAMS if keyword.title else grams)
 
 
-def exact_query(keyword: Keyword, grams: int) -> wq.Query:
+def exact_query(keyword: Keyword, grams: int) -> Query:
     """Documents whose (title or paragraph) text holds the keyword exactly.
 
     ``grams`` is the index's setting (:class:`analysis.AnalyzerSettings`).
@@ -360,22 +334,22 @@ def exact_query(keyword: Keyword, grams: int) -> wq.Query:
     return CharPhrase(fieldname, keyword_terms(keyword, grams))
 
 
-def _filter(node: Node, grams: int) -> wq.Query:
+def _filter(node: Node, grams: int) -> Query:
     if isinstance(node, Keyword):
         return exact_query(node, grams)
     if isinstance(node, Not):
-        return wq.Not(_filter(node.node, grams))
+        return negated(_filter(node.node, grams))
     if isinstance(node, And):
         positives = [_filter(n, grams) for n in node.nodes if not isinstance(n, Not)]
         negatives = [_filter(n.node, grams) for n in node.nodes if isinstance(n, Not)]
-        required = positives[0] if len(positives) == 1 else wq.And(positives)
+        required = positives[0] if len(positives) == 1 else all_of(positives)
         if negatives:
-            return _AndNot(required, negatives[0] if len(negatives) == 1 else _union(negatives))
+            return excluding(required, negatives[0] if len(negatives) == 1 else any_of(negatives))
         return required
-    return _union([_filter(n, grams) for n in node.nodes])
+    return any_of([_filter(n, grams) for n in node.nodes])
 
 
-def _negatives(node: Node, grams: int) -> list[wq.Query]:
+def _negatives(node: Node, grams: int) -> list[Query]:
     """Top-level exclusions and title filters, kept hard in the fallback."""
     if isinstance(node, Not):
         return [_filter(node.node, grams)]
@@ -478,7 +452,8 @@ def _partial_query(words: Sequence[str]) -> WordUnion | None:
 
 
 def run_search(
-    index: SearchIndex,
+    searcher: Any,
+    grams: int,
     query: str,
     *,
     limit: int = 10,
@@ -489,19 +464,18 @@ def run_search(
         raise QueryError(f"unknown level {level!r}: use paragraph or article")
     if limit < 1 or limit > MAX_LIMIT:
         raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
+    """Ranked hits of ``query`` on the index ``searcher`` reads (of the given ``grams`` setting)."""
     node, notes = parse_query(query)
-    searcher = index.searcher()
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node)
     words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
     needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)
 
-    grams = index.settings.grams
     required = _filter(node, grams)
     ranking = _ranking_terms(words)
-    scored = RankedFilter(_boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+    scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
     # No kind filter: only paragraph documents have the analyzed fields.
-    results, total = _run(searcher, scored, limit, level)
+    results, total = collect(searcher, scored, limit, level)
     partial = False
     if total == 0:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
@@ -514,7 +488,7 @@ def run_search(
             core = list(dict.fromkeys(core)) or fallback_words
             weights = {w: lexicon.idf(w) for w in core}
             pool = max(limit, RERANK_POOL)
-            results, total = _run(searcher, fallback, pool, level, union=union)
+            results, total = collect(searcher, fallback, pool, level, union=union)
             results = _rerank_by_coverage(results, weights, asked)[:limit]
             partial = total > 0
             if partial:
@@ -538,7 +512,7 @@ def _bigrams(text: str) -> set[str]:
     return {chunk[i : i + 2] for chunk in re.findall(r"\w+", text) for i in range(len(chunk) - 1)}
 
 
-def _rerank_by_coverage(results: list[_Ranked], weights: dict[str, float], asked: Sequence[str]) -> list[_Ranked]:
+def _rerank_by_coverage(results: list[Ranked], weights: dict[str, float], asked: Sequence[str]) -> list[Ranked]:
     """Scale each partial match's score by how much of the question it holds.
 
     Two shares: of the question's words, idf-weighted (holding the one rare
@@ -564,61 +538,64 @@ def _rerank_by_coverage(results: list[_Ranked], weights: dict[str, float], asked
     return reranked
 
 
-def _boosted(q: wq.Query, boost: float) -> wq.Query:
-    q = q.copy()
-    q.boost = boost
-    return q
-
-
 def _fallback_query(
     words: Sequence[str], keywords: Sequence[Keyword], node: Node, grams: int
-) -> tuple[wq.Query | None, WordUnion | None]:
+) -> tuple[Query | None, WordUnion | None]:
     """The partial-match query, and the union of its words (it knows which words each hit holds)."""
     ranking = _partial_query(words)
     if ranking is None:
         return None, None
     titles = [exact_query(k, grams) for k in keywords if k.title]
-    q: wq.Query = wq.And([ranking, *titles]) if titles else ranking
+    q: Query = all_of([ranking, *titles]) if titles else ranking
     negatives = _negatives(node, grams)
     if negatives:
-        q = _AndNot(q, _union(negatives) if len(negatives) > 1 else negatives[0])
+        q = excluding(q, any_of(negatives) if len(negatives) > 1 else negatives[0])
     return q, ranking
 
 
-_Ranked = tuple[dict[str, Any], float, frozenset[str]]
+# --------------------------------------------------------------------------
+# Explaining
 
 
-def _run(
-    searcher: Any, q: wq.Query, limit: int, level: str, union: WordUnion | None = None
-) -> tuple[list[_Ranked], int]:
-    """Ranked (stored fields, score, words of ``union`` matched) and the total number of hits."""
-    # The exact total needs every match counted: no block skipping and no
-    # matcher replacement (both drop documents that cannot reach the top), so
-    # the collector counts as it goes instead of a second pass over the index.
-    if level == "paragraph" and union is None and isinstance(q, RankedFilter):
-        top, total = q.top(searcher, limit)
-        return [(searcher.stored_fields(docnum), score, frozenset()) for score, docnum in top], total
-    collapse = {} if level == "paragraph" else {"collapse": "article_id", "collapse_limit": 1}
-    collector = searcher.collector(limit=limit, optimize=False, **collapse)
-    inner = collector
-    while hasattr(inner, "child"):
-        inner = inner.child
-    inner.replace = 0
-    searcher.search_with_collector(q, collector)
-    results = collector.results()
-    if level == "paragraph":
-        total = len(results)
-    else:
-        column = searcher.reader().column_reader("article_id")
-        total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
-    if union is not None:  # which segment holds a hit: union records words per segment
-        segments = list(searcher.reader().leaf_readers())
-        starts = [offset for _reader, offset in segments]
-    ranked = []
-    for hit in results:
-        matched: frozenset[str] = frozenset()
-        if union is not None:
-            segment, offset = segments[bisect_right(starts, hit.docnum) - 1]
-            matched = union.matched_words(segment, hit.docnum - offset)
-        ranked.append((hit.fields(), hit.score, matched))
-    return ranked, total
+@dataclass
+class KeywordPlan:
+    """How one keyword is matched: exactly, as ``grams`` in ``field``; ranked by ``words`` (the lexicon's split)."""
+
+    keyword: str
+    field: str
+    grams: list[str]
+    words: list[str]
+
+
+@dataclass
+class QueryPlan:
+    """What a search does with a query on one index (``analyze --query``)."""
+
+    query: str
+    normalized: str
+    keywords: list[KeywordPlan]
+    ranking_words: list[tuple[str, int]]  # (word, its document frequency in text plus that in titles)
+    notes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "query": self.query,
+            "normalized": self.normalized,
+            "keywords": [plan.__dict__.copy() for plan in self.keywords],
+            "ranking_words": [{"word": word, "doc_frequency": frequency} for word, frequency in self.ranking_words],
+            "notes": self.notes,
+        }
+
+
+def explain_query(searcher: Any, grams: int, query: str) -> QueryPlan:
+    """The keywords, their exact grams, and the ranking words :func:`run_search` uses, with their document frequencies."""
+    node, notes = parse_query(query)
+    lexicon = Lexicon(searcher)
+    keywords = positive_keywords(node)
+    plans = [
+        KeywordPlan(k.text, "title" if k.title else "text", keyword_terms(k, grams), [] if k.title else lexicon.main_words(k.text))
+        for k in keywords
+    ]
+    words = dict.fromkeys(w for k in keywords if not k.title for w in lexicon.segment(k.text))
+    ranking = [(word, lexicon.doc_frequency(word)) for word in words]
+    return QueryPlan(query, analysis.fold(query), plans, ranking, notes)

@@ -50,5 +50,5 @@ def index(request: pytest.FixtureRequest) -> SearchIndex:
 
 def postings_codec(segid=None, **_settings):
     """The codec of a searchkit before schema version 3: characters' postings, no suffix arrays of its own
-    (patched over ``searchkit.index.make_codec`` to write such segments)."""
+    (patched over ``searchkit.engine.store.make_codec`` to write such segments)."""
     return make_codec(segid, char_streams=False)

@@ -218,8 +218,9 @@ def test_version_mismatch(runner: CliRunner, seeded: Path) -> None:
     )
 
 
-def test_analyze(runner: CliRunner) -> None:
-    result = runner.invoke(cli, ["analyze", "民族團結ＧＰＳ", "--json"])
+def test_analyze(runner: CliRunner, tmp_path: Path) -> None:
+    # No index at DIR: the default analyzer.
+    result = runner.invoke(cli, ["--index", str(tmp_path / "none"), "analyze", "民族團結ＧＰＳ", "--json"])
     data = json.loads(result.stdout)
     assert data["normalized"] == "民族团结gps"
     assert [(t["text"], t["position"], t["start"], t["end"]) for t in data["tokens"]] == [
@@ -229,18 +230,43 @@ def test_analyze(runner: CliRunner) -> None:
         ("gps", 3, 4, 7),
     ]
     assert data["grams"] == ["民", "族", "团", "结", "g", "p", "s"]
-    query = json.loads(runner.invoke(cli, ["analyze", "--query", "--json", "title:珠峰 冬游西藏"]).stdout)
-    assert query["keywords"] == [
-        {"keyword": "珠峰", "field": "title", "grams": ["珠", "峰"]},
-        {"keyword": "冬游西藏", "field": "text", "grams": ["冬", "游", "西", "藏"]},
+    assert not (tmp_path / "none").exists()
+
+
+def test_analyze_uses_the_index_analyzer(runner: CliRunner, tmp_path: Path) -> None:
+    assert run(runner, tmp_path / "bigrams", "index", "--grams", "2", str(SEED.parent)).exit_code == 0
+    data = json.loads(run(runner, tmp_path / "bigrams", "analyze", "民族团结", "--json").stdout)
+    assert data["grams"] == ["民", "民族", "族", "族团", "团", "团结", "结"]
+
+
+def test_analyze_query_shows_what_a_search_does_on_the_index(runner: CliRunner, seeded: Path) -> None:
+    from searchkit import SearchIndex
+
+    result = run(runner, seeded, "analyze", "--query", "--json", "title:珠峰 快速通关 民族团结")
+    data = json.loads(result.stdout)
+    assert data["keywords"] == [
+        {"keyword": "珠峰", "field": "title", "grams": ["珠", "峰"], "words": []},
+        {"keyword": "快速通关", "field": "text", "grams": ["快", "速", "通", "关"], "words": ["快速", "通关"]},
+        {"keyword": "民族团结", "field": "text", "grams": ["民", "族", "团", "结"], "words": ["民族团结"]},
     ]
+    with SearchIndex(seeded) as index:
+        searcher = index.searcher()
+
+        def frequency(word: str) -> int:
+            return sum(searcher.doc_frequency(field, word) for field in ("words", "title_words"))
+
+        expected = [{"word": w, "doc_frequency": frequency(w)} for w in ["快速", "通关", "民族团结", "民族", "团结"]]
+    assert data["ranking_words"] == expected
+    assert expected[2]["doc_frequency"] > expected[0]["doc_frequency"] > 0
+    text = run(runner, seeded, "analyze", "--query", "快速通关").stdout.splitlines()
+    assert text[1] == "keyword '快速通关' (text): exact on grams 快 速 通 关; words 快速 通关"
+    assert text[2] == f"ranking words (document frequency in text + titles): 快速 ({expected[0]['doc_frequency']})  通关 ({expected[1]['doc_frequency']})"
 
 
-def test_cli_default_batch_size_is_the_library_default() -> None:
-    from searchkit import cli as cli_module
-    from searchkit import index as index_module
-
-    assert cli_module.DEFAULT_BATCH_SIZE == index_module.DEFAULT_BATCH_SIZE
+def test_analyze_query_needs_an_index(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(cli, ["--index", str(tmp_path / "none"), "analyze", "--query", "珠峰"])
+    assert (result.exit_code, result.stderr) == (
+        3, f"Error: no index at {tmp_path / 'none'}: build one with `searchkit --index {tmp_path / 'none'} index PATH`\n")
 
 
 def test_grams_are_chosen_for_a_new_index_and_kept(runner: CliRunner, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from searchkit import Article, SearchIndex
 from searchkit.analysis import Segmenter, analyze, fold, gram_stream, normalize
 from searchkit.errors import QueryError, ReaderError
-from searchkit.index import paragraph_docs, pending_article
+from searchkit.writing import paragraph_docs, pending_article
 from searchkit.readers import decode_bytes, open_source, read_stream
 
 from .conftest import CORPUS

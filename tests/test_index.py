@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from searchkit import Article, OptimizeReport, SearchIndex
-from searchkit.engine.matchers import RANKING_WORDS_FIELD
+from searchkit.engine import RANKING_WORDS_FIELD
 from tests.conftest import CORPUS, postings_codec
 
 
@@ -132,10 +132,10 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
     # index answers (before and after merging) as one made now.
     from whoosh import formats
 
-    import searchkit.index as index_module
-    from searchkit import analysis
+    from searchkit import analysis, writing
+    from searchkit.engine import Prepared, store
 
-    new_schema = index_module.make_schema
+    new_schema = store.make_schema
 
     def old_schema():
         schema = new_schema()
@@ -149,14 +149,14 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
         for ordinal, (word, _start, _end) in enumerate(segmenter.words(normalized)):
             positions.setdefault(word, []).append(ordinal)
         words = analysis.position_items(positions)
-        prepared_grams = index_module.Prepared(analysis.gram_items(analysis.gram_stream(normalized)[0], grams))
-        return index_module.Prepared(words), prepared_grams, list(positions)
+        prepared_grams = Prepared(analysis.gram_items(analysis.gram_stream(normalized)[0], grams))
+        return Prepared(words), prepared_grams, list(positions)
 
     with monkeypatch.context() as old_code:
-        old_code.setattr(index_module, "make_schema", old_schema)
-        old_code.setattr(index_module, "_text_postings", old_postings)
-        old_code.setattr(index_module, "make_codec", postings_codec)
-        old_code.setattr(index_module, "encode_ranking_words", lambda words: None)  # no column of words then
+        old_code.setattr(store, "make_schema", old_schema)
+        old_code.setattr(writing, "_text_postings", old_postings)
+        old_code.setattr(store, "make_codec", postings_codec)
+        old_code.setattr(writing, "encode_ranking_words", lambda words: None)  # no column of words then
         SearchIndex.create(tmp_path / "old").add_articles(CORPUS[:2], workers=1)
     old = SearchIndex(tmp_path / "old")
     old.add_articles(CORPUS[2:], workers=1)
@@ -198,13 +198,14 @@ def test_an_index_of_an_older_schema_version_is_read_and_marked_3_when_written(t
     # as one index made now, before and after merging.
     import json
 
-    import searchkit.index as index_module
+    from searchkit import writing
+    from searchkit.engine import store
     from searchkit.index import SCHEMA_VERSION
 
     assert SCHEMA_VERSION == 3
     with monkeypatch.context() as old_code:
-        old_code.setattr(index_module, "make_codec", postings_codec)
-        old_code.setattr(index_module, "encode_ranking_words", lambda words: None)
+        old_code.setattr(store, "make_codec", postings_codec)
+        old_code.setattr(writing, "encode_ranking_words", lambda words: None)
         SearchIndex.create(tmp_path / "ix").add_articles(CORPUS[:2], workers=1)
     meta_path = tmp_path / "ix" / "searchkit.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))

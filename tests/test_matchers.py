@@ -235,17 +235,17 @@ def test_a_term_whose_postings_in_a_segment_are_all_deleted() -> None:
 
 
 def test_check_finds_a_column_of_words_that_disagrees_with_the_postings(monkeypatch: pytest.MonkeyPatch) -> None:
-    import searchkit.index as index_module
+    import searchkit.writing as writing_module
 
     ix = SearchIndex.in_memory()
     ix.add_articles(_corpus(20, 5), workers=1)
-    real = index_module.encode_ranking_words
+    real = writing_module.encode_ranking_words
 
     def one_more(words):  # each paragraph's first word recorded twice
         return real({**words, "words": words["words"][:1] + words["words"]})
 
     with monkeypatch.context() as wrong:
-        wrong.setattr(index_module, "encode_ranking_words", one_more)
+        wrong.setattr(writing_module, "encode_ranking_words", one_more)
         ix.add_articles(_corpus(20, 6)[10:], workers=1)
     first, second = [leaf.segment().segment_id() for leaf, _offset in ix.searcher().reader().leaf_readers()]
     assert ix.check().problems == [

@@ -110,7 +110,7 @@ def stop_while_stalled(tmp_path: Path, where: str, stall_at: int, workers: str, 
 
 def unlisted_segment_files(ix: Path) -> list[str]:
     """Files of segments no table of contents lists (a writer's unfinished work)."""
-    listed = {segment.segment_id() for segment in SearchIndex(ix)._ix._segments()}
+    listed = {segment.segment_id() for segment in SearchIndex(ix).store.listed_segments()}
     return sorted(name for name in os.listdir(ix)
                   if name.startswith("MAIN_") and name != "MAIN_WRITELOCK" and name.split(".")[0] not in listed)
 
@@ -224,7 +224,7 @@ def test_lock_timeout_message_and_exit_code(tmp_path: Path) -> None:
     data = tmp_path / "a.jsonl"
     write_jsonl(data, 3, "a")
     holder = SearchIndex.create(ix)
-    writer = holder._whoosh_writer()  # holds Whoosh's write lock
+    writer = holder.store.writer(30.0)  # holds Whoosh's write lock
     try:
         result = run_cli("--index", str(ix), "--lock-timeout", "0.5", "index", str(data))
         assert result.returncode == 4
@@ -251,7 +251,7 @@ def test_optimize_waits_for_the_lock_and_gives_up_with_a_message(tmp_path: Path)
     holder = SearchIndex.create(ix)
     holder.add_articles([Article(id="a", title="t", paragraphs=["甲"])], workers=1)
     holder.add_articles([Article(id="b", title="t", paragraphs=["乙"])], workers=1)
-    writer = holder._whoosh_writer()
+    writer = holder.store.writer(30.0)
     try:
         optimized = CliRunner().invoke(cli, ["--index", str(ix), "--lock-timeout", "0.2", "optimize"])
         assert optimized.exit_code == 4
@@ -541,7 +541,7 @@ def test_interrupted_reindex_leaves_the_old_index(monkeypatch, seeded: Path) -> 
 def test_check_finds_inconsistent_documents(tmp_path: Path) -> None:
     ix = SearchIndex.create(tmp_path / "ix")
     ix.add_articles([Article(id="a", title="t", paragraphs=["一", "二"])], workers=1)
-    with ix._whoosh_writer() as writer:  # what a bug or a foreign writer might leave
+    with ix.store.writer(30.0) as writer:  # what a bug or a foreign writer might leave
         writer.add_document(kind="paragraph", article_id="ghost", ordinal=0, title="", text="孤儿段落")
         writer.delete_by_query(wquery.And([wquery.Term("kind", "paragraph"), wquery.Term("article_id", "a")]))
         writer.add_document(kind="source", source="/gone.txt", meta={"hash": "00"})
@@ -551,7 +551,7 @@ def test_check_finds_inconsistent_documents(tmp_path: Path) -> None:
         "1 paragraphs of article 'ghost' have no article document",
         "article 'a' should have paragraphs 0..1, has none",
         "file /gone.txt is recorded as indexed but has no articles",
-        f"segment {ix._ix._segments()[-1].segment_id()}: a document of unknown kind 'mystery'",
+        f"segment {ix.store.listed_segments()[-1].segment_id()}: a document of unknown kind 'mystery'",
     ])
     rebuilt = SearchIndex.reindex(tmp_path / "ix", workers=1)
     assert (rebuilt.articles, rebuilt.paragraphs, rebuilt.dropped_paragraphs) == (1, 0, 1)

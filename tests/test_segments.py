@@ -15,9 +15,10 @@ from whoosh.filedb.filestore import RamStorage
 from whoosh.writing import SegmentWriter
 
 from searchkit import Article, SearchIndex, SearchkitError
-from searchkit import index as index_module
+from searchkit import writing as writing_module
 from searchkit.analysis import Segmenter
-from searchkit.index import _write_articles, make_schema, pending_article
+from searchkit.engine.schema import make_schema
+from searchkit.writing import _write_articles, pending_article
 from searchkit.engine import chars as chars_module
 from searchkit.engine import codec as codec_module
 from searchkit.engine import merge as merge_module
@@ -131,7 +132,7 @@ def test_postings_match_whooshs_own_writer(count: int, chunk: int | None, delete
 
 
 def test_parallel_batch_gives_the_same_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)  # fork even for a small batch
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)  # fork even for a small batch
     articles = many_articles(30)
     serial = SearchIndex.create(tmp_path / "serial")
     serial.add_articles(articles, workers=1)
@@ -167,8 +168,8 @@ def test_a_failing_writer_process_commits_nothing(
 ) -> None:
     ix = SearchIndex.create(tmp_path / "ix")
     ix.add_articles(POEMS, workers=1)
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
-    monkeypatch.setattr(index_module, "_write_articles", child)
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(writing_module, "_write_articles", child)
     with pytest.raises(SearchkitError) as caught:
         ix.add_articles(many_articles(10, tag="new"), workers=2)
     assert str(caught.value) == message
@@ -179,7 +180,7 @@ def test_a_failing_writer_process_commits_nothing(
     # The next commit goes through and removes the failed children's files.
     reopened.add_articles(many_articles(2, tag="next"), workers=1)
     assert reopened.stats().articles == 6
-    listed = {segment.segment_id() for segment in reopened._ix._segments()}
+    listed = {segment.segment_id() for segment in reopened.store.listed_segments()}
     on_disk = {path.name.split(".")[0] for path in (tmp_path / "ix").glob("MAIN_*.*")}
     assert on_disk == listed
     assert not list((tmp_path / "ix").glob(".MAIN_*"))  # nor their temporary files
@@ -206,7 +207,7 @@ def test_tiered_merges_keep_few_segments_and_every_article_once(tmp_path: Path) 
 def test_merges_in_a_child_process_drop_what_the_same_commit_deletes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)
     ix = SearchIndex.create(tmp_path / "ix")
     for number in range(MERGE_FACTOR // 2):  # two segments of 12 documents per commit: one tier
         ix.add_articles(many_articles(8, tag=f"c{number}-"), workers=2)
@@ -231,17 +232,17 @@ def test_merges_in_a_child_process_drop_what_the_same_commit_deletes(
 
 
 def test_batches_end_at_the_size_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_module, "BATCH_CHARS", 50)
+    monkeypatch.setattr(writing_module, "BATCH_CHARS", 50)
     ix = SearchIndex.create(tmp_path / "ix")
     ix.add_articles(many_articles(8), workers=1)
     sizes = [pending_article(a).chars for a in many_articles(8)]
     assert min(sizes) > 25  # so every second article ends a batch
     commits: list[int] = []
-    real_commit = index_module.IndexWriter.commit
+    real_commit = writing_module.IndexWriter.commit
     def counting_commit(self: Any) -> None:
         commits.append(len(self._articles))
         real_commit(self)
-    monkeypatch.setattr(index_module.IndexWriter, "commit", counting_commit)
+    monkeypatch.setattr(writing_module.IndexWriter, "commit", counting_commit)
     ix.add_articles(many_articles(8), workers=1)
     assert commits == [2, 2, 2, 2]  # the last: the writer's exit
     assert ix.stats().articles == 8
@@ -257,8 +258,8 @@ def test_cli_reports_a_failing_writer_process_in_one_line(tmp_path: Path, monkey
         json.dumps({"id": a.id, "title": a.title, "paragraphs": a.paragraphs}, ensure_ascii=False) + "\n"
         for a in many_articles(6)
     ), encoding="utf-8")
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
-    monkeypatch.setattr(index_module, "_write_articles", _fail_in_child)
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(writing_module, "_write_articles", _fail_in_child)
     result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", str(data), "--workers", "2"])
     assert (result.exit_code, result.stderr) == (
         1, "Error: a writer process failed (ValueError: disk on fire); nothing of this batch was committed\n"
@@ -328,7 +329,7 @@ _REAL_MERGE_INTO = merge_module.merge_into
 def test_a_background_merge_runs_across_commits_and_loses_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, merge_into: Any
 ) -> None:
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)
     monkeypatch.setattr(writer_module, "merge_into", merge_into)  # what a background merge runs
     monkeypatch.setattr(sys.modules[__name__], "_MERGE_MAY_FINISH", [tmp_path / "merge may finish"])
     ix = SearchIndex.create(tmp_path / "ix")
@@ -355,14 +356,14 @@ def test_a_background_merge_runs_across_commits_and_loses_nothing(
     assert len(hits) == len({(h.article_id, h.paragraph) for h in hits}) == 4 * (MERGE_FACTOR // 2 + 1) + 4
     assert ix.check().ok
     on_disk = {path.name.split(".")[0] for path in (tmp_path / "ix").glob("MAIN_*.*")}
-    assert on_disk == {segment.segment_id() for segment in ix._ix._segments()}
+    assert on_disk == {segment.segment_id() for segment in ix.store.listed_segments()}
     assert not list((tmp_path / "ix").glob(".MAIN_*"))
 
 
 def test_another_writers_commit_spares_a_finished_background_merge(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)
     ix = SearchIndex.create(tmp_path / "ix")
     with ix.writer(batch_size=8, workers=2) as writer:
         for number in range(MERGE_FACTOR // 2 + 1):  # the fifth commit starts the merge
@@ -375,7 +376,7 @@ def test_another_writers_commit_spares_a_finished_background_merge(tmp_path: Pat
         while not running.ready() and time.monotonic() < deadline:
             time.sleep(0.05)
         # Done but not taken in: another writer commits (and cleans up files) meanwhile.
-        other = SearchIndex(tmp_path / "ix")._whoosh_writer()
+        other = SearchIndex(tmp_path / "ix").store.writer(30.0)
         other.delete_by_term("article_id", "c4-0")  # in the fifth commit's segments
         other.commit(merge=False)
     stats = ix.stats()
@@ -383,15 +384,15 @@ def test_another_writers_commit_spares_a_finished_background_merge(tmp_path: Pat
     assert stats.articles == 8 * (MERGE_FACTOR // 2 + 1) - 1
     assert ix.check().ok
     on_disk = {path.name.split(".")[0] for path in (tmp_path / "ix").glob("MAIN_*.*")}
-    assert on_disk == {segment.segment_id() for segment in ix._ix._segments()}
+    assert on_disk == {segment.segment_id() for segment in ix.store.listed_segments()}
 
 
 def test_a_failed_commit_drops_the_merge_it_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)
     ix = SearchIndex.create(tmp_path / "ix")
     for number in range(MERGE_FACTOR // 2):
         ix.add_articles(many_articles(8, tag=f"c{number}-"), workers=2)
-    monkeypatch.setattr(index_module, "_write_articles", _fail_in_child)
+    monkeypatch.setattr(writing_module, "_write_articles", _fail_in_child)
     writer = ix.writer(batch_size=100, workers=2)
     for article in many_articles(8, tag="c0-"):  # would replace the first commit's articles
         writer.add_article(article)
@@ -401,7 +402,7 @@ def test_a_failed_commit_drops_the_merge_it_started(tmp_path: Path, monkeypatch:
         writer.commit()
     assert writer._background is None
     writer.cancel()
-    monkeypatch.setattr(index_module, "_write_articles", _REAL_WRITE_ARTICLES)
+    monkeypatch.setattr(writing_module, "_write_articles", _REAL_WRITE_ARTICLES)
     writer.add_article(many_articles(1, tag="late-")[0])
     writer.close()
     reopened = SearchIndex(tmp_path / "ix")
@@ -409,7 +410,7 @@ def test_a_failed_commit_drops_the_merge_it_started(tmp_path: Path, monkeypatch:
     assert reopened.check().ok
 
 
-_REAL_WRITE_ARTICLES = index_module._write_articles
+_REAL_WRITE_ARTICLES = writing_module._write_articles
 
 
 @pytest.mark.parametrize("size", [0, 1, 255, 256, 4096, 4097, 70_000])
@@ -432,7 +433,7 @@ def test_stored_fields_and_postings_read_back_as_written(tmp_path: Path) -> None
 
 
 def test_file_markers_share_the_last_writer_processs_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)
     data = tmp_path / "poems.jsonl"
     data.write_text("".join(
         json.dumps({"id": a.id, "title": a.title, "paragraphs": a.paragraphs}, ensure_ascii=False) + "\n"
@@ -473,7 +474,7 @@ def test_random_queries_after_forked_writes_merges_deletions_and_replacements(tm
 
     from tests.scan import TextScan
 
-    monkeypatch.setattr(index_module, "PARALLEL_MIN_CHARS", 1)
+    monkeypatch.setattr(writing_module, "PARALLEL_MIN_CHARS", 1)
     ix = SearchIndex.create(tmp_path / "ix")
     chooser = random.Random(4)
     alphabet = "山水明月人不知风花雪孤鹤，。"

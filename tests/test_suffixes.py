@@ -19,7 +19,7 @@ from whoosh.filedb.compound import CompoundStorage
 from whoosh.filedb.structfile import StructFile
 
 from searchkit import AnalyzerSettings, Article, SearchIndex
-from searchkit import index as index_module
+from searchkit.engine import store as store_module
 from searchkit.engine import suffixes
 from searchkit.analysis import fold, gram_stream
 from searchkit.engine.matchers import CharPhrase
@@ -95,7 +95,7 @@ def chars() -> SearchIndex:
 def postings_twin() -> Iterator[SearchIndex]:
     """``chars`` with the characters' postings and no suffix arrays: the same documents, numbered alike."""
     with pytest.MonkeyPatch.context() as older:
-        older.setattr(index_module, "make_codec", postings_codec)
+        older.setattr(store_module, "make_codec", postings_codec)
         ix = _three_segments()
     assert [segment_suffixes(leaf) for leaf in _leaves(ix)] == [None, None, None]
     yield ix
@@ -132,7 +132,7 @@ def test_same_documents_and_scores_as_the_postings(chars: SearchIndex, postings_
 
 
 def ours_with(ix: SearchIndex, keyword: str, weighting: object) -> dict[int, float]:
-    with ix._ix.searcher(weighting=weighting) as searcher:
+    with ix.store._ix.searcher(weighting=weighting) as searcher:
         return {hit.docnum: hit.score for hit in searcher.search(CharPhrase("grams", list(keyword)), limit=None)}
 
 
@@ -175,7 +175,7 @@ def test_merged_and_chunked_segments_answer_as_the_texts(monkeypatch: pytest.Mon
 def test_segments_without_suffix_arrays_answer_through_postings(monkeypatch: pytest.MonkeyPatch) -> None:
     ix = SearchIndex.in_memory(settings=AnalyzerSettings(grams=1))
     with monkeypatch.context() as older:  # as a searchkit before suffix arrays wrote it
-        older.setattr(index_module, "make_codec", postings_codec)
+        older.setattr(store_module, "make_codec", postings_codec)
         ix.add_articles(_corpus(60, 9))
     ix.add_articles(_corpus(60, 10, prefix="q"))
     assert [segment_suffixes(leaf) is None for leaf in _leaves(ix)] == [True, False]
@@ -340,7 +340,7 @@ def test_stats_names_only_segments_with_paragraphs_as_lacking_suffix_arrays(
     code, out, _err = cli_main(capsys, monkeypatch, "--index", str(path), "stats")
     assert code == 0 and "segments:       3 (1 with suffix arrays)\nsize on disk:" in out
     with monkeypatch.context() as older:  # as a searchkit before suffix arrays wrote it
-        older.setattr(index_module, "make_codec", postings_codec)
+        older.setattr(store_module, "make_codec", postings_codec)
         ix.add_articles(_corpus(10, 22, prefix="q"), workers=1)
     code, out, _err = cli_main(capsys, monkeypatch, "--index", str(path), "stats")
     assert "segments:       4 (1 with suffix arrays)\n                1 with paragraphs but none: their keywords are " \

@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate
 from typing import Any
 
-from whoosh import columns as wcolumns
 from whoosh import formats, scoring
 from whoosh import matching as wm
 from whoosh import query as wq
@@ -44,26 +43,20 @@ from whoosh.util.numeric import byte_to_length
 from .codec import FieldLengths
 from .suffixes import SEPARATOR, segment_suffixes
 from .terms import TermProbe
+from .words import RANKING_WORDS_PARTS, decode_ranking_words, ranking_words_column
 
 __all__ = [
     "CharPhrase",
     "RankedFilter",
     "WordUnion",
     "cached_doc_frequency",
-    "decode_ranking_words",
-    "encode_ranking_words",
     "searcher_cache",
     "term_bytes",
 ]
 
-RANKING_WORDS_FIELD = "ranking_words"
-# The fields whose words the column holds, in its order.
-RANKING_WORDS_PARTS = ("words", "title_words")
 # A segment's matches up to which RankedFilter counts their words in the
 # column rather than reading each word's postings.
 FEW_MATCHES = 32
-_WORDS_FORMAT = b"\x01"  # first byte of a column value (empty: no words recorded)
-_WORD_SEPARATOR, _PART_SEPARATOR = "\x00", "\x01"
 
 
 class _Query(wq.Query):  # type: ignore[misc]
@@ -326,16 +319,6 @@ class RankedFilter(_Query):
         return [(score, -negated) for score, negated in best], total
 
 
-def encode_ranking_words(words: dict[str, list[str]]) -> bytes:
-    """A paragraph's column value: its words per field of RANKING_WORDS_PARTS,
-    in order (a word as often as the text has it). Empty (rank from
-    postings) if a word holds a separator."""
-    parts = [words[fieldname] for fieldname in RANKING_WORDS_PARTS]
-    if any(_WORD_SEPARATOR in word or _PART_SEPARATOR in word for part in parts for word in part):
-        return b""
-    return _WORDS_FORMAT + _PART_SEPARATOR.join(_WORD_SEPARATOR.join(part) for part in parts).encode("utf-8")
-
-
 def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[list[list[str]]] | None:
     """Per document of ``ids``, its words per field of RANKING_WORDS_PARTS,
     from the segment's column; None where the postings must answer (many
@@ -343,7 +326,7 @@ def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[l
     other than BM25F)."""
     if len(ids) > FEW_MATCHES or type(weighting) is not scoring.BM25F:
         return None
-    column = _ranking_words_column(searcher.reader())
+    column = ranking_words_column(searcher.reader())
     if column is None:
         return None
     lengths, offsets, get, base = column
@@ -354,24 +337,6 @@ def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[l
             return None
         recorded.append(decode_ranking_words(get(base + offsets[doc], length)))
     return recorded
-
-
-def decode_ranking_words(value: bytes) -> list[list[str]]:
-    """A non-empty column value's words, per field of RANKING_WORDS_PARTS."""
-    return [part.split(_WORD_SEPARATOR) if part else [] for part in value[1:].decode("utf-8").split(_PART_SEPARATOR)]
-
-
-def _ranking_words_column(reader: Any) -> tuple[Any, Any, Callable[[int, int], bytes], int] | None:
-    """The segment's column of paragraphs' words as (lengths, offsets, read, base), read once per reader; None without one."""
-    cached = reader.__dict__.get("_searchkit_ranking_words", False)
-    if cached is False:
-        cached = None
-        if reader.has_column(RANKING_WORDS_FIELD):
-            column = reader.column_reader(RANKING_WORDS_FIELD, translate=False)
-            if type(column) is wcolumns.VarBytesColumn.Reader:
-                cached = (column._lengths, column._offsets, column._dbfile.get, column._basepos)
-        reader._searchkit_ranking_words = cached
-    return cached  # type: ignore[no-any-return]
 
 
 def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:

@@ -17,12 +17,13 @@ import select
 import shutil
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from operator import itemgetter
 from typing import Any
 
 from whoosh import columns as wcolumns
+from whoosh import query as wq
 from whoosh.codec.whoosh3 import (
     LENGTHS_COLUMN,
     STORED_COLUMN,
@@ -59,7 +60,7 @@ from .merge import (
 )
 from .suffixes import EXTENSION as SUFFIX_EXTENSION
 from .suffixes import segment_suffixes, write_suffix_file
-from .terms import _inlined_row, _joined_inlined
+from .terms import _inlined_row, _joined_inlined, field_terms
 
 _second = itemgetter(1)
 
@@ -206,6 +207,36 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
 
         self._check_state()
         return FileIndex._reader(_unmapped(self.storage), self.schema, self.segments, self.generation, reuse=reuse)
+
+    def delete_where(self, **terms: str) -> None:
+        """Delete the documents that hold every one of these exact field values."""
+        self.delete_by_query(wq.And([wq.Term(fieldname, value) for fieldname, value in terms.items()]))
+
+    def delete_present(self, fieldname: str, values: Iterable[str], known: dict[str, frozenset[int]]) -> None:
+        """Delete the documents whose ``fieldname`` (an exact id field) holds one of ``values``, where any exist.
+
+        Most ids of a batch are new. Whoosh's delete_by_term builds a query
+        matcher per segment (0.1 to 0.6 s per batch of 5,000 on a few segments,
+        while the writer processes wait to start); a term lookup per id and
+        segment took 2.7 s of a 25.6 s import of 50k poems, growing with the
+        segments. A segment never changes, so the hashes of its terms are
+        read once (``known``: segment id -> hashes, kept by the store), and a
+        value whose hash a segment holds is deleted by term (after a collision,
+        that deletes nothing).
+        """
+        # (An index without segments has one EmptyReader, which holds nothing.)
+        leaves = [leaf for leaf, _offset in self.searcher().reader().leaf_readers() if isinstance(leaf, SegmentReader)]
+        present = {leaf.segment().segment_id(): leaf for leaf in leaves}
+        for segment_id in set(known) - set(present):  # merged away
+            del known[segment_id]
+        for segment_id, leaf in present.items():
+            if segment_id not in known:
+                known[segment_id] = frozenset(hash(term) for term, _info in field_terms(leaf, fieldname))
+        hashes = [known[segment_id] for segment_id in present]
+        for value in values:
+            key = hash(value.encode("utf-8"))
+            if any(key in segment for segment in hashes):
+                self.delete_by_term(fieldname, value)
 
     def add_child(self, child: ChildSegment) -> None:
         """Commit the segment that ``child`` writes with this one.

@@ -1,0 +1,159 @@
+"""An index directory: its ``searchkit.json``, schema versions, and the checks made before Whoosh opens it.
+
+Every command that opens, checks or rebuilds an index goes through these
+checks, so a directory that is missing, foreign, or of another version or
+analyzer gets the same one-line message everywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..analysis import GRAM_SIZES, SEGMENTERS, AnalyzerSettings
+from ..errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError
+
+__all__ = [
+    "META_FILE", "META_FORMAT", "READABLE_SCHEMA_VERSIONS", "SCHEMA_VERSION", "check_meta", "check_reindexable",
+    "damaged_message", "existing_directory", "locked_error", "meta_problem", "missing_index_error", "no_toc_message",
+    "recorded_settings", "refuse_other_files", "write_meta",
+]
+
+SCHEMA_VERSION = 3
+# Versions this searchkit reads. 1: words fields hold posting values
+# (positions, counts) that nothing reads; its segments read as version 2's.
+# 2: paragraphs' characters have postings besides the suffix arrays; 3's
+# segments have the arrays only (see searchkit.engine.chars.char_rows). An
+# index is marked with this version before this searchkit first writes to
+# it: an older searchkit would find nothing in the segments written since.
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+META_FILE = "searchkit.json"
+META_FORMAT = "searchkit-index"
+
+
+def damaged_message(path: Any, exc: BaseException) -> str:
+    return (
+        f"index at {path} is damaged ({type(exc).__name__}): rebuild it with `searchkit --index {path} reindex` "
+        "(if that fails, delete it and index your files again)"
+    )
+
+
+def no_toc_message(path: Any, exc: BaseException) -> str:
+    return (
+        f"index at {path} is damaged (no readable table of contents: {type(exc).__name__}): "
+        "delete it and index your files again"
+    )
+
+
+def missing_index_error(path: Any) -> IndexNotFoundError:
+    return IndexNotFoundError(f"no index at {path}: build one with `searchkit --index {path} index PATH`")
+
+
+def locked_error(path: Any, timeout: float) -> IndexLockedError:
+    return IndexLockedError(
+        f"index at {path} is locked by another writer; gave up after {timeout:g} s (raise --lock-timeout or try again)"
+    )
+
+
+def _foreign(path: Path) -> CorruptIndexError:
+    return CorruptIndexError(f"{path} is not a searchkit index: choose an empty or new directory")
+
+
+def existing_directory(path: Path) -> None:
+    """Refuse a path that is not a directory: a file, or nothing (no index there)."""
+    if not path.is_dir():
+        if path.exists():
+            raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")
+        raise missing_index_error(path)
+
+
+def refuse_other_files(path: Path) -> None:
+    """For a directory without searchkit.json: refuse one that holds other files."""
+    if any(not p.name.startswith(".") for p in path.iterdir()):
+        raise CorruptIndexError(
+            f"{path} is not a searchkit index (it holds other files): choose an empty or new directory"
+        )
+
+
+def recorded_settings(path: Path) -> AnalyzerSettings | None:
+    """The analyzer settings the index at ``path`` records, if it records usable ones."""
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        settings = AnalyzerSettings(**meta["analyzer"])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # opening reports what is wrong
+    return settings if settings.segmenter in SEGMENTERS and settings.grams in GRAM_SIZES else None
+
+
+def write_meta(path: Path, settings: AnalyzerSettings) -> None:
+    meta = {"format": META_FORMAT, "schema_version": SCHEMA_VERSION, "analyzer": settings.to_dict()}
+    tmp = (path / META_FILE).with_suffix(".tmp")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path / META_FILE)
+
+
+def check_meta(path: Path, settings: AnalyzerSettings) -> int:
+    """Refuse a searchkit.json that is unreadable, foreign, or of another schema or analyzer; its schema version."""
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CorruptIndexError(
+            f"index at {path} has an unreadable {META_FILE}: rebuild it with `searchkit --index {path} reindex`"
+        ) from exc
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise _foreign(path)
+    version = meta.get("schema_version")
+    if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
+        *earlier, last = map(str, READABLE_SCHEMA_VERSIONS)
+        readable = f"{', '.join(earlier)} or {last}" if earlier else last
+        raise IndexVersionError(
+            f"index at {path} has schema version {version}, this searchkit reads {readable}: "
+            f"rebuild it with `searchkit --index {path} reindex`"
+        )
+    recorded = meta.get("analyzer")
+    if isinstance(recorded, dict) and recorded.get("grams") != settings.grams and recorded == {**settings.to_dict(), "grams": recorded.get("grams")}:
+        raise IndexVersionError(
+            f"index at {path} was built with grams={recorded.get('grams')}: "
+            f"rebuild it with `searchkit --index {path} reindex --grams {settings.grams}` to change that"
+        )
+    if recorded != settings.to_dict():
+        raise IndexVersionError(
+            f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
+            f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
+        )
+    return version
+
+
+def meta_problem(path: Path, settings: AnalyzerSettings) -> str | None:
+    """What ``check`` reports of searchkit.json, or None. A missing index or a foreign directory raises."""
+    if not (path / META_FILE).exists():
+        refuse_other_files(path)
+        raise missing_index_error(path)
+    try:
+        check_meta(path, settings)
+    except IndexVersionError as exc:
+        return str(exc)
+    except CorruptIndexError as exc:
+        if "is not a searchkit index" in str(exc):
+            raise
+        return str(exc)
+    return None
+
+
+def check_reindexable(path: Path, settings: AnalyzerSettings) -> None:
+    """Refuse what ``reindex`` must not touch: no index, or a foreign directory.
+
+    Another schema version or analyzer, or an unreadable searchkit.json, is
+    what reindex is for: then Whoosh's files decide.
+    """
+    existing_directory(path)
+    if not (path / META_FILE).exists():
+        meta_problem(path, settings)  # raises: foreign or empty directory
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(meta, dict) or meta.get("format") != META_FORMAT:
+        raise _foreign(path)

@@ -1,0 +1,72 @@
+"""The words column: each paragraph's jieba words and its title's, in order.
+
+A paragraph document holds them in a Whoosh ``VarBytesColumn`` (not indexed,
+not stored with the text). Ranking a segment's few hits counts the query's
+words there instead of looking each word up and reading its postings (see
+:class:`searchkit.engine.matchers.RankedFilter`). Segments written before the
+column existed have none and rank from postings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from whoosh import columns as wcolumns
+from whoosh import fields as wfields
+
+__all__ = ["RANKING_WORDS_FIELD", "RANKING_WORDS_PARTS", "RankingWordsField", "decode_ranking_words",
+           "encode_ranking_words", "ranking_words_column"]
+
+RANKING_WORDS_FIELD = "ranking_words"
+# The fields whose words the column holds, in its order.
+RANKING_WORDS_PARTS = ("words", "title_words")
+_WORDS_FORMAT = b"\x01"  # first byte of a column value (empty: no words recorded)
+_WORD_SEPARATOR, _PART_SEPARATOR = "\x00", "\x01"
+
+
+class RankingWordsField(wfields.FieldType):  # type: ignore[misc]
+    """The column's field: a value per paragraph document, not indexed, not stored."""
+
+    indexed = False
+    stored = False
+    scorable = False
+    vector = None
+
+    def __init__(self) -> None:
+        self.format = None
+        self.analyzer = None
+        self.unique = False
+        # Offsets written whatever the segment's size: a reader then need not add up every length.
+        self.column_type = wcolumns.VarBytesColumn(write_offsets_cutoff=0)
+
+    def to_column_value(self, value: bytes) -> bytes:
+        return value
+
+
+def encode_ranking_words(words: dict[str, list[str]]) -> bytes:
+    """A paragraph's column value: its words per field of RANKING_WORDS_PARTS,
+    in order (a word as often as the text has it). Empty (rank from
+    postings) if a word holds a separator."""
+    parts = [words[fieldname] for fieldname in RANKING_WORDS_PARTS]
+    if any(_WORD_SEPARATOR in word or _PART_SEPARATOR in word for part in parts for word in part):
+        return b""
+    return _WORDS_FORMAT + _PART_SEPARATOR.join(_WORD_SEPARATOR.join(part) for part in parts).encode("utf-8")
+
+
+def decode_ranking_words(value: bytes) -> list[list[str]]:
+    """A non-empty column value's words, per field of RANKING_WORDS_PARTS."""
+    return [part.split(_WORD_SEPARATOR) if part else [] for part in value[1:].decode("utf-8").split(_PART_SEPARATOR)]
+
+
+def ranking_words_column(reader: Any) -> tuple[Any, Any, Callable[[int, int], bytes], int] | None:
+    """The segment's column of paragraphs' words as (lengths, offsets, read, base), read once per reader; None without one."""
+    cached = reader.__dict__.get("_searchkit_ranking_words", False)
+    if cached is False:
+        cached = None
+        if reader.has_column(RANKING_WORDS_FIELD):
+            column = reader.column_reader(RANKING_WORDS_FIELD, translate=False)
+            if type(column) is wcolumns.VarBytesColumn.Reader:
+                cached = (column._lengths, column._offsets, column._dbfile.get, column._basepos)
+        reader._searchkit_ranking_words = cached
+    return cached  # type: ignore[no-any-return]
