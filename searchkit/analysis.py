@@ -68,7 +68,6 @@ __all__ = [
     "gram_stream",
     "gram_terms",
     "keyword_grams",
-    "is_searchable",
 ]
 
 _PACK_UINT = struct.Struct("!I").pack
@@ -218,11 +217,6 @@ def normalize(text: str) -> Normalized:
     for index, char in enumerate(text):
         origin.extend([index] * len(_FOLD[ord(char)]))
     return Normalized(text, folded, origin)
-
-
-def is_searchable(char: str) -> bool:
-    """Letters, digits and ideographs make tokens; punctuation does not."""
-    return char.isalnum()
 
 
 # --------------------------------------------------------------------------

@@ -24,11 +24,11 @@ from .engine import (
     check_reindexable,
     existing_directory,
     meta_problem,
+    no_toc_message,
     recorded_settings,
     scan_segments,
     write_lock,
 )
-from .engine.layout import no_toc_message
 from .errors import SearchkitError, CorruptIndexError
 from .writing import IndexWriter
 

@@ -290,3 +290,16 @@ def test_grams_are_chosen_for_a_new_index_and_kept(runner: CliRunner, tmp_path: 
     assert grams() == 1  # ... unless told
     result = run(runner, index_dir, "search", "民族团结", "--limit", "1")
     assert result.stdout.splitlines()[0] == "13 results for '民族团结' (showing 1)"
+
+
+def test_every_error_carries_a_documented_exit_code() -> None:
+    import searchkit.errors as errors
+
+    kinds = [getattr(errors, name) for name in errors.__all__ if isinstance(getattr(errors, name), type)]
+    assert len(kinds) == 10
+    assert {kind.__name__: kind.exit_code for kind in kinds} == {
+        "SearchkitError": 1, "IndexNotFoundError": 3, "IndexVersionError": 3, "CorruptIndexError": 3,
+        "IndexLockedError": 4, "ArticleNotFoundError": 1, "QueryError": 2, "ReaderError": 1,
+        "UnreadableFileError": 1, "EmptySourceError": 1,
+    }
+    assert all(kind.exit_code in errors.EXIT_CODES for kind in kinds)

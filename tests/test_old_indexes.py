@@ -81,3 +81,15 @@ def test_an_old_index_checks_sound(old_index: tuple[str, Path]) -> None:
     _name, folder = old_index
     report = SearchIndex.check_path(folder)
     assert report.ok, report.problems
+
+
+def test_a_new_index_pickles_the_engine_classes_by_importable_paths(tmp_path: Path) -> None:
+    from searchkit import Article
+
+    with SearchIndex.create(tmp_path / "new") as index:
+        index.add_articles([Article(id="a", title="珠峰", paragraphs=["珠峰大本营"])], workers=1)
+    names = {(m, n) for data in toc_pickles(tmp_path / "new") for m, n in pickled_globals(data) if m.startswith("searchkit")}
+    assert ("searchkit.engine.codec", "SearchkitCodec") in names
+    assert ("searchkit.engine.schema", "PreparedField") in names
+    for module, name in names:
+        assert getattr(importlib.import_module(module), name) is not None, f"{module}.{name}"

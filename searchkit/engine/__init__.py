@@ -84,6 +84,7 @@ from .layout import (
     damaged_message,
     existing_directory,
     meta_problem,
+    no_toc_message,
     recorded_settings,
 )
 from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
@@ -100,6 +101,6 @@ __all__ = [
     "RANKING_WORDS_FIELD", "READABLE_SCHEMA_VERSIONS", "RankedFilter", "Ranked", "RankingWordsField",
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
-    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated",
+    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message",
     "recorded_settings", "scan_segments", "searcher_cache", "term_bytes", "write_lock",
 ]

@@ -1,24 +1,17 @@
-"""Writing Whoosh segments: searchkit's codec, its segment writer, its merge policy.
+"""searchkit's codec: Whoosh's W3 file format, written by searchkit's own postings, field and per-document writers.
 
 Whoosh's own writer turns every posting into a tuple, sorts them all through an
 external merge sort, and hands them one at a time through four method calls to
-the postings writer; a merge pours every posting of the merged segments back
-through the same pool, so merges cost memory that grows with the index. Here:
+the postings writer. Here postings arrive grouped per field and term (see
+:mod:`searchkit.engine.writer`) and are written a block at a time; a postings
+list of a segment that lost no documents is copied into a merge block by
+block (:class:`CopiedRun`), only each block's first and last ids rewritten.
+On an index of characters (``char_streams``) the segment also gets its suffix
+arrays, and the paragraphs' characters no postings (:mod:`searchkit.engine.chars`).
 
-* postings are grouped per field and term as documents arrive (the analyzer
-  already counted them per document), and written a block at a time;
-* a merge streams the old segments term by term (a k-way merge of their sorted
-  lexicons, read a megabyte at a time), holding one term's postings list per
-  segment; a list from a segment that lost no documents is copied block by
-  block, only each block's first and last ids rewritten;
-* the merge policy merges segments of one size tier once ``MERGE_FACTOR`` of
-  them gather, so every posting is rewritten O(log n) times, not O(n);
-* on an index of characters (``char_streams``), the paragraphs' characters get
-  no postings: the segment's suffix arrays answer phrases of them, and the
-  ``grams`` terms hold only the statistics scoring reads (:func:`char_rows`).
-  They were a third of the postings written.
-
-The files are Whoosh's own (W3 codec): any Whoosh reader reads them.
+The files keep Whoosh's W3 layout, but their table of contents names
+searchkit's classes, so opening them takes searchkit installed; and since
+schema version 3 a Whoosh ``Phrase`` over ``grams`` finds nothing there.
 """
 
 from __future__ import annotations
