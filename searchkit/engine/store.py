@@ -28,6 +28,7 @@ from .layout import (
     SCHEMA_VERSION,
     check_meta,
     damaged_message,
+    existing_directory,
     locked_error,
     missing_index_error,
     no_toc_message,
@@ -68,12 +69,9 @@ class Store:
         """Open the index at ``path`` (making it, with ``create``), its segments included,
         so that a damaged one is reported now."""
         check_whoosh_version()
-        if not path.exists():
-            if not create:
-                raise missing_index_error(path)
+        if create and not path.exists():
             path.mkdir(parents=True)
-        elif not path.is_dir():
-            raise CorruptIndexError(f"{path} is not a directory, so it cannot hold an index")
+        existing_directory(path)
         if not (path / META_FILE).exists():
             refuse_other_files(path)
             if not create:
