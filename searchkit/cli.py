@@ -145,7 +145,21 @@ def cli(ctx: click.Context, index_dir: str, lock_timeout: float) -> None:
     ctx.obj = {"index": index_dir, "lock_timeout": lock_timeout}
 
 
+def index_option(command: Any) -> Any:
+    """``--index DIR`` after the command too (``searchkit search Q --index DIR``), with the same meaning."""
+
+    def remember(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            ctx.obj["index"] = value
+
+    return click.option(
+        "--index", "index_dir", type=click.Path(), default=None, expose_value=False, callback=remember,
+        help="Index directory (as before the command).",
+    )(command)
+
+
 @cli.command("index")
+@index_option
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
     "--format",
@@ -172,6 +186,8 @@ def cli(ctx: click.Context, index_dir: str, lock_timeout: float) -> None:
     help="Processes analyzing and writing text (default: CPUs, at most 4; 1 = none besides this one).",
 )
 @click.option("--grams", type=click.Choice(["1", "2"]), default=None, help=GRAMS_HELP)
+@click.option("--prune", is_flag=True,
+              help="Remove the articles of files indexed before under the folders given that are gone.")
 @click.pass_context
 def index_command(
     ctx: click.Context,
@@ -182,12 +198,17 @@ def index_command(
     batch_size: int,
     workers: int | None,
     grams: str | None,
+    prune: bool,
 ) -> None:
     """Index files and folders (.txt, .md, .jsonl); - reads stdin.
 
-    Unchanged files are skipped, changed ones replace their own articles.
-    Commits every --batch-size articles: killed, it keeps the batches
-    committed so far, and running the same command again completes the rest.
+    Unchanged files are skipped, changed ones replace their own articles, and
+    a file that moved keeps its articles under its new path. A bad JSONL
+    record is reported (path:line: reason) and skipped alone; a missing path
+    fails alone. Files indexed before under the folders given that are gone
+    are reported (--prune removes their articles). Commits every --batch-size
+    articles: killed, it keeps the batches committed so far, and running the
+    same command again completes the rest.
     """
     index = _open(ctx, create=True, grams=None if grams is None else int(grams))
     with _progress() as progress, _errors():
@@ -200,13 +221,22 @@ def index_command(
             batch_size=batch_size,
             workers=workers,
             progress=progress,
+            prune=prune,
         )
     for _name, message in report.skipped:
         click.echo(f"note: {message}", err=True)
-    for _name, message in report.failed:
+    for old, new in report.moved:
+        click.echo(f"note: {old} moved to {new}: its articles follow it", err=True)
+    for name in report.gone:
+        click.echo(f"note: {name} is gone (--prune removes its articles)", err=True)
+    for name in report.pruned:
+        click.echo(f"note: {name} is gone: its articles were removed", err=True)
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for _name, message in [*report.failed, *report.failed_records]:
         click.echo(f"error: {message}", err=True)
     click.echo(f"indexed: {report.summary()}")
-    if report.failed:
+    if not report.ok:
         ctx.exit(EXIT_FAILED)
 
 
@@ -234,6 +264,7 @@ def _progress(label: str = "indexing") -> Iterator[Any]:
 
 
 @cli.command("search", context_settings={"ignore_unknown_options": True})
+@index_option
 @click.argument("query")
 @click.option("--limit", "-n", type=click.IntRange(1, 10000), default=10, show_default=True)
 @click.option("--level", type=click.Choice(["paragraph", "article"]), default="paragraph", show_default=True)
@@ -291,6 +322,7 @@ def _print_hits(result: Any, render: str) -> None:
 
 
 @cli.command("list")
+@index_option
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool) -> None:
@@ -306,6 +338,7 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command("show")
+@index_option
 @click.argument("article_id")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -334,6 +367,7 @@ def show_command(ctx: click.Context, article_id: str, as_json: bool) -> None:
 
 
 @cli.command("stats")
+@index_option
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def stats_command(ctx: click.Context, as_json: bool) -> None:
@@ -358,6 +392,7 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
 
 
 @cli.command("check")
+@index_option
 @click.option("--quick", is_flag=True, help="Skip reading every posting (stored documents only).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -393,6 +428,7 @@ def check_command(ctx: click.Context, quick: bool, as_json: bool) -> None:
 
 
 @cli.command("reindex")
+@index_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Articles per commit.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes analyzing and writing text.")
 @click.option("--grams", type=click.Choice(["1", "2"]), default=None, help="1 or 2, as for `index` (default: the index's own).")
@@ -413,6 +449,7 @@ def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, gr
 
 
 @cli.command("optimize")
+@index_option
 @click.pass_context
 def optimize_command(ctx: click.Context) -> None:
     """Merge the index into one segment, for faster queries.
@@ -429,6 +466,7 @@ def optimize_command(ctx: click.Context) -> None:
 
 
 @cli.command("remove")
+@index_option
 @click.argument("targets", nargs=-1, required=True)
 @click.pass_context
 def remove_command(ctx: click.Context, targets: tuple[str, ...]) -> None:
@@ -441,6 +479,7 @@ def remove_command(ctx: click.Context, targets: tuple[str, ...]) -> None:
 
 
 @cli.command("analyze")
+@index_option
 @click.argument("text")
 @click.option("--query", "query_mode", is_flag=True,
               help="Show what a search for TEXT does on the index: keywords, their exact grams, "

@@ -12,6 +12,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INDEX = 3
 EXIT_LOCKED = 4
+EXIT_REFUSED = 5
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
@@ -24,6 +25,8 @@ EXIT_CODES: dict[int, str] = {
     "only exclusions, over 2,000 characters)",
     EXIT_INDEX: "no index at DIR, or a damaged, foreign or incompatible one; `check` found a problem",
     EXIT_LOCKED: "another writer held the index lock past `--lock-timeout`",
+    EXIT_REFUSED: "the operating system refused to write the index (no permission, disk full, too many open files); "
+    "what was committed before stays",
     EXIT_INTERNAL: "internal error (a bug: please report it; `SEARCHKIT_DEBUG=1` shows the traceback)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C): the batch in progress is dropped, the lock released",
     EXIT_TERMINATED: "terminated (SIGTERM): handled as Ctrl-C is, with the same `interrupted` line",
@@ -40,7 +43,9 @@ __all__ = [
     "QueryError",
     "ReaderError",
     "UnreadableFileError",
+    "RecordError",
     "EmptySourceError",
+    "IndexWriteError",
 ]
 
 
@@ -92,5 +97,18 @@ class UnreadableFileError(ReaderError):
     """A file is binary, undecodable or malformed. The message names the file."""
 
 
+class RecordError(ReaderError):
+    """One record (a JSONL line, or a dict or article given to the API) is not a
+    valid article. The message names the record and the field; the rest of its
+    file is read on."""
+
+
 class EmptySourceError(ReaderError):
     """A file holds no text. The indexer skips it with a note, not a failure."""
+
+
+class IndexWriteError(SearchkitError):
+    """The operating system refused a write to the index (permissions, a full
+    disk, too many open files). The message names the path and what to do."""
+
+    exit_code = EXIT_REFUSED

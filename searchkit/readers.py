@@ -113,7 +113,10 @@ from pathlib import Path
 from typing import IO, BinaryIO, cast
 
 from .documents import Article
-from .errors import EmptySourceError, ReaderError, UnreadableFileError
+from .documents import join_pieces as _join_pieces
+from .documents import line_blocks as _blocks
+from .documents import normalize_newlines as _normalize_newlines
+from .errors import EmptySourceError, ReaderError, RecordError, UnreadableFileError
 
 __all__ = [
     "FORMATS",
@@ -186,13 +189,18 @@ class Source:
     content_hash: str
     encoding: str
     format: str
-    _produce: Callable[[], Iterator[Article]] = field(
-        default=_no_articles, repr=False, compare=False
+    _produce: Callable[[Callable[[RecordError], None] | None], Iterator[Article]] = field(
+        default=lambda bad: _no_articles(), repr=False, compare=False
     )
 
-    def articles(self) -> Iterator[Article]:
-        """Yield the articles lazily; a bad JSONL record raises when reached."""
-        return self._produce()
+    def articles(self, bad: Callable[[RecordError], None] | None = None) -> Iterator[Article]:
+        """Yield the articles lazily.
+
+        A bad JSONL record raises :class:`RecordError` when reached; with
+        ``bad``, it is handed to ``bad`` instead and the records after it are
+        read on.
+        """
+        return self._produce(bad)
 
 
 # --------------------------------------------------------------------------
@@ -203,6 +211,7 @@ def iter_paths(
     paths: Sequence[str | Path],
     include: Sequence[str] = (),
     exclude: Sequence[str] = (),
+    missing: list[str] | None = None,
 ) -> Iterator[Path]:
     """Yield the files to read: files as given, folders walked recursively.
 
@@ -212,12 +221,18 @@ def iter_paths(
     globs tried on the path relative to the folder given (POSIX form) and on
     the bare name; for a file given directly, on the path as given and its
     name. Folders matching ``exclude`` are not entered. Every path is checked
-    to exist before anything is yielded; each file is yielded once.
+    to exist before anything is yielded: a missing one raises
+    :class:`ReaderError`, or with ``missing`` is added to it and left out.
+    Each file is yielded once.
     """
-    given = list(paths)
-    for original in given:
-        if not os.path.exists(original):
+    given = []
+    for original in paths:
+        if os.path.exists(original):
+            given.append(original)
+        elif missing is None:
             raise ReaderError(f"no such file or directory: {os.fspath(original)}")
+        else:
+            missing.append(os.fspath(original))
     seen: set[str] = set()
     for original in given:
         path = Path(original)
@@ -281,10 +296,6 @@ def _walk(
 
 # --------------------------------------------------------------------------
 # Decoding
-
-
-def _normalize_newlines(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 # Control bytes other than \t \n \v \f \r and ESC.
@@ -403,25 +414,6 @@ def decode_bytes(data: bytes, name: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------
 # Joining lines and sentences
 
-_WIDE = re.compile(
-    "[\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3400-\u4dbf"
-    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
-    "\u2014\u2018\u2019\u201c\u201d\u2026\U00020000-\U0003ffff]"
-)
-
-
-def _join_pieces(pieces: Sequence[str]) -> str:
-    """Join stripped lines: no space between wide (CJK) characters."""
-    out = ""
-    for piece in pieces:
-        if not piece:
-            continue
-        if out and not (_WIDE.match(out[-1]) and _WIDE.match(piece[0])):
-            out += " "
-        out += piece
-    return out
-
-
 _SENTENCE_END = frozenset("。！？；…：!?;:.")
 _CLOSERS = "”’」』）)】》\"'"
 
@@ -435,29 +427,6 @@ def _ends_sentence(text: str) -> bool:
 # Plain text and Markdown
 
 _MD_HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
-
-
-def _blocks(lines: Sequence[str]) -> list[tuple[int, list[str]]]:
-    """Split lines at blank lines: (1-based start line, stripped lines)."""
-    blocks: list[tuple[int, list[str]]] = []
-    current: list[str] = []
-    start = 0
-    for number, line in enumerate(lines, 1):
-        stripped = line.strip()
-        if stripped:
-            if not current:
-                start = number
-            current.append(stripped)
-        elif current:
-            blocks.append((start, current))
-            current = []
-    if current:
-        blocks.append((start, current))
-    return blocks
-
-
-def _split_paragraphs(text: str) -> list[str]:
-    return [_join_pieces(block) for _, block in _blocks(text.split("\n"))]
 
 
 def _parse_plain(
@@ -865,8 +834,8 @@ def _stdin_prefix(text: str) -> str:
 def _jsonl_articles(
     opener: Callable[[], AbstractContextManager[IO[bytes]]],
     name: str,
-    source: str | None,
     stdin: bool,
+    bad: Callable[[RecordError], None] | None,
 ) -> Iterator[Article]:
     with opener() as stream:
         for lineno, raw in enumerate(stream, 1):
@@ -874,66 +843,35 @@ def _jsonl_articles(
                 raw = raw[len(codecs.BOM_UTF8) :]
             if not raw.strip():
                 continue
-            yield _jsonl_record(raw, lineno, name, source, stdin)
+            try:
+                article = _jsonl_record(raw, lineno, name, stdin)
+            except RecordError as error:
+                if bad is None:
+                    raise
+                bad(error)
+                continue
+            yield article
 
 
-def _jsonl_record(raw: bytes, lineno: int, name: str, source: str | None, stdin: bool) -> Article:
+def _jsonl_record(raw: bytes, lineno: int, name: str, stdin: bool) -> Article:
     where = f"{name}:{lineno}"
     try:
         line = raw.decode("utf-8").rstrip("\r\n")  # so columns count within the line
     except UnicodeDecodeError as exc:
-        raise UnreadableFileError(f"{where}: invalid UTF-8 at byte {exc.start + 1}") from None
+        raise RecordError(f"{where}: invalid UTF-8 at byte {exc.start + 1}") from None
     try:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
-        reason = f"{exc.msg} at column {exc.colno}"
-        raise UnreadableFileError(f"{where}: invalid JSON: {reason}") from None
+        raise RecordError(f"{where}: invalid JSON: {exc.msg} at column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:  # e.g. huge integers, deep nesting
         reason = str(exc).split("\n", 1)[0] or type(exc).__name__
-        raise UnreadableFileError(f"{where}: invalid JSON: {reason}") from None
-    if not isinstance(record, dict):
-        raise UnreadableFileError(f"{where}: record is not a JSON object")
-    if "title" not in record:
-        raise UnreadableFileError(f'{where}: missing "title"')
-    title = record["title"]
-    if not isinstance(title, str):
-        raise UnreadableFileError(f'{where}: "title" must be a string')
-    if "paragraphs" in record:
-        paragraphs = record["paragraphs"]
-        if not isinstance(paragraphs, list) or not all(isinstance(p, str) for p in paragraphs):
-            raise UnreadableFileError(f'{where}: "paragraphs" must be a list of strings')
-    elif "text" in record:
-        body = record["text"]
-        if not isinstance(body, str):
-            raise UnreadableFileError(f'{where}: "text" must be a string')
-        paragraphs = _split_paragraphs(_normalize_newlines(body))
-    else:
-        raise UnreadableFileError(f'{where}: record has neither "paragraphs" nor "text"')
-    raw_id = record.get("id")
-    if raw_id is None:
-        if stdin:
-            article_id = "stdin:" + hashlib.sha1(raw.strip()).hexdigest()[:12]
-        else:
-            article_id = f"{name}:{lineno}"
-    elif isinstance(raw_id, bool) or not isinstance(raw_id, (str, int)) or raw_id == "":
-        raise UnreadableFileError(f'{where}: "id" must be a non-empty string or an integer')
-    else:
-        article_id = str(raw_id)
-    extras: dict[str, str | None] = {}
-    for key in ("source", "date", "author"):
-        value = record.get(key)
-        if value is not None and not isinstance(value, str):
-            raise UnreadableFileError(f'{where}: "{key}" must be a string')
-        extras[key] = value
-    return Article(
-        title=title,
-        paragraphs=list(paragraphs),
-        id=article_id,
-        source=extras["source"] if extras["source"] is not None else source,
-        date=extras["date"],
-        author=extras["author"],
-        lines=[lineno] * len(paragraphs),
-    )
+        raise RecordError(f"{where}: invalid JSON: {reason}") from None
+    default_id = "stdin:" + hashlib.sha1(raw.strip()).hexdigest()[:12] if stdin else where
+    article = Article.from_dict(record, where=where, default_id=default_id)
+    if article.source is None:
+        article.source = name
+    article.lines = [lineno] * len(article.paragraphs)
+    return article
 
 
 # --------------------------------------------------------------------------
@@ -976,7 +914,7 @@ def _text_source(
     stem = "stdin" if stdin else Path(name).stem
     resolved = fmt
 
-    def produce() -> Iterator[Article]:
+    def produce(_bad: Callable[[RecordError], None] | None) -> Iterator[Article]:
         if resolved == "newspaper":
             yield from _newspaper_articles(text, name, prefix)
         else:
@@ -1003,7 +941,8 @@ def _too_large(name: str) -> str:
     return f"{name}: file too large (limit {MAX_TEXT_BYTES} bytes)"
 
 
-def _display_name(path: Path) -> str:
+def display_name(path: Path) -> str:
+    """How a file is named in the index: its absolute path, in POSIX form."""
     return Path(os.path.abspath(path)).as_posix()
 
 
@@ -1015,7 +954,7 @@ def open_source(path: Path, fmt: str = "auto") -> Source:
     """
     _check_format(fmt)
     path = Path(path)
-    name = _display_name(path)
+    name = display_name(path)
     suffix = path.suffix.lower()
     if path.is_dir():
         raise UnreadableFileError(f"{name}: is a directory")
@@ -1065,7 +1004,7 @@ def _open_jsonl_file(path: Path, name: str, handle: IO[bytes], head: bytes) -> S
         digest.hexdigest(),
         encoding,
         "jsonl",
-        lambda: _jsonl_articles(opener, name, name, stdin=False),
+        lambda bad: _jsonl_articles(opener, name, False, bad),
     )
 
 
@@ -1120,5 +1059,5 @@ def read_stream(stream: BinaryIO, fmt: str = "auto", name: str = STDIN_NAME) -> 
         digest.hexdigest(),
         encoding,
         "jsonl",
-        lambda: _jsonl_articles(opener, name, name, stdin=stdin),
+        lambda bad: _jsonl_articles(opener, name, stdin, bad),
     )

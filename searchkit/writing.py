@@ -13,13 +13,13 @@ import gc
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from hashlib import sha1
 from typing import Any
 
 from . import analysis
 from .analysis import Segmenter
-from .documents import Article, article_meta
+from .documents import Article, article_meta, checked_date
 from .engine import RANKING_WORDS_FIELD, BackgroundMerge, Prepared, Store, encode_ranking_words, fork_available
 from .errors import ReaderError
 
@@ -43,6 +43,9 @@ class PendingArticle:
     article: Article
     article_id: str
     origin: str | None = None  # the indexed file it came from (change detection)
+    # Words the index already recorded for it (a moved file): the title's, then
+    # each paragraph's; then jieba need not cut it again.
+    recorded: list[list[str]] | None = None
 
     @functools.cached_property
     def chars(self) -> int:
@@ -55,6 +58,16 @@ def _text_postings(text: str, segmenter: Segmenter, grams: int, suffixes: bool =
     normalized = analysis.fold(text)
     words = [word for word, _start, _end in segmenter.words(normalized)]
     stream, _ = analysis.gram_stream(normalized)
+    return (
+        Prepared(analysis.count_items(words)),
+        Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams)),
+        words,
+    )
+
+
+def _recorded_postings(text: str, words: list[str], grams: int, suffixes: bool = False) -> tuple[Prepared, Prepared, list[str]]:
+    """As :func:`_text_postings`, with the words already known."""
+    stream, _ = analysis.gram_stream(analysis.fold(text))
     return (
         Prepared(analysis.count_items(words)),
         Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams)),
@@ -81,10 +94,16 @@ def _check_text(article: Article) -> None:
             ) from None
 
 
-def pending_article(article: Article, origin: str | None = None) -> PendingArticle:
-    """Check ``article`` (:class:`ReaderError` if its text is not valid Unicode) and give it its id."""
+def pending_article(article: Article, origin: str | None = None, recorded: list[list[str]] | None = None) -> PendingArticle:
+    """Check ``article`` (:class:`ReaderError` if its text is not valid Unicode, :class:`RecordError`
+    if its date cannot be read) and give it its id."""
     _check_text(article)
-    return PendingArticle(article, article_id_for(article), origin)
+    if article.date is not None:
+        where = f"article {article.id!r}" if article.id else f"article {article.title[:30]!r}"
+        date = checked_date(article.date, where)
+        if date != article.date:
+            article = replace(article, date=date)
+    return PendingArticle(article, article_id_for(article), origin, recorded)
 
 
 def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[str, Any]]:
@@ -93,13 +112,20 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
     title = article.title or ""
     # Titles keep characters only: each paragraph document repeats its
     # title's postings, and title keywords are rare in queries.
-    title_words, title_grams, title_word_list = _text_postings(title, segmenter, analysis.TITLE_GRAMS)
+    recorded = pending.recorded
+    if recorded is None:
+        title_words, title_grams, title_word_list = _text_postings(title, segmenter, analysis.TITLE_GRAMS)
+    else:
+        title_words, title_grams, title_word_list = _recorded_postings(title, recorded[0], analysis.TITLE_GRAMS)
     grams_setting = segmenter.settings.grams
     # Suffix arrays answer keywords as phrases of characters: not on an index of bigrams.
     suffixes = grams_setting == 1
     docs = []
     for ordinal, text in enumerate(article.paragraphs):
-        words, grams, word_list = _text_postings(text, segmenter, grams_setting, suffixes)
+        if recorded is None:
+            words, grams, word_list = _text_postings(text, segmenter, grams_setting, suffixes)
+        else:
+            words, grams, word_list = _recorded_postings(text, recorded[ordinal + 1], grams_setting, suffixes)
         docs.append(
             {
                 "kind": "paragraph",
@@ -178,13 +204,13 @@ class IndexWriter:
                 self._background.kill()  # taken in above unless something failed
                 self._background = None
 
-    def add_article(self, article: Article, origin: str | None = None) -> str:
+    def add_article(self, article: Article, origin: str | None = None, recorded: list[list[str]] | None = None) -> str:
         """Add (or replace, by id) one article; returns its id.
 
         Raises :class:`ReaderError` at once for text that is not valid
         Unicode; ``origin`` is the indexed file it came from, if any.
         """
-        pending = pending_article(article, origin)
+        pending = pending_article(article, origin, recorded)
         # A full batch commits when the next article comes, not at once: the
         # last batch of a file then commits with the file's marker (see
         # finish_source), not leaving the marker a segment of its own.

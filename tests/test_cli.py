@@ -190,7 +190,7 @@ def test_error_messages(runner: CliRunner, seeded: Path, tmp_path: Path) -> None
         (("search", "-珠峰"), 2, "Error: a query needs at least one keyword that is not excluded with -\n"),
         (("show", "nope"), 1, "Error: no article with id 'nope'\n"),
         (("remove", "nope"), 1, "Error: no article or indexed file 'nope'\n"),
-        (("index", str(tmp_path / "missing")), 1, f"Error: no such file or directory: {tmp_path / 'missing'}\n"),
+        (("index", str(tmp_path / "missing")), 1, f"error: no such file or directory: {tmp_path / 'missing'}\n"),
     ]
     for args, code, message in cases:
         result = run(runner, seeded, *args)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from searchkit.errors import EmptySourceError, ReaderError, UnreadableFileError
+from searchkit.errors import EmptySourceError, ReaderError, RecordError, UnreadableFileError
 from searchkit.readers import (
     FORMATS,
     decode_bytes,
@@ -454,22 +454,43 @@ def test_jsonl_bom_and_crlf(tmp_path):
         ('{"title": "x", "text": ["a"]}', '"text" must be a string'),
         ('{"title": "x", "text": "a", "id": true}', '"id" must be a non-empty string or an integer'),
         ('{"title": "x", "text": "a", "date": 2023}', '"date" must be a string'),
+        ('{"title": " ", "text": "a"}', '"title" is empty'),
+        ('{"title": "x", "text": "a", "date": "12/10/2023"}',
+         "\"date\" cannot be read as a date: '12/10/2023' (use 2023-12-10, 2023/12/10, 2023年12月10日, 2023-12 or 2023)"),
+        ('{"title": "x", "text": "a", "date": "2023-02-30"}',
+         "\"date\" cannot be read as a date: '2023-02-30' (use 2023-12-10, 2023/12/10, 2023年12月10日, 2023-12 or 2023)"),
+        ('{"title": "x", "paragraphs": ["ab\\ud800cd"]}', '"paragraphs" holds a lone surrogate U+D800, which is not valid Unicode'),
+        ('{"title": "\\udfff", "text": "a"}', '"title" holds a lone surrogate U+DFFF, which is not valid Unicode'),
+        ('{"title": "x", "text": "a", "author": "\\ud83d"}', '"author" holds a lone surrogate U+D83D, which is not valid Unicode'),
+        ('{"title": "%s", "text": "a"}' % ("长" * 1001), '"title" is too long: 1001 characters (at most 1000)'),
+        ('{"title": "x", "text": "a", "source": "%s"}' % ("s" * 5000), '"source" is too long: 5000 characters (at most 1000)'),
     ],
 )
 def test_jsonl_malformed_line(tmp_path, line, reason):
-    path = write_jsonl(tmp_path / "bad.jsonl", ['{"title": "ok", "text": "fine"}', "", line])
+    path = write_jsonl(tmp_path / "bad.jsonl", ['{"title": "ok", "text": "fine"}', "", line, '{"title": "after", "text": "x"}'])
     source = open_source(path)  # opening succeeds; the bad record raises when reached
     articles = source.articles()
     assert next(articles).title == "ok"
-    with pytest.raises(UnreadableFileError) as info:
+    with pytest.raises(RecordError) as info:
         next(articles)
     assert str(info.value) == f"{posix(path)}:3: {reason}"
+    # Handed to ``bad`` instead, it is skipped alone: the records after it are read.
+    bad: list[str] = []
+    assert [a.title for a in open_source(path).articles(bad=lambda error: bad.append(str(error)))] == ["ok", "after"]
+    assert bad == [f"{posix(path)}:3: {reason}"]
+
+
+def test_jsonl_dates_are_kept_as_iso(tmp_path):
+    dates = ["2023-12-10", "2023-12-10T08:30:00+08:00", "2023/12/10", "2023年12月10日", "２０２３年１２月", "2023-1", "2023年"]
+    path = write_jsonl(tmp_path / "d.jsonl", [json.dumps({"title": "t", "text": "x", "date": d}, ensure_ascii=False) for d in dates])
+    assert [a.date for a in open_source(path).articles()] == [
+        "2023-12-10", "2023-12-10", "2023-12-10", "2023-12-10", "2023-12", "2023-01", "2023"]
 
 
 def test_jsonl_invalid_utf8(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b'{"title": "\xff"}\n')
-    with pytest.raises(UnreadableFileError) as info:
+    with pytest.raises(RecordError) as info:
         list(open_source(path).articles())
     assert str(info.value) == f"{posix(path)}:1: invalid UTF-8 at byte 12"
 

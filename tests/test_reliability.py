@@ -604,17 +604,6 @@ def test_many_articles_file_streams_in_batches(tmp_path: Path) -> None:
     assert ix.stats().articles == 2000
 
 
-def test_lone_surrogate_fails_the_file_alone(tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "bad.jsonl").write_text('{"id": "s1", "title": "t", "paragraphs": ["ab\\ud800cd"]}\n', encoding="utf-8")
-    (docs / "good.txt").write_text("好文章\n\n珠峰景区今日开放。\n", encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", str(docs), "--workers", "1"])
-    assert result.exit_code == 1
-    assert result.stderr == "error: article 's1': text holds a lone surrogate U+D800, which is not valid Unicode\n"
-    assert result.stdout.startswith("indexed: 1 added, 0 updated, 0 unchanged, 0 skipped, 1 failed")
-
-
 # --------------------------------------------------------------------------
 # Exit codes of the real entry point
 

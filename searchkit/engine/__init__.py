@@ -93,7 +93,7 @@ from .schema import ExactID, Prepared, PreparedField
 from .store import Store, write_lock
 from .verify import SegmentScan, scan_segments
 from .version import WHOOSH_VERSION, check_whoosh_version
-from .words import RANKING_WORDS_FIELD, RankingWordsField, encode_ranking_words
+from .words import RANKING_WORDS_FIELD, RankingWordsField, encode_ranking_words, recorded_words
 from .writer import BackgroundMerge, SearchkitWriter, fork_available
 
 __all__ = [
@@ -102,5 +102,5 @@ __all__ = [
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
     "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message",
-    "recorded_settings", "scan_segments", "searcher_cache", "term_bytes", "write_lock",
+    "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock",
 ]

@@ -16,7 +16,7 @@ from whoosh import columns as wcolumns
 from whoosh import fields as wfields
 
 __all__ = ["RANKING_WORDS_FIELD", "RANKING_WORDS_PARTS", "RankingWordsField", "decode_ranking_words",
-           "encode_ranking_words", "ranking_words_column"]
+           "encode_ranking_words", "ranking_words_column", "recorded_words"]
 
 RANKING_WORDS_FIELD = "ranking_words"
 # The fields whose words the column holds, in its order.
@@ -70,3 +70,18 @@ def ranking_words_column(reader: Any) -> tuple[Any, Any, Callable[[int, int], by
                 cached = (column._lengths, column._offsets, column._dbfile.get, column._basepos)
         reader._searchkit_ranking_words = cached
     return cached  # type: ignore[no-any-return]
+
+
+def recorded_words(searcher: Any, docnum: int) -> list[list[str]] | None:
+    """The words the column holds for a paragraph document (by the searcher's
+    document number): ``[text words, title words]``; None where none are recorded."""
+    leaves = searcher.reader().leaf_readers()
+    reader, offset = leaves[0]
+    for leaf, start in leaves:
+        if start > docnum:
+            break
+        reader, offset = leaf, start
+    if not reader.has_column(RANKING_WORDS_FIELD):
+        return None
+    value = reader.column_reader(RANKING_WORDS_FIELD, translate=False)[docnum - offset]
+    return decode_ranking_words(value) if value else None
