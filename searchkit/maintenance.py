@@ -28,6 +28,7 @@ from .engine import (
     recorded_settings,
     scan_segments,
     write_lock,
+    writing_to,
 )
 from .errors import SearchkitError, CorruptIndexError
 from .writing import IndexWriter
@@ -234,7 +235,8 @@ def _rebuild(path: Path, settings: AnalyzerSettings, lock_timeout: float, batch_
         except Exception as exc:  # noqa: BLE001
             raise _unreadable(path, exc) from exc
         if tmp.exists():
-            shutil.rmtree(tmp)  # left by an interrupted reindex
+            with writing_to(path):
+                shutil.rmtree(tmp)  # left by an interrupted reindex
         try:
             new = Store.open(tmp, settings, create=True)
             origins: dict[str, str | None] = {}
@@ -264,7 +266,8 @@ def _rebuild(path: Path, settings: AnalyzerSettings, lock_timeout: float, batch_
             raise _unreadable(path, exc) from exc
         reader.close()
         reader = None
-        _exchange(tmp, path)
+        with writing_to(path):
+            _exchange(tmp, path)
         shutil.rmtree(tmp, ignore_errors=True)  # the old index, now at tmp
     finally:
         if reader is not None:

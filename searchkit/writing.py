@@ -20,7 +20,7 @@ from typing import Any
 from . import analysis
 from .analysis import Segmenter
 from .documents import Article, article_meta, checked_date
-from .engine import RANKING_WORDS_FIELD, BackgroundMerge, Prepared, Store, encode_ranking_words, fork_available
+from .engine import RANKING_WORDS_FIELD, BackgroundMerge, Prepared, Store, encode_ranking_words, fork_available, writing_to
 from .errors import ReaderError
 
 __all__ = ["BATCH_CHARS", "DEFAULT_BATCH_SIZE", "IndexWriter", "PendingArticle", "default_workers", "paragraph_docs",
@@ -196,7 +196,7 @@ class IndexWriter:
         try:
             self.commit()
             if self._background is not None:
-                with self._store.writer(self._lock_timeout) as writer:
+                with writing_to(self._store.path), self._store.writer(self._lock_timeout) as writer:
                     writer.merge_in_child = True
                     writer.background, writer.finish_background = self._background, True
         finally:
@@ -258,7 +258,7 @@ class IndexWriter:
         writer = None
         committed = False
         try:
-            with _gc_paused(), self._store.writer(self._lock_timeout) as writer:
+            with _gc_paused(), writing_to(self._store.path), self._store.writer(self._lock_timeout) as writer:
                 for source in self._deleted_sources:
                     writer.delete_by_term("source", source)
                 for source in self._sources.keys() | self._forgotten_sources:

@@ -86,6 +86,7 @@ from .layout import (
     meta_problem,
     no_toc_message,
     recorded_settings,
+    writing_to,
 )
 from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
 from .queries import Query, Ranked, all_of, any_of, boosted, collect, excluding, negated
@@ -102,5 +103,5 @@ __all__ = [
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
     "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message",
-    "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock",
+    "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock", "writing_to",
 ]

@@ -7,18 +7,21 @@ analyzer gets the same one-line message everywhere.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..analysis import GRAM_SIZES, SEGMENTERS, AnalyzerSettings
-from ..errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError
+from ..errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, IndexVersionError, IndexWriteError
 
 __all__ = [
     "META_FILE", "META_FORMAT", "READABLE_SCHEMA_VERSIONS", "SCHEMA_VERSION", "check_meta", "check_reindexable",
     "damaged_message", "existing_directory", "locked_error", "meta_problem", "missing_index_error", "no_toc_message",
-    "recorded_settings", "refuse_other_files", "write_meta",
+    "recorded_settings", "refuse_other_files", "refused_write", "write_meta", "writing_to",
 ]
 
 SCHEMA_VERSION = 3
@@ -55,6 +58,34 @@ def locked_error(path: Any, timeout: float) -> IndexLockedError:
     return IndexLockedError(
         f"index at {path} is locked by another writer; gave up after {timeout:g} s (raise --lock-timeout or try again)"
     )
+
+
+def refused_write(path: Any, exc: OSError) -> IndexWriteError:
+    """The one line for a write to the index at ``path`` that the operating system refused."""
+    what = exc.strerror or type(exc).__name__
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        advice = "make it writable, or choose another folder with --index"
+    elif exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "free some space and run the command again (the batch being written was dropped)"
+    elif exc.errno in (errno.EMFILE, errno.ENFILE):
+        advice = f"raise the limit (ulimit -n), or merge segments with `searchkit --index {path} optimize`"
+    else:
+        advice = "what was committed before stays; run the command again"
+    return IndexWriteError(f"cannot write to the index at {path}: {what}{where}: {advice}")
+
+
+@contextlib.contextmanager
+def writing_to(path: Any) -> Iterator[None]:
+    """Turn what the operating system refuses while the index at ``path`` is written into :class:`IndexWriteError`."""
+    try:
+        yield
+    except IndexWriteError:
+        raise
+    except OSError as exc:
+        if path is None:
+            raise
+        raise refused_write(path, exc) from exc
 
 
 def _foreign(path: Path) -> CorruptIndexError:

@@ -34,6 +34,7 @@ from .layout import (
     no_toc_message,
     refuse_other_files,
     write_meta,
+    writing_to,
 )
 from .merge import merge_into
 from .schema import make_schema
@@ -70,14 +71,16 @@ class Store:
         so that a damaged one is reported now."""
         check_whoosh_version()
         if create and not path.exists():
-            path.mkdir(parents=True)
+            with writing_to(path):
+                path.mkdir(parents=True)
         existing_directory(path)
         if not (path / META_FILE).exists():
             refuse_other_files(path)
             if not create:
                 raise missing_index_error(path)
-            ix = FileStorage(str(path)).create_index(make_schema())
-            write_meta(path, settings)
+            with writing_to(path):
+                ix = FileStorage(str(path)).create_index(make_schema())
+                write_meta(path, settings)
             return cls(ix, path, settings)
         version = check_meta(path, settings)
         store = cls(cls._open_files(path), path, settings, version)
@@ -115,14 +118,17 @@ class Store:
     # -- writing
 
     def writer(self, lock_timeout: float) -> SearchkitWriter:
-        """A segment writer holding the index lock (:class:`IndexLockedError` past ``lock_timeout``)."""
+        """A segment writer holding the index lock (:class:`IndexLockedError` past ``lock_timeout``;
+        :class:`IndexWriteError` if the lock file cannot be written)."""
         try:
-            writer = SearchkitWriter(self._ix, timeout=lock_timeout, delay=0.05, codec=make_codec(char_streams=self.char_streams))
+            with writing_to(self.path):
+                writer = SearchkitWriter(self._ix, timeout=lock_timeout, delay=0.05, codec=make_codec(char_streams=self.char_streams))
         except windex.LockError as exc:
             raise locked_error(self.path, lock_timeout) from exc
         if self.schema_version != SCHEMA_VERSION and self.path is not None:
             try:  # under the lock: what this writer commits or merges is of the current version
-                write_meta(self.path, self.settings)
+                with writing_to(self.path):
+                    write_meta(self.path, self.settings)
                 self.schema_version = SCHEMA_VERSION
             except BaseException:
                 writer.cancel()
@@ -159,7 +165,8 @@ class Store:
                         progress("advance", 1)
                 return []
 
-            writer.commit(mergetype=merge_each)
+            with writing_to(self.path):
+                writer.commit(mergetype=merge_each)
         except BaseException:
             if not writer.is_closed:
                 writer.cancel()
@@ -231,7 +238,9 @@ def _file_size(path: Path) -> int:
 def write_lock(path: Path, timeout: float) -> Iterator[None]:
     """Hold the index's write lock (the one every writer takes) without a writer: ``reindex``."""
     lock = FileStorage(str(path)).lock(LOCK_NAME)
-    if not try_for(lock.acquire, timeout=timeout, delay=0.05):
+    with writing_to(path):
+        acquired = try_for(lock.acquire, timeout=timeout, delay=0.05)
+    if not acquired:
         raise locked_error(path, timeout)
     try:
         yield
