@@ -154,3 +154,12 @@ def test_the_pin_is_the_guarded_version() -> None:
     pyproject = (PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8")
     assert '"whoosh-reloaded==2.7.5"' in pyproject
     assert searchkit.engine.WHOOSH_VERSION == (2, 7, 5)
+
+
+def test_every_subpackage_is_packaged() -> None:
+    # A non-editable install (the README's first command) ships only the packages pyproject lists.
+    import tomllib
+
+    listed = set(tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {module_name(path) for path in PACKAGE.rglob("__init__.py")}
+    assert listed == found
