@@ -5,7 +5,7 @@
 ``INDEX`` is an index of the first ``--tang`` poems (build it with
 ``searchkit --index INDEX index FILE.jsonl``); the keywords are
 ``speed.py``'s (the same seed). Each version runs in its own process,
-``--pairs`` times, base and new in turn. A process opens the index
+``--pairs`` times, base and new in turn (the order alternating from pair to pair). A process opens the index
 ``--rounds`` times, each time with a fresh searcher (cold caches: the
 benchmark's case), answers every keyword once per round, and keeps each
 keyword's fastest time (CPU time of the thread, which the machine's other
@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     figures: dict[str, list[tuple[float, float]]] = {"base": [], "new": []}
     for pair in range(args.pairs):
-        for name, src in (("base", args.base), ("new", args.new)):
+        order = (("base", args.base), ("new", args.new))
+        for name, src in order if pair % 2 == 0 else order[::-1]:  # the first runner is favoured: alternate
             cmd = [sys.executable, __file__, args.index, "--child", "--base", args.base, "--new", src,
                    "--tang", str(args.tang), "--rounds", str(args.rounds), "--queries", str(args.queries),
                    "--seed", str(args.seed), "--cpu", str(args.cpu)]
