@@ -263,11 +263,42 @@ def _progress(label: str = "indexing") -> Iterator[Any]:
             state["bar"].__exit__(None, None, None)
 
 
+def search_options(command: Any) -> Any:
+    """What a search takes besides its query: paging, level, sorting, facets and filters (defined once)."""
+    options = [
+        click.option("--limit", "-n", type=click.IntRange(1, 10000), default=10, show_default=True),
+        click.option("--offset", type=click.IntRange(0, 10000), default=0, show_default=True,
+                     help="Skip this many hits (the total counts them all)."),
+        click.option("--level", type=click.Choice(["paragraph", "article"]), default="paragraph", show_default=True),
+        click.option("--sort", type=click.Choice(["relevance", "date", "-date"]), default="relevance", show_default=True,
+                     help="Relevance, or date (oldest first) or -date (newest first); undated articles last."),
+        click.option("--facets", default="", metavar="NAMES",
+                     help="Count every match by these, comma-separated: source, author, tag, year, month."),
+        click.option("--from", "date_from", metavar="DATE", help="Only articles dated from DATE (2023-12-01, 2023-12 or 2023)."),
+        click.option("--to", "date_to", metavar="DATE", help="Only articles dated up to DATE, included."),
+        click.option("--source", "sources", multiple=True, metavar="S", help="Only articles from S (repeatable: any of them)."),
+        click.option("--author", "authors", multiple=True, metavar="A", help="Only articles by A (repeatable: any of them)."),
+        click.option("--tag", "tags", multiple=True, metavar="T", help="Only articles tagged T (repeatable: any of them)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
+    """The API's keyword arguments from the options of :func:`search_options`."""
+    return {
+        "limit": options["limit"], "offset": options["offset"], "level": options["level"], "sort": options["sort"],
+        "facets": [name.strip() for name in options["facets"].split(",") if name.strip()],
+        "date_from": options["date_from"], "date_to": options["date_to"],
+        "source": options["sources"], "author": options["authors"], "tag": options["tags"],
+    }
+
+
 @cli.command("search", context_settings={"ignore_unknown_options": True})
 @index_option
 @click.argument("query")
-@click.option("--limit", "-n", type=click.IntRange(1, 10000), default=10, show_default=True)
-@click.option("--level", type=click.Choice(["paragraph", "article"]), default="paragraph", show_default=True)
+@search_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (one per line with QUERY -).")
 @click.option(
     "--render",
@@ -277,25 +308,31 @@ def _progress(label: str = "indexing") -> Iterator[Any]:
     help="Highlighting: colour on a terminal, [brackets] otherwise, or HTML <mark>.",
 )
 @click.pass_context
-def search_command(ctx: click.Context, query: str, limit: int, level: str, as_json: bool, render: str) -> None:
-    """Search; QUERY - reads one query per line from stdin and prints JSON lines."""
+def search_command(ctx: click.Context, query: str, as_json: bool, render: str, **options: Any) -> None:
+    """Search; QUERY - reads one query per line from stdin and prints JSON lines.
+
+    The query may hold filters (source:新华社 author:卓玛 tag:民生 date:2023-12
+    date:2023-12-01..2024-01-31); they and the options' filters all hold.
+    """
     index = _open(ctx)
+    arguments = _search_arguments(options)
     if query == "-":
         failed = False
-        for line in sys.stdin:
-            text = line.rstrip("\r\n")
-            try:
-                _echo_json(index.search(text, limit=limit, level=level).to_json())
-            except QueryError as error:
-                failed = True
-                click.echo(f"error: {error}", err=True)
-                _echo_json({"query": text, "total": 0, "hits": [], "error": str(error)})
-            sys.stdout.flush()
+        with _errors():
+            for line in sys.stdin:
+                text = line.rstrip("\r\n")
+                try:
+                    _echo_json(index.search(text, **arguments).to_json())
+                except QueryError as error:
+                    failed = True
+                    click.echo(f"error: {error}", err=True)
+                    _echo_json({"query": text, "total": 0, "hits": [], "error": str(error)})
+                sys.stdout.flush()
         if failed:
             ctx.exit(EXIT_FAILED)
         return
     with _errors():
-        result = index.search(query, limit=limit, level=level)
+        result = index.search(query, **arguments)
     if as_json:
         _echo_json(result.to_json())
         return
@@ -309,16 +346,24 @@ def _print_hits(result: Any, render: str) -> None:
         render = "color" if sys.stdout.isatty() else "plain"
     renderer = {"color": render_ansi, "plain": render_plain, "html": render_html}[render]
     if not result.hits:
-        click.echo(f"no results for {result.query!r}")
-        return
-    shown = len(result.hits)
-    click.echo(f"{result.total} result{'s' if result.total != 1 else ''} for {result.query!r} (showing {shown})")
-    for rank, hit in enumerate(result.hits, 1):
+        click.echo(f"no results for {result.query!r}" + (f" at offset {result.offset}" if result.offset else ""))
+    else:
+        first = result.offset + 1
+        shown = f"showing {first}-{result.offset + len(result.hits)}" if result.offset else f"showing {len(result.hits)}"
+        click.echo(f"{result.total} result{'s' if result.total != 1 else ''} for {result.query!r} ({shown})")
+    for rank, hit in enumerate(result.hits, result.offset + 1):
         where = hit.article_id if hit.paragraph is None else f"{hit.article_id} ¶{hit.paragraph}"
         title = hit.title or "(untitled)"
+        about = "  ".join(part for part in (hit.date, hit.source, "、".join(hit.authors)) if part)
         click.echo("")
         click.echo(f"{rank}. {title}  [{where}]  score {hit.score:.2f}")
+        if about:
+            click.echo(f"   {about}")
         click.echo(f"   {renderer(hit.snippet)}")
+    for name, counts in (result.facets or {}).items():
+        shown = ", ".join(f"{value} {count}" for value, count in list(counts.items())[:10])
+        more = f", … ({len(counts) - 10} more)" if len(counts) > 10 else ""
+        click.echo(f"{name}: {shown or '(none)'}{more}")
 
 
 @cli.command("list")
@@ -360,6 +405,10 @@ def show_command(ctx: click.Context, article_id: str, as_json: bool) -> None:
         details.append(f"date: {article.date}")
     if article.source:
         details.append(f"source: {article.source}")
+    if article.tags:
+        details.append(f"tags: {'、'.join(article.tags)}")
+    if article.path:
+        details.append(f"path: {article.path}")
     click.echo("  ".join(details))
     for ordinal, text in enumerate(article.paragraphs):
         line = f" (line {article.lines[ordinal]})" if article.lines and ordinal < len(article.lines) else ""

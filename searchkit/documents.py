@@ -11,21 +11,24 @@ from typing import Any
 
 from .errors import RecordError
 
-__all__ = ["Article", "ArticleInfo", "MAX_FIELD_CHARS", "article_meta", "checked_date", "join_pieces", "line_blocks", "normalize_newlines", "parse_date",
+__all__ = ["Article", "ArticleInfo", "MAX_FIELD_CHARS", "article_meta", "checked_date", "join_pieces", "split_authors", "line_blocks", "normalize_newlines", "parse_date",
            "split_paragraphs",
            "stored_article"]
 
 MAX_FIELD_CHARS = 1000  # a title, id or metadata value longer than this is refused (paragraphs have no limit)
-_METADATA = ("subtitle", "source", "date", "author")
+_METADATA = ("subtitle", "source", "date")
 
 
 @dataclass
 class Article:
     """One article: a title and its paragraphs, with optional metadata.
 
-    ``id`` is the stable article id; readers derive one from the source when
-    the input has none. ``lines`` holds, when known, the 1-based line in the
-    source file where each paragraph starts (same length as ``paragraphs``).
+    ``id`` is the stable article id; readers derive one from the file when
+    the input has none. ``source`` is the publication (人民日报), never the
+    file. ``author`` holds one or several names (see :attr:`authors`);
+    ``date`` is ISO once added (``2023-12-10``, ``2023-12`` or ``2023``).
+    ``lines`` holds, when known, the 1-based line in the file where each
+    paragraph starts (same length as ``paragraphs``).
     """
 
     title: str
@@ -36,6 +39,12 @@ class Article:
     date: str | None = None
     author: str | None = None
     lines: list[int] | None = field(default=None, repr=False)
+    tags: list[str] | None = None
+
+    @property
+    def authors(self) -> list[str]:
+        """The names ``author`` holds: split at 、，,；; and /, or at spaces between Chinese names."""
+        return split_authors(self.author)
 
 
     @classmethod
@@ -89,16 +98,32 @@ class Article:
             if value is not None and not isinstance(value, str):
                 raise bad(f'"{key}" must be a string')
             values[key] = value
+        author = record.get("author")
+        if isinstance(author, list) and all(isinstance(name, str) for name in author):
+            author = "、".join(name.strip() for name in author if name.strip()) or None
+        elif author is not None and not isinstance(author, str):
+            raise bad('"author" must be a string or a list of strings')
+        values["author"] = author
+        tags = record.get("tags")
+        if isinstance(tags, str):
+            tags = [tags]
+        if tags is not None and not (isinstance(tags, list) and all(isinstance(tag, str) for tag in tags)):
+            raise bad('"tags" must be a string or a list of strings')
+        tags = [tag.strip() for tag in tags or () if tag.strip()] or None
+        for tag in tags or ():
+            if len(tag) > MAX_FIELD_CHARS:
+                raise bad(f'"tags" holds a tag too long: {len(tag)} characters (at most {MAX_FIELD_CHARS})')
         for key, value in (("id", article_id), ("title", title), *values.items()):
             if value is not None and len(value) > MAX_FIELD_CHARS:
                 raise bad(f'"{key}" is too long: {len(value)} characters (at most {MAX_FIELD_CHARS})')
-        for key, texts in (("title", [title]), ("paragraphs", paragraphs), *((k, [v]) for k, v in values.items() if v)):
+        for key, texts in (("title", [title]), ("paragraphs", paragraphs), ("tags", tags or []),
+                           *((k, [v]) for k, v in values.items() if v)):
             surrogate = _lone_surrogate(texts)
             if surrogate is not None:
                 raise bad(f'"{key}" holds a lone surrogate U+{surrogate:04X}, which is not valid Unicode')
         if values["date"] is not None:
             values["date"] = checked_date(values["date"], where)
-        return cls(title=title, paragraphs=paragraphs, id=article_id, **values)
+        return cls(title=title, paragraphs=paragraphs, id=article_id, tags=tags, **values)
 
 def article_meta(article: Article) -> dict[str, Any]:
     """What the index stores of an article besides its id, title and texts (its ``meta`` field)."""
@@ -109,6 +134,7 @@ def article_meta(article: Article) -> dict[str, Any]:
         "author": article.author,
         "paragraphs": len(article.paragraphs),
         "lines": article.lines,
+        "tags": article.tags,
     }
 
 
@@ -125,12 +151,13 @@ def stored_article(fields: dict[str, Any], texts: list[str]) -> Article:
         date=meta.get("date"),
         author=meta.get("author"),
         lines=lines if isinstance(lines, list) and len(lines) == len(texts) else None,
+        tags=meta.get("tags"),
     )
 
 
 @dataclass
 class ArticleInfo:
-    """An article as stored in the index. ``source`` is the publication, else the file it came from."""
+    """An article as stored in the index: its metadata, and ``path``, the file it came from (if any)."""
 
     article_id: str
     title: str
@@ -140,6 +167,8 @@ class ArticleInfo:
     date: str | None = None
     author: str | None = None
     lines: list[int] | None = None
+    tags: list[str] | None = None
+    path: str | None = None
 
     @classmethod
     def from_stored(cls, fields: dict[str, Any], texts: list[str]) -> ArticleInfo:
@@ -149,23 +178,49 @@ class ArticleInfo:
             title=article.title,
             paragraphs=texts,
             subtitle=article.subtitle,
-            source=article.source or fields.get("source"),
+            source=article.source,
             date=article.date,
             author=article.author,
             lines=article.lines,
+            tags=article.tags,
+            path=fields.get("source"),  # the index's "source" field holds the file's path
         )
+
+    @property
+    def authors(self) -> list[str]:
+        return split_authors(self.author)
 
     def to_json(self, with_text: bool = False) -> dict[str, Any]:
         data: dict[str, Any] = {
             "article_id": self.article_id,
             "title": self.title,
+            "date": self.date,
             "source": self.source,
+            "authors": self.authors,
+            "tags": self.tags or [],
+            "path": self.path,
             "paragraphs": self.paragraphs if with_text else len(self.paragraphs),
         }
         if with_text:
-            data.update(subtitle=self.subtitle, date=self.date, author=self.author, lines=self.lines)
+            data.update(subtitle=self.subtitle, lines=self.lines)
         return data
 
+
+_AUTHOR_SEPARATORS = re.compile(r"\s*[、，,；;/]\s*")
+_CHINESE_NAME = re.compile(r"[\u3400-\u9fff·・]{2,8}")
+
+
+def split_authors(author: str | None) -> list[str]:
+    """The names in an ``author`` value: split at 、，,；; and /, else at spaces between Chinese names
+    (a byline's 汪纯 旦增嘎瓦), but not inside a Western name."""
+    if not author or not author.strip():
+        return []
+    names = [name for name in _AUTHOR_SEPARATORS.split(author.strip()) if name]
+    if len(names) == 1:
+        pieces = author.split()
+        if len(pieces) > 1 and all(_CHINESE_NAME.fullmatch(piece) for piece in pieces):
+            return pieces
+    return names
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 

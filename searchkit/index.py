@@ -31,9 +31,9 @@ from .engine import (
     recorded_settings,
     recorded_words,
 )
-from .errors import ArticleNotFoundError, EmptySourceError, ReaderError, SearchkitError
+from .errors import ArticleNotFoundError, EmptySourceError, IndexVersionError, ReaderError, SearchkitError
 from .maintenance import CheckReport, ReindexReport, check_index, check_path, reindex
-from .query import QueryPlan, SearchResult, explain_query, parse_query, run_search
+from .query import Filters, QueryPlan, SearchResult, explain_query, has_filter_terms as _has_filter_terms, parse_query, run_search
 from .writing import DEFAULT_BATCH_SIZE, IndexWriter, default_workers
 
 __all__ = [
@@ -469,11 +469,38 @@ class SearchIndex:
         query: str,
         *,
         limit: int = 10,
+        offset: int = 0,
         level: str = "paragraph",
+        sort: str = "relevance",
+        facets: Sequence[str] = (),
+        source: Sequence[str] | str = (),
+        author: Sequence[str] | str = (),
+        tag: Sequence[str] | str = (),
+        date_from: str | None = None,
+        date_to: str | None = None,
         max_chars: int = 120,
     ) -> SearchResult:
-        """Ranked hits with highlighted snippets. See :mod:`searchkit.query`."""
-        return run_search(self.searcher(), self.settings.grams, query, limit=limit, level=level, max_chars=max_chars)
+        """Ranked hits with highlighted snippets. See :mod:`searchkit.query`.
+
+        ``source``, ``author``, ``tag`` (any of the values given), ``date_from``
+        and ``date_to`` (both included) filter the matches, as the query's own
+        ``source:``, ``author:``, ``tag:`` and ``date:`` do; ``facets`` counts
+        every match by ``source``, ``author``, ``tag``, ``year`` or ``month``;
+        ``sort`` is ``relevance``, ``date`` or ``-date``; ``offset`` pages.
+        """
+        filters = Filters.of(source=source, author=author, tag=tag, date_from=date_from, date_to=date_to)
+        if filters or facets or sort != "relevance" or _has_filter_terms(query):
+            self._require_metadata()
+        return run_search(self.searcher(), self.settings.grams, query, limit=limit, offset=offset, level=level,
+                          sort=sort, facets=facets, filters=filters, max_chars=max_chars)
+
+    def _require_metadata(self) -> None:
+        lacking = self.store.segments_without_metadata()
+        if lacking:
+            raise IndexVersionError(
+                f"index at {self.path} has {lacking} segment{'s' if lacking != 1 else ''} written before metadata "
+                f"filters, facets and sorting: run `searchkit --index {self.path} reindex` to add them"
+            )
 
     def explain(self, query: str) -> QueryPlan:
         """What :meth:`search` does with ``query`` here: its keywords and their exact grams,

@@ -29,18 +29,25 @@ from .engine import (
     RankedFilter,
     Ranked,
     WordUnion,
+    all_matches,
     all_of,
     any_of,
+    any_term,
     boosted,
     cached_doc_frequency,
     collect,
+    column_values,
+    every,
     excluding,
     negated,
+    restricted,
     searcher_cache,
     term_bytes,
+    term_range,
 )
+from .documents import parse_date
 from .errors import QueryError
-from .highlight import Snippet, make_snippet
+from .highlight import Snippet, find_spans, make_snippet, merge_spans
 
 __all__ = [
     "Hit",
@@ -66,6 +73,8 @@ RERANK_POOL = 100  # partial matches re-ranked by coverage of the query's words
 COVERAGE_POWER = 1.0
 BIGRAM_WEIGHT = 2.0
 LEVELS = ("paragraph", "article")
+SORTS = ("relevance", "date", "-date")
+FACETS = ("source", "author", "tag", "year", "month")
 
 # Question words and particles that say nothing about the answer's paragraph.
 QUESTION_WORDS = frozenset(
@@ -86,22 +95,37 @@ QUESTION_PHRASES = re.compile(
 
 @dataclass
 class Hit:
-    """One ranked hit: a paragraph, or an article with its best paragraph."""
+    """One ranked hit: a paragraph, or an article with its best paragraph.
+
+    ``source`` is the publication, ``path`` the file the article came from;
+    ``title_highlights`` are ``[start, end)`` spans of the keywords in ``title``.
+    """
 
     article_id: str
     paragraph: int | None
     title: str
     score: float
     snippet: Snippet
+    path: str | None = None
+    date: str | None = None
     source: str | None = None
+    authors: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    title_highlights: list[tuple[int, int]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "article_id": self.article_id,
             "paragraph": self.paragraph,
             "title": self.title,
+            "title_highlights": [list(span) for span in self.title_highlights],
             "score": round(self.score, 6),
             "snippet": self.snippet.to_json(),
+            "date": self.date,
+            "source": self.source,
+            "authors": self.authors,
+            "tags": self.tags,
+            "path": self.path,
         }
 
 
@@ -113,6 +137,8 @@ class SearchResult:
     partial: bool = False
     level: str = "paragraph"
     notes: list[str] = field(default_factory=list)
+    offset: int = 0
+    facets: dict[str, dict[str, int]] | None = None  # name -> value -> matches (paragraphs or articles)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -120,6 +146,10 @@ class SearchResult:
             "total": self.total,
             "hits": [hit.to_json() for hit in self.hits],
         }
+        if self.offset:
+            data["offset"] = self.offset
+        if self.facets is not None:
+            data["facets"] = self.facets
         if self.partial:
             data["partial"] = True
         if self.notes:
@@ -272,24 +302,127 @@ def _join(kind: type[And] | type[Or], parts: Sequence[Node | None]) -> Node | No
     return kind(tuple(present))
 
 
-def parse_query(query: str) -> tuple[Node, list[str]]:
-    """Parse a query into a tree, with notes on what was repaired or ignored.
+@dataclass(frozen=True)
+class Filters:
+    """What a search's matches must be, besides its keywords: all of these hold (AND).
 
-    Raises :class:`QueryError` for a query with nothing to search for.
+    ``sources``, ``authors`` and ``tags``: any of the values (OR within one);
+    values compare after the same normalization as text (聯合報 is 联合报).
+    ``date_from`` / ``date_to``: ISO dates, months or years, both included (an
+    article dated only ``2023-12`` is within ``2023-12``, not within
+    ``2023-12-01..2023-12-31``). Articles without a date pass no date filter.
+    """
+
+    sources: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+    more: tuple[Filters, ...] = ()  # further filters, all of which hold too (the query's own, say)
+
+    @classmethod
+    def of(cls, *, source: Sequence[str] | str = (), author: Sequence[str] | str = (), tag: Sequence[str] | str = (),
+           date_from: str | None = None, date_to: str | None = None) -> Filters:
+        """Filters from user input: dates are read as :func:`~searchkit.documents.parse_date` reads them
+        (:class:`QueryError` if one cannot be, or the range is empty)."""
+        def values(given: Sequence[str] | str) -> tuple[str, ...]:
+            return tuple(v for v in ([given] if isinstance(given, str) else given) if v and v.strip())
+
+        start = _date_bound(date_from, "from") if date_from else None
+        end = _date_bound(date_to, "to") if date_to else None
+        if start and end and start > end and not end.startswith(start):
+            raise QueryError(f"the date range {start}..{end} is empty: its start is after its end")
+        return cls(values(source), values(author), values(tag), start, end)
+
+    def __bool__(self) -> bool:
+        return bool(self.sources or self.authors or self.tags or self.date_from or self.date_to or any(self.more))
+
+    def also(self, other: Filters) -> Filters:
+        return self if not other else other if not self else Filters(more=(self, other))
+
+    def query(self) -> Query:
+        parts = [any_term(field, [analysis.fold(v).strip() for v in values])
+                 for field, values in (("f_source", self.sources), ("f_author", self.authors), ("f_tag", self.tags))
+                 if values]
+        if self.date_from or self.date_to:
+            # ISO strings sort as dates; an end of 2023-12 takes in every 2023-12-xx.
+            parts.append(term_range("f_date", self.date_from, self.date_to + "\uffff" if self.date_to else None))
+        parts.extend(more.query() for more in self.more if more)
+        return parts[0] if len(parts) == 1 else all_of(parts)
+
+
+def _date_bound(value: str, which: str) -> str:
+    parsed = parse_date(value)
+    if parsed is None:
+        raise QueryError(f"cannot read the date {value!r} ({which}): use 2023-12-10, 2023/12/10, 2023年12月10日, 2023-12 or 2023")
+    return parsed
+
+
+_FILTER_TOKEN = re.compile(r"^(source|author|tag|date):(.*)$", re.S)
+
+
+def _query_filters(tokens: list[str]) -> tuple[list[str], Filters]:
+    """Take ``source:``, ``author:``, ``tag:`` and ``date:`` terms out of the tokens (they AND with the rest)."""
+    kept: list[str] = []
+    found: list[Filters] = []
+    position = 0
+    while position < len(tokens):
+        token = tokens[position]
+        position += 1
+        match = _FILTER_TOKEN.match(token)
+        if match is None:
+            kept.append(token)
+            continue
+        name, value = match.groups()
+        if not value and position < len(tokens) and tokens[position].startswith('"'):
+            value = tokens[position]
+            position += 1
+        value = value.strip('"').strip()
+        if not value:
+            raise QueryError(f"{name}: needs a value, as in {name}:{'2023-12' if name == 'date' else '新华社'}")
+        if name == "date":
+            start, _dots, end = value.partition("..")
+            if not _dots:
+                end = start
+            found.append(Filters.of(date_from=start or None, date_to=end or None))
+        else:
+            found.append(Filters.of(**{name: value}))
+    combined = Filters()
+    for filters in found:
+        combined = combined.also(filters)
+    return kept, combined
+
+
+def has_filter_terms(query: str) -> bool:
+    """Whether the query holds ``source:``, ``author:``, ``tag:`` or ``date:`` terms."""
+    return any(_FILTER_TOKEN.match(token) for token in _TOKEN.findall(query))
+
+
+def parse_query(query: str) -> tuple[Node | None, list[str], Filters]:
+    """Parse a query into a tree, with notes on what was repaired or ignored, and its filters.
+
+    The tree is None for a query of filters only (every paragraph they let
+    through matches). Raises :class:`QueryError` for a query with nothing to
+    search for.
     """
     if len(query) > MAX_QUERY_CHARS:
         raise QueryError(f"query is too long: {len(query)} characters (at most {MAX_QUERY_CHARS})")
     if not query.strip():
         raise QueryError("empty query")
     parser = _Parser(query)
+    parser.tokens, filters = _query_filters(parser.tokens)
+    if not parser.tokens and filters:
+        return None, [], filters
     node = parser.parse()
+    if node is None and filters:
+        return None, parser.notes, filters
     if node is None:
         raise QueryError(f"nothing to search for in query {query.strip()!r}")
     if not positive_keywords(node):
         raise QueryError("a query needs at least one keyword that is not excluded with -")
     if not _answerable(node):
         raise QueryError("each group in ( ) and each side of OR needs a keyword that is not excluded with -")
-    return node, parser.notes
+    return node, parser.notes, filters
 
 
 def _answerable(node: Node) -> bool:
@@ -457,55 +590,166 @@ def run_search(
     query: str,
     *,
     limit: int = 10,
+    offset: int = 0,
     level: str = "paragraph",
+    sort: str = "relevance",
+    facets: Sequence[str] = (),
+    filters: Filters | None = None,
     max_chars: int = 120,
 ) -> SearchResult:
+    """Ranked hits of ``query`` on the index ``searcher`` reads (of the given ``grams`` setting).
+
+    ``offset`` skips that many hits (``total`` counts them all); ``sort`` is
+    ``relevance``, ``date`` or ``-date`` (undated articles last either way);
+    ``facets`` counts every match by ``source``, ``author``, ``tag``,
+    ``year`` or ``month`` (paragraphs, or articles at article level).
+    """
     if level not in LEVELS:
         raise QueryError(f"unknown level {level!r}: use paragraph or article")
     if limit < 1 or limit > MAX_LIMIT:
         raise QueryError(f"limit must be between 1 and {MAX_LIMIT}")
-    """Ranked hits of ``query`` on the index ``searcher`` reads (of the given ``grams`` setting)."""
-    node, notes = parse_query(query)
+    if offset < 0 or offset > MAX_LIMIT:
+        raise QueryError(f"offset must be between 0 and {MAX_LIMIT}")
+    if sort not in SORTS:
+        raise QueryError(f"unknown sort {sort!r}: use relevance, date or -date")
+    unknown = [name for name in facets if name not in FACETS]
+    if unknown:
+        raise QueryError(f"unknown facet {unknown[0]!r}: use {', '.join(FACETS)}")
+    node, notes, query_filters = parse_query(query)
+    filters = (filters or Filters()).also(query_filters)
     lexicon = Lexicon(searcher)
-    keywords = positive_keywords(node)
+    keywords = positive_keywords(node) if node is not None else []
     words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
     needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)
+    allowed = filters.query() if filters else None
 
-    required = _filter(node, grams)
-    ranking = _ranking_terms(words)
-    scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+    if node is None:  # filters only: every paragraph they let through
+        scored = every("kind", "paragraph")
+    else:
+        required = _filter(node, grams)
+        ranking = _ranking_terms(words)
+        scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+    if allowed is not None:
+        scored = restricted(scored, allowed)
     # No kind filter: only paragraph documents have the analyzed fields.
-    results, total = collect(searcher, scored, limit, level)
+    results, total = _page(searcher, scored, limit, offset, level, sort)
+    matched = scored
     partial = False
-    if total == 0:
+    if total == 0 and node is not None:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
         main = [lexicon.main_words(text) for text in asked]
         fallback_words = [w for found in main for w in lexicon.with_sub_words(found) if w not in QUESTION_WORDS]
         fallback_words = list(dict.fromkeys(fallback_words)) or list(dict.fromkeys(words))
         fallback, union = _fallback_query(fallback_words, keywords, node, grams)
         if fallback is not None:
+            if allowed is not None:
+                fallback = restricted(fallback, allowed)
             core = [w for found in main for w in found if w not in QUESTION_WORDS]
             core = list(dict.fromkeys(core)) or fallback_words
             weights = {w: lexicon.idf(w) for w in core}
-            pool = max(limit, RERANK_POOL)
-            results, total = collect(searcher, fallback, pool, level, union=union)
-            results = _rerank_by_coverage(results, weights, asked)[:limit]
+
+            def rerank(found: list[Ranked]) -> list[Ranked]:
+                return _rerank_by_coverage(found, weights, asked)
+
+            results, total = _page(searcher, fallback, limit, offset, level, sort, union=union, rerank=rerank)
+            matched = fallback
             partial = total > 0
             if partial:
                 notes.append(PARTIAL_NOTE)
                 needles = sorted(set(needles) | set(fallback_words), key=len, reverse=True)
-    hits = [
-        Hit(
+    title_needles = sorted({k.text for k in keywords}, key=len, reverse=True)
+    hits = _hits(searcher, results, needles, title_needles, max_chars)
+    counted = _facets(searcher, matched, level, facets) if facets else None
+    return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes,
+                        offset=offset, facets=counted)
+
+
+def _page(searcher: Any, q: Query, limit: int, offset: int, level: str, sort: str,
+          union: WordUnion | None = None, rerank: Any = None) -> tuple[list[tuple[int, dict[str, Any], float]], int]:
+    """The hits ``offset`` to ``offset + limit`` as (document number, stored fields, score), and the total."""
+    if sort == "relevance":
+        wanted = offset + limit
+        found, total = collect(searcher, q, max(wanted, RERANK_POOL) if rerank else wanted, level, union=union)
+        if rerank:
+            found = rerank(found)
+        return [(docnum, fields, score) for docnum, fields, score, _matched in found[offset:wanted]], total
+    matches = _per_level(searcher, all_matches(searcher, q), level)
+    dates = column_values(searcher, "f_date", [docnum for docnum, _score in matches])
+    dated = [(d[0], docnum, score) for (docnum, score), d in zip(matches, dates) if d]
+    undated = [(docnum, score) for (docnum, score), d in zip(matches, dates) if not d]
+    # Oldest or newest first; on one date, the better match; undated articles last either way.
+    if sort == "date":
+        dated.sort(key=lambda item: (item[0], -item[2], item[1]))
+    else:
+        dated.sort(key=lambda item: (_descending(item[0]), -item[2], item[1]))
+    undated.sort(key=lambda item: (-item[1], item[0]))
+    ordered = [(docnum, score) for _date, docnum, score in dated] + undated
+    return [(docnum, searcher.stored_fields(docnum), score) for docnum, score in ordered[offset:offset + limit]], len(ordered)
+
+
+def _descending(date: str) -> tuple[int, ...]:
+    """A key that sorts ISO dates newest first, a day before its month and year (as ascending puts them after)."""
+    return tuple(-ord(char) for char in date) + (1,)
+
+
+def _per_level(searcher: Any, matches: list[tuple[int, float]], level: str) -> list[tuple[int, float]]:
+    """At article level, each article's best paragraph (the best score; the first on a tie)."""
+    if level == "paragraph":
+        return matches
+    best: dict[str, tuple[int, float]] = {}
+    for (docnum, score), article_id in zip(matches, column_values(searcher, "article_id", [d for d, _s in matches])):
+        if article_id not in best or score > best[article_id][1]:
+            best[article_id] = (docnum, score)
+    return sorted(best.values())
+
+
+def _hits(searcher: Any, results: list[tuple[int, dict[str, Any], float]], needles: list[str],
+          title_needles: list[str], max_chars: int) -> list[Hit]:
+    docnums = [docnum for docnum, _fields, _score in results]
+    metadata = {name: column_values(searcher, name, docnums) for name in ("f_date", "f_source", "f_author", "f_tag")}
+    hits = []
+    for position, (_docnum, doc, score) in enumerate(results):
+        title = doc.get("title") or ""
+        date, source = metadata["f_date"][position], metadata["f_source"][position]
+        hits.append(Hit(
             article_id=doc["article_id"],
             paragraph=doc["ordinal"],
-            title=doc.get("title") or "",
+            title=title,
             score=score,
             snippet=make_snippet(doc["text"], needles, max_chars=max_chars),
-            source=doc.get("source"),
-        )
-        for doc, score, _matched in results
-    ]
-    return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes)
+            path=doc.get("source"),
+            date=date[0] if date else None,
+            source=source[0] if source else None,
+            authors=list(metadata["f_author"][position]),
+            tags=list(metadata["f_tag"][position]),
+            title_highlights=merge_spans([(start, end) for start, end, _n in find_spans(title, title_needles)]),
+        ))
+    return hits
+
+
+def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> dict[str, dict[str, int]]:
+    """How many matches (paragraphs, or articles) hold each value, over every match of ``q``."""
+    docnums = sorted(searcher.docs_for_query(q))
+    if level == "article":
+        first: dict[str, int] = {}
+        for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):
+            first.setdefault(article_id, docnum)
+        docnums = sorted(first.values())
+    counted: dict[str, dict[str, int]] = {}
+    for name in names:
+        field = {"source": "f_source", "author": "f_author", "tag": "f_tag"}.get(name, "f_date")
+        counts: dict[str, int] = {}
+        shown: dict[str, str] = {}  # one spelling per folded value: the first seen
+        for values in column_values(searcher, field, docnums):
+            if name == "year":
+                values = [values[0][:4]] if values else []
+            elif name == "month":
+                values = [values[0][:7]] if values and len(values[0]) >= 7 else []
+            for value in dict.fromkeys(values):
+                key = shown.setdefault(analysis.fold(value).strip(), value)
+                counts[key] = counts.get(key, 0) + 1
+        counted[name] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return counted
 
 
 def _bigrams(text: str) -> set[str]:
@@ -527,14 +771,14 @@ def _rerank_by_coverage(results: list[Ranked], weights: dict[str, float], asked:
         return results
     grams = set().union(*(_bigrams(text) for text in asked))
     reranked = []
-    for doc, score, matched in results:
+    for docnum, doc, score, matched in results:
         share = sum(weight for word, weight in weights.items() if word in matched) / total
         phrasing = 1.0
         if grams:
             text = analysis.fold(f"{doc.get('title') or ''}\n{doc['text']}")
             phrasing += BIGRAM_WEIGHT * sum(1 for gram in grams if gram in text) / len(grams)
-        reranked.append((doc, score * share**COVERAGE_POWER * phrasing, matched))
-    reranked.sort(key=lambda item: -item[1])
+        reranked.append((docnum, doc, score * share**COVERAGE_POWER * phrasing, matched))
+    reranked.sort(key=lambda item: -item[2])
     return reranked
 
 
@@ -589,9 +833,9 @@ class QueryPlan:
 
 def explain_query(searcher: Any, grams: int, query: str) -> QueryPlan:
     """The keywords, their exact grams, and the ranking words :func:`run_search` uses, with their document frequencies."""
-    node, notes = parse_query(query)
+    node, notes, _filters = parse_query(query)
     lexicon = Lexicon(searcher)
-    keywords = positive_keywords(node)
+    keywords = positive_keywords(node) if node is not None else []
     plans = [
         KeywordPlan(k.text, "title" if k.title else "text", keyword_terms(k, grams), [] if k.title else lexicon.main_words(k.text))
         for k in keywords

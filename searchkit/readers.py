@@ -868,8 +868,6 @@ def _jsonl_record(raw: bytes, lineno: int, name: str, stdin: bool) -> Article:
         raise RecordError(f"{where}: invalid JSON: {reason}") from None
     default_id = "stdin:" + hashlib.sha1(raw.strip()).hexdigest()[:12] if stdin else where
     article = Article.from_dict(record, where=where, default_id=default_id)
-    if article.source is None:
-        article.source = name
     article.lines = [lineno] * len(article.paragraphs)
     return article
 
@@ -916,12 +914,12 @@ def _text_source(
 
     def produce(_bad: Callable[[RecordError], None] | None) -> Iterator[Article]:
         if resolved == "newspaper":
-            yield from _newspaper_articles(text, name, prefix)
+            yield from _newspaper_articles(text, None, prefix)  # the file is the article's path, not its source
         else:
             yield _parse_plain(
                 text,
                 markdown=resolved == "md",
-                source=name,
+                source=None,
                 article_id=f"{prefix}#1",
                 stem=stem,
             )

@@ -120,6 +120,14 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
     grams_setting = segmenter.settings.grams
     # Suffix arrays answer keywords as phrases of characters: not on an index of bigrams.
     suffixes = grams_setting == 1
+    # Every paragraph carries its article's metadata (empty lists too: then
+    # every segment of paragraphs has the columns, and filters can trust them).
+    metadata = {
+        "f_source": [article.source] if article.source else [],
+        "f_author": article.authors,
+        "f_tag": list(article.tags or ()),
+        "f_date": [article.date] if article.date else [],
+    }
     docs = []
     for ordinal, text in enumerate(article.paragraphs):
         if recorded is None:
@@ -138,6 +146,7 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
                 "title_words": title_words,
                 "title_grams": title_grams,
                 RANKING_WORDS_FIELD: encode_ranking_words({"words": word_list, "title_words": title_word_list}),
+                **metadata,
             }
         )
     return docs

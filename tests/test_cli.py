@@ -34,7 +34,8 @@ def test_index_seeds_and_search_highlighted(runner: CliRunner, seeded: Path) -> 
     lines = result.stdout.splitlines()
     assert lines[0] == "13 results for '民族团结' (showing 1)"
     assert lines[2].startswith("1. 让民族团结之花绚丽绽放  [")
-    assert "[民族团结]" in lines[3]
+    assert lines[3] == "   扎西顿珠"  # date, source and authors, as far as known
+    assert "[民族团结]" in lines[4]
 
 
 @pytest.mark.parametrize(
@@ -55,7 +56,10 @@ def test_json_contract(runner: CliRunner, seeded: Path) -> None:
     data = json.loads(run(runner, seeded, "search", "快速通关", "--json").stdout)
     assert set(data) == {"query", "total", "hits"}
     (hit,) = data["hits"]
-    assert set(hit) == {"article_id", "paragraph", "title", "score", "snippet"}
+    assert set(hit) == {"article_id", "paragraph", "title", "title_highlights", "score", "snippet", "date", "source",
+                        "authors", "tags", "path"}
+    assert (hit["path"], hit["source"], hit["date"], hit["tags"]) == (SEED.as_posix(), None, None, [])
+    assert hit["authors"] == ["汪纯", "贺烈烈"]
     assert hit["article_id"] == f"{SEED.as_posix()}#6"
     assert hit["paragraph"] == 2
     assert hit["title"] == "踔厉奋发担使命 倾情服务暖民心"
@@ -104,7 +108,11 @@ def test_list_show_stats(runner: CliRunner, seeded: Path) -> None:
     assert listing[0] == {
         "article_id": f"{SEED.as_posix()}#1",
         "title": "让民族团结之花绚丽绽放",
-        "source": SEED.as_posix(),
+        "date": None,
+        "source": None,
+        "authors": ["扎西顿珠"],
+        "tags": [],
+        "path": SEED.as_posix(),
         "paragraphs": 17,
     }
     shown = run(runner, seeded, "show", f"{SEED.as_posix()}#6")

@@ -208,6 +208,8 @@ def test_readme_json_example_is_what_search_prints(tmp_path: Path) -> None:
         assert shown_hit["article_id"].startswith(prefix)
         assert hit["article_id"] == f"{tmp_path.as_posix()}/{shown_hit['article_id'].removeprefix(prefix)}"
         shown_hit["article_id"] = hit["article_id"]
+        assert hit["path"] == f"{tmp_path.as_posix()}/{shown_hit['path'].removeprefix(prefix)}"
+        shown_hit["path"] = hit["path"]
     assert shown == printed  # score and highlight offsets included
     hit = shown["hits"][0]
     assert [hit["snippet"]["text"][start:end] for start, end in hit["snippet"]["highlights"]] == [command.group(1)]

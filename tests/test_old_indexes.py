@@ -73,7 +73,10 @@ def test_an_old_index_answers_as_it_did(old_index: tuple[str, Path]) -> None:
     with SearchIndex(folder) as index:
         for recorded in expected:
             result = index.search(recorded["query"], limit=10, level=recorded["level"])
-            assert result.to_json() == recorded["json"], (recorded["query"], recorded["level"])
+            answer = result.to_json()
+            # Hits carry more since (metadata, title highlights): what was recorded is answered the same.
+            answer["hits"] = [{key: hit[key] for key in old} for hit, old in zip(answer["hits"], recorded["json"]["hits"])]
+            assert answer == recorded["json"], (recorded["query"], recorded["level"])
             assert [repr(hit.score) for hit in result.hits] == recorded["scores"], recorded["query"]
 
 

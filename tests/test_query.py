@@ -132,7 +132,8 @@ def test_article_level_carries_best_paragraph(index: SearchIndex) -> None:
 
 
 def test_parse_tree() -> None:
-    node, notes = parse_query('民族 -珠峰 (a OR "b c") title:西藏')
+    node, notes, filters = parse_query('民族 -珠峰 (a OR "b c") title:西藏')
+    assert not filters
     assert notes == []
     assert node == And(
         (
@@ -181,7 +182,7 @@ def test_repaired_queries_are_answered_with_a_note(index: SearchIndex, query: st
 
 
 def test_full_width_parentheses_are_text_not_syntax(index: SearchIndex) -> None:
-    node, _ = parse_query("（珠峰）")
+    node, _, _ = parse_query("（珠峰）")
     assert node == Keyword("珠峰", "（珠峰）")
 
 

@@ -69,7 +69,7 @@ def test_seed_article_headers(seed_articles):
 def test_seed_ids_sources_and_lines(seed_articles):
     name = SEED.resolve().as_posix()
     assert [a.id for a in seed_articles] == [f"{name}#{n}" for n in range(1, 7)]
-    assert all(a.source == name for a in seed_articles)
+    assert all(a.source is None for a in seed_articles)  # the file is the article's path; the page names no publication
     assert all(len(a.lines) == len(a.paragraphs) for a in seed_articles)
     assert seed_articles[0].lines[:3] == [9, 11, 13]
     assert seed_articles[5].lines == [110, 112, 114, 118, 120, 124, 128, 130, 132, 134]
@@ -149,7 +149,7 @@ def test_essay_txt_is_plain(tmp_path):
     ]
     assert article.lines == [3, 6]
     assert article.id == f"{posix(path)}#1"
-    assert article.source == posix(path)
+    assert article.source is None  # a source is a publication, never the file
 
 
 def test_parse_newspaper_small_page():
@@ -428,7 +428,7 @@ def test_jsonl_records(tmp_path):
     )
     assert first.lines == [1, 1, 1]
     assert (second.id, second.paragraphs, second.lines, second.source) == (
-        f"{posix(path)}:4", ["第一段第一段续。", "第二段"], [4, 4], posix(path),
+        f"{posix(path)}:4", ["第一段第一段续。", "第二段"], [4, 4], None,
     )
     assert (third.id, third.paragraphs, third.lines) == ("7", [], [])
 

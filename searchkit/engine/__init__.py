@@ -89,8 +89,23 @@ from .layout import (
     writing_to,
 )
 from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
-from .queries import Query, Ranked, all_of, any_of, boosted, collect, excluding, negated
-from .schema import ExactID, Prepared, PreparedField
+from .queries import (
+    Query,
+    Ranked,
+    all_matches,
+    all_of,
+    any_of,
+    any_term,
+    boosted,
+    collect,
+    column_values,
+    every,
+    excluding,
+    negated,
+    restricted,
+    term_range,
+)
+from .schema import FILTER_FIELDS, ExactID, Prepared, PreparedField
 from .store import Store, write_lock
 from .verify import SegmentScan, scan_segments
 from .version import WHOOSH_VERSION, check_whoosh_version
@@ -102,6 +117,7 @@ __all__ = [
     "RANKING_WORDS_FIELD", "READABLE_SCHEMA_VERSIONS", "RankedFilter", "Ranked", "RankingWordsField",
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
-    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message",
+    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message", "all_matches", "any_term", "column_values", "every", "restricted", "term_range",
+    "FILTER_FIELDS",
     "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock", "writing_to",
 ]

@@ -16,7 +16,8 @@ from whoosh import query as wq
 
 from .matchers import RankedFilter, WordUnion
 
-__all__ = ["Query", "Ranked", "all_of", "any_of", "boosted", "collect", "excluding", "negated"]
+__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
+           "every", "excluding", "negated", "restricted", "term_range"]
 
 Query = wq.Query
 
@@ -39,6 +40,49 @@ def negated(q: Query) -> Query:
 def excluding(q: Query, excluded: Query) -> Query:
     """Documents of ``q`` that ``excluded`` does not match."""
     return _AndNot(q, excluded)
+
+
+def restricted(q: Query, allowed: Query) -> Query:
+    """Documents of ``q`` that ``allowed`` matches too, scored as ``q`` alone."""
+    return wq.And([q, wq.ConstantScoreQuery(allowed, 0.0)])
+
+
+def any_term(fieldname: str, terms: Sequence[str]) -> Query:
+    """Documents holding any of these exact terms in ``fieldname``."""
+    return any_of([wq.Term(fieldname, term) for term in terms]) if len(terms) > 1 else wq.Term(fieldname, terms[0])
+
+
+def term_range(fieldname: str, start: str | None, end: str | None) -> Query:
+    """Documents holding a term of ``fieldname`` from ``start`` to ``end`` (both included; None: open)."""
+    return wq.TermRange(fieldname, start, end, startexcl=False, endexcl=False)
+
+
+def every(fieldname: str, term: str) -> Query:
+    """Documents holding ``term`` (``kind``: ``paragraph``, say), each scored 0."""
+    return wq.ConstantScoreQuery(wq.Term(fieldname, term), 0.0)
+
+
+def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
+    """Every document ``q`` matches, with its score: (document number, score), in document order."""
+    results = searcher.search(q, limit=None, optimize=False)
+    return sorted((docnum, score) for score, docnum in results.top_n)
+
+
+def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[Any]:
+    """Each document's value in the column of ``fieldname`` (the field's empty value in a segment without the column)."""
+    leaves = searcher.reader().leaf_readers()
+    starts = [offset for _reader, offset in leaves]
+    readers: dict[int, Any] = {}
+    empty = searcher.schema[fieldname].from_column_value(b"") if fieldname.startswith("f_") else None
+    values = []
+    for docnum in docnums:
+        leaf = bisect_right(starts, docnum) - 1
+        if leaf not in readers:
+            reader = leaves[leaf][0]
+            readers[leaf] = reader.column_reader(fieldname) if reader.has_column(fieldname) else None
+        column = readers[leaf]
+        values.append(column[docnum - starts[leaf]] if column is not None else empty)
+    return values
 
 
 class _BinaryOr(wq.Or):  # type: ignore[misc]
@@ -80,13 +124,13 @@ def boosted(q: Query, boost: float) -> Query:
     return q
 
 
-Ranked = tuple[dict[str, Any], float, frozenset[str]]
+Ranked = tuple[int, dict[str, Any], float, frozenset[str]]  # document number, stored fields, score, words matched
 
 
 def collect(
     searcher: Any, q: Query, limit: int, level: str, union: WordUnion | None = None
 ) -> tuple[list[Ranked], int]:
-    """Ranked (stored fields, score, words of ``union`` matched) and the total number of hits.
+    """Ranked (document number, stored fields, score, words of ``union`` matched) and the total number of hits.
 
     ``level`` "article" keeps an article's best paragraph only (its total counts articles).
     """
@@ -95,7 +139,7 @@ def collect(
     # the collector counts as it goes instead of a second pass over the index.
     if level == "paragraph" and union is None and isinstance(q, RankedFilter):
         top, total = q.top(searcher, limit)
-        return [(searcher.stored_fields(docnum), score, frozenset()) for score, docnum in top], total
+        return [(docnum, searcher.stored_fields(docnum), score, frozenset()) for score, docnum in top], total
     collapse = {} if level == "paragraph" else {"collapse": "article_id", "collapse_limit": 1}
     collector = searcher.collector(limit=limit, optimize=False, **collapse)
     inner = collector
@@ -118,5 +162,5 @@ def collect(
         if union is not None:
             segment, offset = segments[bisect_right(starts, hit.docnum) - 1]
             matched = union.matched_words(segment, hit.docnum - offset)
-        ranked.append((hit.fields(), hit.score, matched))
+        ranked.append((hit.docnum, hit.fields(), hit.score, matched))
     return ranked, total

@@ -6,7 +6,9 @@ Three kinds of Whoosh documents share the index:
 * ``paragraph``: article id, ordinal, original text (stored), and the analyzed
   ``words`` / ``grams`` of the text and ``title_words`` / ``title_grams`` of its
   article's title (indexed from postings prepared without Token objects), and
-  the words column (:mod:`searchkit.engine.words`);
+  the words column (:mod:`searchkit.engine.words`), and its article's
+  metadata for filters, facets and sorting (:class:`KeywordsField`:
+  ``f_source``, ``f_author``, ``f_tag``, ``f_date``);
 * ``source``: one per indexed file with its content hash, written in the same
   commit as the file's last article, so a file counts as indexed only once all
   of it is.
@@ -16,13 +18,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from whoosh import columns as wcolumns
 from whoosh import fields as wfields
 from whoosh import formats
 
-from ..analysis import ChineseTokenizer, gram_items
+from ..analysis import ChineseTokenizer, fold, gram_items
 from .words import RANKING_WORDS_FIELD, RankingWordsField
 
-__all__ = ["ExactID", "Prepared", "PreparedField", "make_schema"]
+__all__ = ["ExactID", "FILTER_FIELDS", "KeywordsField", "Prepared", "PreparedField", "make_schema"]
+
+# Metadata a paragraph document carries for filters, facets and sorting: field -> what it holds.
+FILTER_FIELDS = {"f_source": "source", "f_author": "author", "f_tag": "tag", "f_date": "date"}
+_VALUES = "\x00"  # between the values a column holds
 
 
 class PreparedField(wfields.FieldType):  # type: ignore[misc]
@@ -73,6 +80,36 @@ class ExactID(wfields.ID):  # type: ignore[misc]
         return super().index(value, **kwargs)
 
 
+class KeywordsField(wfields.FieldType):  # type: ignore[misc]
+    """Exact values, any number per document, for filters and facets.
+
+    Given a list of strings, each is indexed as one term of its folded form
+    (so 聯合報 and 联合报, ＡＦＰ and afp are one value); the values as given
+    go to a column, in order, for facets, sorting and hits.
+    """
+
+    indexed = True
+    stored = False
+    scorable = False
+    vector = None
+
+    def __init__(self) -> None:
+        self.format = formats.Existence()
+        self.analyzer = None
+        self.unique = False
+        self.column_type = wcolumns.VarBytesColumn()
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        terms = sorted({fold(item).strip().encode("utf-8") for item in value if item and item.strip()})
+        return [(term, 1, 1.0, b"") for term in terms]
+
+    def to_column_value(self, value: Any) -> bytes:
+        return _VALUES.join(value).encode("utf-8")
+
+    def from_column_value(self, value: bytes) -> list[str]:
+        return value.decode("utf-8").split(_VALUES) if value else []
+
+
 def make_schema() -> wfields.Schema:
     tokenizer = ChineseTokenizer()
     return wfields.Schema(
@@ -91,4 +128,5 @@ def make_schema() -> wfields.Schema:
         title_words=PreparedField(formats.Existence(), tokenizer),
         title_grams=PreparedField(formats.Positions(), tokenizer),
         **{RANKING_WORDS_FIELD: RankingWordsField()},
+        **{fieldname: KeywordsField() for fieldname in FILTER_FIELDS},
     )

@@ -217,6 +217,11 @@ class Store:
         lacking = sum(1 for reader, has in arrays.items() if not has and reader.doc_frequency("kind", "paragraph"))
         return sum(arrays.values()), lacking
 
+    def segments_without_metadata(self) -> int:
+        """Segments holding paragraphs written before metadata filters (their paragraphs carry no metadata)."""
+        return sum(1 for reader in self.segment_readers()
+                   if not reader.has_column("f_date") and reader.doc_frequency("kind", "paragraph"))
+
     def size_bytes(self) -> int:
         return sum(_file_size(p) for p in self.path.iterdir()) if self.path is not None else 0
 
