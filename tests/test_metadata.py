@@ -1,0 +1,166 @@
+"""Dates, sources, authors and tags: filters, facets, sorting and paging, in the CLI, the API and queries."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from searchkit import QueryError, SearchIndex
+from searchkit.cli import cli
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "indexes"
+
+RECORDS = [
+    {"id": "n1", "title": "冬季旅游升温", "paragraphs": ["冬季西藏旅游火热。", "游客增多。"], "source": "新华社",
+     "date": "2023-12-10", "author": "卓玛"},
+    {"id": "n2", "title": "冬季取暖", "text": "各地保障冬季取暖。", "source": "聯合報", "date": "2024/01/05",
+     "author": ["次仁", "卓玛"], "tags": ["民生"]},
+    {"id": "n3", "title": "珠峰", "text": "珠峰冬季景色。\n\n冬季登山季结束。", "source": "人民日报", "date": "2023年12月",
+     "tags": "旅游"},
+    {"id": "n4", "title": "没有日期", "text": "冬季的一篇旧闻。", "source": "新华社"},
+    {"id": "n5", "title": "外电", "text": "冬季风暴来袭。", "source": "AFP", "date": "2022", "author": "John Smith"},
+]
+
+
+@pytest.fixture()
+def news(tmp_path: Path) -> Path:
+    data = tmp_path / "news.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", "--workers", "1", str(data)])
+    assert result.exit_code == 0, result.output
+    return tmp_path / "ix"
+
+
+def search(index: Path, *args: str) -> dict:
+    result = CliRunner().invoke(cli, ["--index", str(index), "search", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def ids(data: dict) -> list[str]:
+    return [hit["article_id"] for hit in data["hits"]]
+
+
+def test_hits_carry_their_article_metadata(news: Path) -> None:
+    hit = search(news, "冬季取暖")["hits"][0]
+    assert {k: hit[k] for k in ("article_id", "date", "source", "authors", "tags", "title_highlights")} == {
+        "article_id": "n2", "date": "2024-01-05", "source": "聯合報", "authors": ["次仁", "卓玛"], "tags": ["民生"],
+        "title_highlights": [[0, 4]]}
+    assert hit["path"].endswith("/news.jsonl")
+    with SearchIndex(news) as index:
+        info = index.get_article("n3")
+        assert (info.date, info.source, info.authors, info.tags) == ("2023-12", "人民日报", [], ["旅游"])
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--source", "联合报"], ["n2"]),  # simplified finds traditional
+    (["--source", "ＡＦＰ"], ["n5"]),  # full width finds half width
+    (["--source", "新华社", "--source", "AFP"], ["n1", "n4", "n5"]),  # OR within one option
+    (["--author", "卓玛"], ["n1", "n2"]),
+    (["--author", "john smith"], ["n5"]),
+    (["--tag", "旅游"], ["n3"]),
+    (["--from", "2023-12", "--to", "2023-12"], ["n1", "n3"]),  # a month takes in its days, and itself
+    (["--from", "2023-12-01", "--to", "2023-12-31"], ["n1"]),  # a month alone is not within those days
+    (["--from", "2024"], ["n2"]),
+    (["--to", "2022-12-31"], ["n5"]),
+    (["--source", "新华社", "--author", "卓玛"], ["n1"]),  # AND across options
+])
+def test_cli_filters(news: Path, args: list[str], expected: list[str]) -> None:
+    assert sorted(set(ids(search(news, "冬季", "--limit", "20", *args)))) == expected
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ("冬季 source:联合报", ["n2"]),
+    ("冬季 author:卓玛", ["n1", "n2"]),
+    ("冬季 date:2023-12", ["n1", "n3"]),
+    ("冬季 date:2023-12-01..2024-01-31", ["n1", "n2"]),
+    ("冬季 date:..2023", ["n1", "n3", "n5"]),
+    ("冬季 tag:民生 author:次仁", ["n2"]),
+    ("source:新华社", ["n1", "n4"]),  # filters alone: every article they let through
+])
+def test_query_language_filters(news: Path, query: str, expected: list[str]) -> None:
+    assert sorted(ids(search(news, query, "--limit", "20", "--level", "article"))) == expected
+
+
+def test_query_filters_and_options_all_hold_and_apply_to_every_batch_line(news: Path) -> None:
+    assert ids(search(news, "冬季 source:新华社", "--author", "卓玛")) == ["n1"]
+    result = CliRunner().invoke(cli, ["--index", str(news), "search", "-", "--source", "新华社"], input="冬季\n旧闻\n")
+    assert [[h["article_id"] for h in json.loads(line)["hits"]] for line in result.stdout.splitlines()] == [
+        ["n1", "n4"], ["n4"]]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["冬季", "--from", "2023-13"],
+     "cannot read the date '2023-13' (from): use 2023-12-10, 2023/12/10, 2023年12月10日, 2023-12 or 2023"),
+    (["冬季", "--from", "2024", "--to", "2023"], "the date range 2024..2023 is empty: its start is after its end"),
+    (["冬季 date:yesterday"],
+     "cannot read the date 'yesterday' (from): use 2023-12-10, 2023/12/10, 2023年12月10日, 2023-12 or 2023"),
+    (["冬季 source:"], "source: needs a value, as in source:新华社"),
+    (["冬季", "--facets", "colour"], "unknown facet 'colour': use source, author, tag, year, month"),
+])
+def test_bad_filters_are_one_line_and_exit_2(news: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(cli, ["--index", str(news), "search", *args])
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+
+
+def test_facets_count_every_match_not_only_the_page(news: Path) -> None:
+    data = search(news, "冬季", "--limit", "1", "--facets", "source,author,tag,year,month")
+    assert data["total"] == 6 and len(data["hits"]) == 1  # paragraphs: n3 has two
+    assert data["facets"] == {
+        "source": {"人民日报": 2, "新华社": 2, "AFP": 1, "聯合報": 1},
+        "author": {"卓玛": 2, "John Smith": 1, "次仁": 1},
+        "tag": {"旅游": 2, "民生": 1},
+        "year": {"2023": 3, "2022": 1, "2024": 1},
+        "month": {"2023-12": 3, "2024-01": 1},
+    }
+    articles = search(news, "冬季", "--level", "article", "--facets", "source,year", "--source", "新华社")
+    assert articles["facets"] == {"source": {"新华社": 2}, "year": {"2023": 1}}
+    text = CliRunner().invoke(cli, ["--index", str(news), "search", "冬季", "--facets", "source"]).stdout
+    assert text.splitlines()[-1] == "source: 人民日报 2, 新华社 2, AFP 1, 聯合報 1"
+
+
+def test_sorting_by_date_puts_undated_articles_last_either_way(news: Path) -> None:
+    by_date = ids(search(news, "冬季", "--level", "article", "--sort", "date"))
+    assert by_date == ["n5", "n3", "n1", "n2", "n4"]
+    assert ids(search(news, "冬季", "--level", "article", "--sort", "-date")) == ["n2", "n1", "n3", "n5", "n4"]
+
+
+@pytest.mark.parametrize("sort", ["relevance", "date", "-date"])
+@pytest.mark.parametrize("level", ["paragraph", "article"])
+def test_pages_are_stable(news: Path, sort: str, level: str) -> None:
+    whole = search(news, "冬季", "--limit", "6", "--sort", sort, "--level", level)
+    for offset in range(0, 6, 2):
+        page = search(news, "冬季", "--limit", "2", "--offset", str(offset), "--sort", sort, "--level", level)
+        assert page["total"] == whole["total"]
+        assert page["hits"] == whole["hits"][offset:offset + 2]
+    assert search(news, "冬季", "--offset", "50")["hits"] == []
+
+
+def test_the_api_takes_the_same_filters(news: Path) -> None:
+    with SearchIndex(news) as index:
+        result = index.search("冬季", source=["联合报", "AFP"], date_from="2023", facets=["year"], level="article")
+        assert [h.article_id for h in result.hits] == ["n2"]
+        assert result.facets == {"year": {"2024": 1}}
+        with pytest.raises(QueryError, match="^unknown sort 'newest': use relevance, date or -date$"):
+            index.search("冬季", sort="newest")
+
+
+def test_an_index_built_before_metadata_says_reindex_in_one_line(tmp_path: Path) -> None:
+    shutil.copytree(FIXTURES / "qa", tmp_path / "qa")
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["--index", str(tmp_path / "qa"), "search", "北京", "--json"])
+    assert plain.exit_code == 0 and json.loads(plain.stdout)["total"] > 0
+    for args in (["--source", "新华社"], ["--facets", "year"], ["--sort", "date"]):
+        result = runner.invoke(cli, ["--index", str(tmp_path / "qa"), "search", "北京", *args])
+        assert (result.exit_code, result.stderr) == (3, (
+            f"Error: index at {tmp_path / 'qa'} has 2 segments written before metadata filters, facets and "
+            f"sorting: run `searchkit --index {tmp_path / 'qa'} reindex` to add them\n")), args
+    assert runner.invoke(cli, ["--index", str(tmp_path / "qa"), "reindex"]).exit_code == 0
+    after = runner.invoke(cli, ["--index", str(tmp_path / "qa"), "search", "北京", "--facets", "year", "--json"])
+    assert after.exit_code == 0
+    data = json.loads(after.stdout)
+    assert data["facets"] == {"year": {}} and data["total"] == json.loads(plain.stdout)["total"]
