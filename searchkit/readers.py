@@ -48,7 +48,16 @@ optional) and applies these heuristics:
   ``——`` lines (subtitles, dashes stripped) make ``subtitle``, joined with
   a space.
 - A single headline-like line inside an article, followed by body text, is a
-  subhead and stays a paragraph of that article.
+  subhead and stays a paragraph of that article, unless it heads a *photo
+  item*: it starts the page or follows a finished paragraph (a sentence end
+  or a ``... 摄`` line), the next line opens a report (``_REPORT_OPENING``:
+  ``本报讯``, a dateline such as ``本报日喀则12月10日电 ``, ``近日，``,
+  ``日前，`` ...), text paragraphs follow (no other subhead), and it ends
+  with a caption and its photographer line (no report text after them)
+  right before the next headline, the end of the page or the standalone
+  photo blocks ending the stretch. The item is an article of its own,
+  titled by that line, its author the photographer. A standalone photo
+  block after further report text closes no item.
 - A paragraph that does not end a sentence (``。！？；…：`` possibly followed
   by a closing quote or bracket) and is long (> 30 characters) or contains
   inner punctuation was broken by the layout: it is joined with the next
