@@ -746,22 +746,26 @@ def _is_photo_item(units: Sequence[_Unit], first: int, head: int, stop: int) -> 
     opening = units[head + 1]
     if opening.kind not in (_BODY, _LOOSE) or not _REPORT_OPENING.match(opening.text):
         return False
-    item = units[head + 1 : stop]
-    caption = next((i for i, u in enumerate(item) if u.kind == _CAPTION), None)
-    if caption is None or any(u.kind not in (_BODY, _LOOSE) for u in item[:caption]):
-        return False
-    # From the caption on: captions, their continuation lines and
-    # photographer lines only; no report text after a finished photo.
-    for previous, unit in zip(item[caption:], item[caption + 1 :]):
-        if unit.kind in (_CAPTION, _CREDIT):
-            continue
-        if unit.kind not in (_BODY, _LOOSE) or previous.kind == _CREDIT:
+    # Report text up to the first caption; from there on captions, their
+    # continuation lines and photographer lines only (no report text after
+    # a finished photo). One pass, stopping at the first misfit.
+    captioned = False
+    for index in range(head + 2, stop):
+        previous, unit = units[index - 1], units[index]
+        if unit.kind == _CAPTION:
+            captioned = True
+        elif unit.kind == _CREDIT:
+            if not captioned:
+                return False
+        elif unit.kind not in (_BODY, _LOOSE) or previous.kind == _CREDIT:
             return False
+    if not captioned:
+        return False
     # A photo block of its own (lead, caption, photographer; see
     # _is_photo_news) after further report text closes no item: it is cut
     # off as its own article and the headline stays a subhead.
-    block = max((i for i, u in enumerate(item) if u.gap), default=0)
-    return block == 0 or not _is_photo_news(item[block:])
+    block = max((i for i in range(head + 1, stop) if units[i].gap), default=head + 1)
+    return block == head + 1 or not _is_photo_news(units[block:stop])
 
 
 def _byline_header(units: Sequence[_Unit], start: int, byline: int) -> _Header:
