@@ -48,7 +48,16 @@ optional) and applies these heuristics:
   ``——`` lines (subtitles, dashes stripped) make ``subtitle``, joined with
   a space.
 - A single headline-like line inside an article, followed by body text, is a
-  subhead and stays a paragraph of that article.
+  subhead and stays a paragraph of that article, unless it heads a *photo
+  item*: it starts the page or follows a finished paragraph (a sentence end
+  or a ``... 摄`` line), the next line opens a report (``_REPORT_OPENING``:
+  ``本报讯``, a dateline such as ``本报日喀则12月10日电 ``, ``近日，``,
+  ``日前，`` ...), text paragraphs follow (no other subhead), and it ends
+  with a caption and its photographer line (no report text after them)
+  right before the next headline, the end of the page or the standalone
+  photo blocks ending the stretch. The item is an article of its own,
+  titled by that line, its author the photographer. A standalone photo
+  block after further report text closes no item.
 - A paragraph that does not end a sentence (``。！？；…：`` possibly followed
   by a closing quote or bracket) and is long (> 30 characters) or contains
   inner punctuation was broken by the layout: it is joined with the next
@@ -483,9 +492,9 @@ _BYLINE, _CREDIT, _CAPTION, _HEAD, _LOOSE, _BODY = range(6)
 
 _ROLE = re.compile(r"(?:本报)?(?:特约|见习|实习)?(?:记者|通讯员|实习生)(.*)")
 _NAME = re.compile(r"[\u4e00-\u9fff·・]{2,8}")
+_PRESS = r"(?:本报|新华社|中新社|中新网|人民网|新华网|央视网|[\u4e00-\u9fff]{2,6}(?:日报|晚报))"
 _DATELINE = re.compile(
-    r"(?:本报|新华社|中新社|中新网|人民网|新华网|央视网|[\u4e00-\u9fff]{2,6}(?:日报|晚报))"
-    r"[\u4e00-\u9fff\d]{0,16}?(?:电|讯)\s*[（(]([^（）()]{1,40})[）)]\s*(.*)"
+    _PRESS + r"[\u4e00-\u9fff\d]{0,16}?(?:电|讯)\s*[（(]([^（）()]{1,40})[）)]\s*(.*)"
 )
 _CAPTION_START = re.compile(r"(?:图为|[上下左右]?图[：:])")
 _DECORATION = "■□●○◆◇▲△★☆"
@@ -494,6 +503,13 @@ _LOOSE_FORBIDDEN = frozenset("。！？；!?;…")
 _HEAD_MAX = 30
 _DASHES = ("——", "—", "－－", "--", "－")
 _LEAD_TIME = re.compile(r"^[^，。！？]{0,8}(?:日|前|来|天|晚|晨|午|间)，")
+# How a news report opens: ``本报讯``, a dateline set off by a space or a
+# bracket (``本报日喀则12月10日电 ``, ``新华社拉萨12月10日电 ``; one naming
+# its reporter in brackets is a byline anyway) or a time phrase (``近日，``).
+_REPORT_OPENING = re.compile(
+    r"[【\[]?(?:本报讯|" + _PRESS + r"[\u4e00-\u9fff\d]{0,16}?(?:电|讯)(?=[\s\u3000（(】\]]))"
+    r"|(?:近日|日前|近期|连日来|昨日|昨天)，"
+)
 
 
 def _byline_names(tokens: Sequence[str]) -> list[str] | None:
@@ -608,6 +624,7 @@ class _Header:
     heads: list[_Unit]
     names: list[str]
     lead: _Unit | None  # text after a dateline, as a body unit
+    photo_item: bool = False  # a one-line headline of a report closed by a photo
 
 
 def _find_headers(units: Sequence[_Unit]) -> list[_Header]:
@@ -631,6 +648,93 @@ def _find_headers(units: Sequence[_Unit]) -> list[_Header]:
                 continue
         index += 1
     return headers
+
+
+def _find_photo_items(units: Sequence[_Unit], headers: Sequence[_Header]) -> list[_Header]:
+    """Headers for one-line headlines of report items closed by a photo.
+
+    Such an item sits at the end of a stretch between two headers (or at the
+    end of the page), or just above the photo blocks that end the stretch
+    (those become articles of their own later), so stretches are searched
+    from their end; several items in a row are found one after another.
+    """
+    found: list[_Header] = []
+    # (first body unit, stop) per stretch; the text before the first header
+    # is a stretch whose first unit may itself be an item's headline.
+    stretches = [(0, headers[0].start if headers else len(units))]
+    for number, header in enumerate(headers):
+        stop = headers[number + 1].start if number + 1 < len(headers) else len(units)
+        stretches.append((header.end, stop))
+    for first, stop in stretches:
+        items: list[_Header] = []
+        ends = [stop, *_photo_block_starts(units, first, stop)]
+        head = stop - 1
+        while head >= first:
+            if any(_is_photo_item(units, first, head, end) for end in ends if end > head):
+                items.insert(0, _Header(head, head + 1, [units[head]], [], None, True))
+                ends = [head, *_photo_block_starts(units, first, head)]
+            head -= 1
+        found.extend(items)
+    return found
+
+
+def _photo_block_starts(units: Sequence[_Unit], first: int, stop: int) -> list[int]:
+    """Starts of the photo blocks ending ``units[first:stop]``, last block first."""
+    starts: list[int] = []
+    while stop > first:
+        start = stop - 1
+        while start > first and not units[start].gap:
+            start -= 1
+        if not _is_photo_news(units[start:stop]):
+            break
+        starts.append(start)
+        stop = start
+    return starts
+
+
+def _is_photo_item(units: Sequence[_Unit], first: int, head: int, stop: int) -> bool:
+    """Does ``units[head]`` head a report item running to ``stop``?
+
+    The headline is one headline-like line that starts the page or follows
+    a finished paragraph (a sentence end or a photographer line); the next
+    line opens a report (``_REPORT_OPENING``); text paragraphs follow, then
+    the item closes with a caption and its photographer line. A subhead
+    inside an article fails: its text does not open like a report, or the
+    article goes on after it without ending in a photo.
+    """
+    if units[head].kind not in (_HEAD, _LOOSE):
+        return False
+    if head > first:
+        before = units[head - 1]
+        if before.kind != _CREDIT and not _ends_sentence(before.text):
+            return False
+    elif head > 0:
+        return False  # a line right below a header is not another article
+    if stop - head < 4 or units[stop - 1].kind != _CREDIT:
+        return False
+    opening = units[head + 1]
+    if opening.kind not in (_BODY, _LOOSE) or not _REPORT_OPENING.match(opening.text):
+        return False
+    # Report text up to the first caption; from there on captions, their
+    # continuation lines and photographer lines only (no report text after
+    # a finished photo). One pass, stopping at the first misfit.
+    captioned = False
+    for index in range(head + 2, stop):
+        previous, unit = units[index - 1], units[index]
+        if unit.kind == _CAPTION:
+            captioned = True
+        elif unit.kind == _CREDIT:
+            if not captioned:
+                return False
+        elif unit.kind not in (_BODY, _LOOSE) or previous.kind == _CREDIT:
+            return False
+    if not captioned:
+        return False
+    # A photo block of its own (lead, caption, photographer; see
+    # _is_photo_news) after further report text closes no item: it is cut
+    # off as its own article and the headline stays a subhead.
+    block = max((i for i in range(head + 1, stop) if units[i].gap), default=head + 1)
+    return block == head + 1 or not _is_photo_news(units[block:stop])
 
 
 def _byline_header(units: Sequence[_Unit], start: int, byline: int) -> _Header:
@@ -765,6 +869,9 @@ def _continues(body: Sequence[_Unit], index: int) -> bool:
 def _newspaper_articles(text: str, source: str | None, id_prefix: str) -> list[Article]:
     units = _units(text)
     headers = _find_headers(units)
+    items = _find_photo_items(units, headers)
+    if items:
+        headers = sorted([*headers, *items], key=lambda header: header.start)
     # (header or None, body units) per article, in page order.
     pieces: list[tuple[_Header | None, list[_Unit]]] = []
     first = headers[0].start if headers else len(units)
@@ -797,9 +904,9 @@ def _make_article(header: _Header | None, body: Sequence[_Unit], source: str | N
     else:
         lead = next((p for p in paragraphs), "")
         title = _derive_title(lead) if lead else "untitled"
-    if header is not None:
+    if header is not None and not header.photo_item:
         author = " ".join(header.names) or None
-    else:
+    else:  # photo blocks and photo items: the photographer
         credits = [u for u in body if u.kind == _CREDIT]
         names = _credit_names(credits[-1].text) if credits else None
         author = " ".join(names) if names else None

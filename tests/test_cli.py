@@ -60,7 +60,7 @@ def test_json_contract(runner: CliRunner, seeded: Path) -> None:
                         "authors", "tags", "path"}
     assert (hit["path"], hit["source"], hit["date"], hit["tags"]) == (SEED.as_posix(), None, None, [])
     assert hit["authors"] == ["汪纯", "贺烈烈"]
-    assert hit["article_id"] == f"{SEED.as_posix()}#6"
+    assert hit["article_id"] == f"{SEED.as_posix()}#7"
     assert hit["paragraph"] == 2
     assert hit["title"] == "踔厉奋发担使命 倾情服务暖民心"
     text = hit["snippet"]["text"]
@@ -100,6 +100,7 @@ def test_list_show_stats(runner: CliRunner, seeded: Path) -> None:
     assert [a["title"] for a in listing] == [
         "让民族团结之花绚丽绽放",
         "日喀则市开展“九项行动” 深化主题教育",
+        "演绎乡音乡情 宣讲入脑入心",
         "培训乡镇医保专干和医保工作人员",
         "对辖区重点场所开展消防安全大检查",
         "日喀则市应急管理局在日喀则市第三高级中学开展安全宣传进校园活动",
@@ -115,13 +116,13 @@ def test_list_show_stats(runner: CliRunner, seeded: Path) -> None:
         "path": SEED.as_posix(),
         "paragraphs": 17,
     }
-    shown = run(runner, seeded, "show", f"{SEED.as_posix()}#6")
+    shown = run(runner, seeded, "show", f"{SEED.as_posix()}#7")
     assert shown.exit_code == 0
     assert shown.stdout.splitlines()[0] == "踔厉奋发担使命 倾情服务暖民心"
     assert "author: 汪纯 贺烈烈" in shown.stdout
     assert "(line " in shown.stdout
     stats = json.loads(run(runner, seeded, "stats", "--json").stdout)
-    assert (stats["articles"], stats["paragraphs"], stats["sources"]) == (6, 44, 1)
+    assert (stats["articles"], stats["paragraphs"], stats["sources"]) == (7, 43, 1)
 
 
 def test_reindex_is_idempotent_and_detects_changes(runner: CliRunner, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from searchkit import SearchIndex
 from searchkit.errors import EmptySourceError, ReaderError, RecordError, UnreadableFileError
 from searchkit.readers import (
     FORMATS,
@@ -58,7 +59,8 @@ def test_seed_article_headers(seed_articles):
     got = [(a.title, a.subtitle, a.author, len(a.paragraphs)) for a in seed_articles]
     assert got == [
         ("让民族团结之花绚丽绽放", "桑珠孜区民族团结进步创建工作亮点频现", "扎西顿珠", 17),
-        ("日喀则市开展“九项行动” 深化主题教育", "学思想 强党性 重实践 建新功", "杨子彦", 9),
+        ("日喀则市开展“九项行动” 深化主题教育", "学思想 强党性 重实践 建新功", "杨子彦", 6),
+        ("演绎乡音乡情 宣讲入脑入心", None, "汪纯 旦增嘎瓦", 2),
         ("培训乡镇医保专干和医保工作人员", "昂仁县医保局", "旦增嘎瓦", 3),
         ("对辖区重点场所开展消防安全大检查", "仲巴县公安局", "旦增嘎瓦", 3),
         ("日喀则市应急管理局在日喀则市第三高级中学开展安全宣传进校园活动", None, "旦增嘎瓦", 2),
@@ -68,11 +70,11 @@ def test_seed_article_headers(seed_articles):
 
 def test_seed_ids_sources_and_lines(seed_articles):
     name = SEED.resolve().as_posix()
-    assert [a.id for a in seed_articles] == [f"{name}#{n}" for n in range(1, 7)]
+    assert [a.id for a in seed_articles] == [f"{name}#{n}" for n in range(1, 8)]
     assert all(a.source is None for a in seed_articles)  # the file is the article's path; the page names no publication
     assert all(len(a.lines) == len(a.paragraphs) for a in seed_articles)
     assert seed_articles[0].lines[:3] == [9, 11, 13]
-    assert seed_articles[5].lines == [110, 112, 114, 118, 120, 124, 128, 130, 132, 134]
+    assert seed_articles[6].lines == [110, 112, 114, 118, 120, 124, 128, 130, 132, 134]
 
 
 def test_seed_first_article_keeps_leftover_and_subheads(seed_articles):
@@ -97,28 +99,27 @@ def test_seed_dateline_text_is_first_paragraph(seed_articles):
     assert second.lines[0] == 51
     assert not any("本报" in p and "电（" in p for p in second.paragraphs)
     assert "大力发展绿色生态产业、清洁高效能产业，不断推动" in second.paragraphs[2]
-    assert second.paragraphs[6] == "演绎乡音乡情 宣讲入脑入心"
 
 
 def test_seed_broken_paragraphs_rejoined(seed_articles):
-    border = seed_articles[5]
+    border = seed_articles[6]
     assert any("打造快速通关“绿色通道”" in p for p in border.paragraphs)
     assert any("这个检查站是最有爱、最有温度的" in p for p in border.paragraphs)
     assert border.paragraphs[5].endswith("形成了“警爱民、民拥警，警民一家亲”的生动局面。")
-    medical = seed_articles[2]
+    medical = seed_articles[3]
     assert medical.paragraphs[1].startswith(
         "此次培训邀请了创智公司信息技术人员，就城乡居民基本医疗保险政策、城镇职工基本医疗保险政策"
     )
-    fire = seed_articles[3]
+    fire = seed_articles[4]
     assert "安全出口是否畅通、燃料存放是否规范" in fire.paragraphs[1]
 
 
 def test_seed_captions_are_paragraphs(seed_articles):
-    assert seed_articles[1].paragraphs[-1] == (
+    assert seed_articles[2].paragraphs[-1] == (
         "图为小品节目《新时代文明实践趣事》演出现场。 本报记者 汪纯 旦增嘎瓦 摄"
     )
-    assert seed_articles[1].lines[-1] == 69
-    photo = seed_articles[4]
+    assert seed_articles[2].lines[-1] == 69
+    photo = seed_articles[5]
     assert photo.paragraphs == [
         "11月5日，日喀则市应急管理局在日喀则市第三高级中学开展安全宣传进校园活动。",
         "图为工作人员向学生讲解应急知识并发放宣传册。 本报记者 旦增嘎瓦 摄",
@@ -128,6 +129,199 @@ def test_seed_captions_are_paragraphs(seed_articles):
     for article in seed_articles:
         for paragraph in article.paragraphs:
             assert not paragraph.startswith("本报记者")
+
+
+def test_seed_photo_item_is_its_own_article(seed_articles):
+    # Line 65: a one-line headline right after the end of the article above,
+    # over a 近日， report closed by a caption and its 摄 line, no byline.
+    item = seed_articles[2]
+    assert item.id == f"{SEED.resolve().as_posix()}#3"
+    assert (item.title, item.subtitle, item.author) == ("演绎乡音乡情 宣讲入脑入心", None, "汪纯 旦增嘎瓦")
+    assert item.paragraphs == [
+        "近日，以“永远跟党走 建功新时代”为主题的日喀则市第二届“珠峰百姓名嘴”选拔大赛成果展示活动"
+        "圆满举行。此次比赛设理论类、故事类、文艺类三个比赛类别，基层党员干部、各类先锋模范、基层"
+        "宣讲员和广大群众积极参与其中，通过层层逐级比赛，77位参赛选手挺进决赛，他们通过讲故事、"
+        "文艺表演等形式，以深入学习宣传贯彻党的二十大精神为主线，紧密结合自己身边发生的故事和家乡"
+        "的发展变化，用生动的语言讲述了社会主义新西藏的发展进步和巨大变化，激励各族群众听党话、"
+        "感党恩、跟党走。",
+        "图为小品节目《新时代文明实践趣事》演出现场。 本报记者 汪纯 旦增嘎瓦 摄",
+    ]
+    assert item.lines == [67, 69]
+
+
+def test_seed_article_above_the_photo_item_ends_at_its_last_paragraph(seed_articles):
+    second = seed_articles[1]
+    assert second.title == "日喀则市开展“九项行动” 深化主题教育"
+    assert len(second.paragraphs) == 6
+    assert second.paragraphs[-1].startswith("日喀则市大力践行“四敢”要求")
+    assert second.paragraphs[-1].endswith("为大众创业、万众创新注入动能。")
+    assert second.lines == [51, 53, 55, 59, 61, 63]
+    assert not any("珠峰百姓名嘴" in p or "演绎乡音乡情" in p for p in second.paragraphs)
+
+
+def test_seed_subheads_stay_in_their_article(seed_articles):
+    # Subheads over text that does not open like a report stay paragraphs.
+    subheads = {
+        "文化引领有力度 凝民族团结之心",
+        "创建落实有高度 筑民族团结之根",
+        "改善民生有温度 塑民族团结之魂",
+        "家园共建有深度 绘民族团结之景",
+    }
+    titles = {a.title for a in seed_articles}
+    assert not subheads & titles
+    assert [p for p in seed_articles[0].paragraphs if p in subheads] == [
+        "文化引领有力度 凝民族团结之心",
+        "创建落实有高度 筑民族团结之根",
+        "改善民生有温度 塑民族团结之魂",
+        "家园共建有深度 绘民族团结之景",
+    ]
+    assert len(seed_articles[0].paragraphs) == 17
+
+
+def test_seed_photo_item_found_at_article_level(tmp_path):
+    ix = SearchIndex.create(tmp_path / "ix")
+    report = ix.add_files([SEED.parent], workers=1)
+    assert (report.articles, report.paragraphs) == (7, 43)
+    result = ix.search("珠峰百姓名嘴", level="article")
+    assert result.total == 1
+    [hit] = result.hits
+    assert (hit.article_id, hit.title, hit.paragraph) == (
+        f"{SEED.resolve().as_posix()}#3", "演绎乡音乡情 宣讲入脑入心", 0
+    )
+    article = ix.get_article(hit.article_id)
+    assert len(article.paragraphs) == 2
+
+
+PAGES = Path(__file__).parent / "data" / "pages"
+
+
+def page_articles(name: str) -> list:
+    path = PAGES / name
+    source = open_source(path)
+    assert source.format == "newspaper"
+    return list(source.articles())
+
+
+def test_page_opening_with_a_photo_item():
+    articles = page_articles("photo_item_first.txt")
+    got = [(a.title, a.subtitle, a.author, len(a.paragraphs)) for a in articles]
+    assert got == [
+        ("雪后年楚河畔银装素裹", None, "索朗次仁", 2),
+        ("青稞种出“致富经”", "产业振兴看江孜", "李明 扎西平措", 8),
+    ]
+    item, article = articles
+    assert item.paragraphs == [
+        "近日，日喀则市迎来今冬首场降雪，市区及周边县区普降小到中雪。雪后的年楚河畔银装素裹，"
+        "远山近水相映成趣，吸引了不少市民和游客前来拍照留念，感受高原冬日的独特魅力。",
+        "图为雪后的年楚河畔。 本报记者 索朗次仁 摄",
+    ]
+    assert item.lines == [5, 9]
+    # Both subheads stay, and so does the closing photo: its section opens
+    # 今年以来， (not a report), so its subhead is no headline.
+    assert article.paragraphs[2] == "种得好 更要卖得好"
+    assert article.paragraphs[4] == "抱团发展 共享红利"
+    assert article.paragraphs[0].endswith("平均亩产较去年增长8%，青稞产业已成为当地群众增收致富的重要支柱。")
+    assert article.paragraphs[-1] == "图为格桑（左）在合作社领取分红。 本报记者 李明 摄"
+    assert article.lines == [20, 24, 26, 28, 32, 34, 36, 38]
+
+
+def test_page_ending_with_a_report_item():
+    articles = page_articles("report_item_last.txt")
+    got = [(a.title, a.subtitle, a.author, len(a.paragraphs)) for a in articles]
+    assert got == [
+        ("“暖心食堂”让老人吃上热乎饭", "城关区推进我为群众办实事", "次仁央宗", 9),
+        ("开展冬季森林防火安全培训", "堆龙德庆区", None, 1),
+        ("冰雪运动进校园 课堂乐趣多", None, "格桑旺堆", 3),
+    ]
+    first, training, item = articles
+    # A subhead over a 近日， paragraph stays when the article goes on after
+    # its photo: the photo does not close an item.
+    assert first.paragraphs[2] == "吃得放心 子女安心"
+    assert first.paragraphs[5] == "多方参与 持续运转"
+    assert first.paragraphs[6].startswith("近日，城关区民政局联合辖区12家爱心企业")
+    assert first.paragraphs[7] == "图为老人们在吉日社区暖心食堂就餐。 本报记者 次仁央宗 摄"
+    assert first.paragraphs[8].startswith("下一步，城关区将在总结经验的基础上")
+    assert training.paragraphs[0].startswith("本报讯 日前，堆龙德庆区林业和草原局")
+    assert training.paragraphs[0].endswith("等知识，并进行了灭火器使用实操演练。全区共有300余名护林员参加培训。")
+    assert item.paragraphs == [
+        "本报日喀则12月10日电 近日，日喀则市第一中学的冰场上热闹非凡，学生们穿上冰鞋，"
+        "在教练的指导下练习滑行和转弯，一招一式有模有样。",
+        "今年以来，日喀则市已有14所中小学开设冰雪运动课程，参与学生达8000余人次。",
+        "图为学生们在冰场上练习滑冰。 本报通讯员 格桑旺堆 摄",
+    ]
+    assert item.lines == [38, 40, 42]
+
+
+@pytest.mark.parametrize("opening", ["近日，", "日前，", "本报讯 ", "本报日喀则12月10日电 ", "新华社拉萨12月10日电 "])
+def test_photo_item_openings(opening):
+    page = (
+        "上文的最后一段到此结束。\n\n"
+        "小标题或新标题\n\n"
+        f"{opening}某地举行了一场活动，吸引众多群众参加。\n\n"
+        "图为活动现场。\n本报记者 王五 摄\n"
+    )
+    articles = parse_newspaper(page, source="p")
+    assert [(a.title, a.author, len(a.paragraphs)) for a in articles] == [
+        ("上文的最后一段到此结束", None, 1),
+        ("小标题或新标题", "王五", 2),
+    ]
+
+
+@pytest.mark.parametrize(
+    "middle",
+    [
+        # not a report opening
+        "今年以来，某地举行了一场活动。\n\n图为活动现场。\n本报记者 王五 摄\n",
+        # no photo at the end
+        "近日，某地举行了一场活动。\n\n据悉，活动持续三天。\n",
+        # the article goes on after the photo
+        "近日，某地举行了一场活动。\n\n图为活动现场。\n本报记者 王五 摄\n\n活动还将继续。\n",
+        # a second subhead inside
+        "近日，某地举行了一场活动。\n\n另一个小标题\n\n活动还将继续。\n\n图为活动现场。\n本报记者 王五 摄\n",
+    ],
+)
+def test_subhead_over_text_that_is_no_photo_item_stays(middle):
+    page = "标题一\n\n本报记者 张三\n\n正文第一段结束。\n\n小标题\n\n" + middle
+    [article] = parse_newspaper(page, source="p")
+    assert (article.title, article.author) == ("标题一", "张三")
+    assert article.paragraphs[1] == "小标题"
+
+
+def test_subhead_after_an_unfinished_paragraph_stays():
+    # The line above does not end a sentence: the short line is no headline.
+    page = (
+        "标题一\n\n本报记者 张三\n\n正文第一段还没有结束，\n\n小标题\n\n"
+        "近日，某地举行了一场活动。\n\n图为活动现场。\n本报记者 王五 摄\n"
+    )
+    assert [a.title for a in parse_newspaper(page, source="p")] == ["标题一"]
+
+
+def test_photo_block_after_report_text_is_its_own_article_and_subhead_stays():
+    page = (
+        "标题一\n\n本报记者 张三\n\n正文结束。\n\n小标题\n\n近日，某地举行活动。\n\n"
+        "据悉，活动持续三天。\n\n11月5日，另一活动举行。\n图为学生。\n本报记者 赵六 摄\n"
+    )
+    articles = parse_newspaper(page, source="p")
+    assert [(a.title, a.author, a.paragraphs) for a in articles] == [
+        ("标题一", "张三", ["正文结束。", "小标题", "近日，某地举行活动。", "据悉，活动持续三天。"]),
+        ("另一活动举行", "赵六", ["11月5日，另一活动举行。", "图为学生。 本报记者 赵六 摄"]),
+    ]
+
+
+def test_consecutive_photo_items_and_a_photo_block():
+    page = (
+        "标题一\n\n本报记者 张三\n\n正文结束。\n\n"
+        "甲项标题\n\n近日，甲地举行活动。\n图为甲地现场。\n本报记者 王五 摄\n\n"
+        "乙项标题\n\n日前，乙地举行活动。\n\n图为乙地现场。\n本报记者 赵六 摄\n\n"
+        "11月5日，丙地举行活动。\n图为丙地现场。\n本报记者 孙七 摄\n"
+    )
+    articles = parse_newspaper(page, source="p")
+    assert [(a.id, a.title, a.author, len(a.paragraphs)) for a in articles] == [
+        ("p#1", "标题一", "张三", 1),
+        ("p#2", "甲项标题", "王五", 2),
+        ("p#3", "乙项标题", "赵六", 2),
+        ("p#4", "丙地举行活动", "孙七", 2),
+    ]
 
 
 def test_looks_like_newspaper():
@@ -200,7 +394,7 @@ def test_forced_newspaper_format(tmp_path):
     path.write_bytes(SEED.read_bytes())
     source = open_source(path, "newspaper")
     assert source.format == "newspaper"
-    assert len(list(source.articles())) == 6
+    assert len(list(source.articles())) == 7
 
 
 # --------------------------------------------------------------------------
@@ -387,7 +581,7 @@ def test_stdin_newspaper():
     assert source.format == "newspaper"
     ids = [a.id for a in source.articles()]
     digest = hashlib.sha1(SEED.read_text(encoding="utf-8").encode("utf-8")).hexdigest()[:12]
-    assert ids == [f"stdin:{digest}#{n}" for n in range(1, 7)]
+    assert ids == [f"stdin:{digest}#{n}" for n in range(1, 8)]
 
 
 def test_stdin_empty():
@@ -629,6 +823,7 @@ def test_decode_bytes_never_crashes(data):
 PAGE_LINES = st.sampled_from([
     "", "", "标题", "——副标题", "本报记者 张三", "本报拉萨电（记者 李四）正文开始，", "正文没有结束",
     "正文结束。", "图为现场。", "本报记者 王五 摄", "同时，紧盯“工程”", "“行动”，多措并举。", "短",
+    "近日，举行活动。", "本报讯 日前，", "图为现场，",
 ])
 
 

@@ -392,7 +392,7 @@ def test_damage_inside_a_segment_never_gives_a_traceback(capsys, monkeypatch, se
             handle.seek(offset)
             handle.write(bytes((i * 37 + 11) % 256 for i in range(2000)))
         for command in (("search", "民族团结"), ("search", "民族团结", "--level", "article"), ("list",),
-                        ("show", f"{SEED.as_posix()}#6")):
+                        ("show", f"{SEED.as_posix()}#7")):
             code, _out, err = cli_main(capsys, monkeypatch, "--index", str(ix), *command)
             if command[0] == "show" and code == 1:
                 # Damage in the id postings can hide the article: a wrong
@@ -426,7 +426,7 @@ def test_garbage_metadata_file_and_reindex(capsys, monkeypatch, seeded: Path) ->
     expected = f"Error: index at {seeded} has an unreadable searchkit.json: rebuild it with `searchkit --index {seeded} reindex`\n"
     assert cli_main(capsys, monkeypatch, "--index", str(seeded), "search", "珠峰") == (3, "", expected)
     code, out, err = cli_main(capsys, monkeypatch, "--index", str(seeded), "reindex")
-    assert (code, out, err) == (0, "reindexed: 6 articles, 44 paragraphs, 1 source files\n", "")
+    assert (code, out, err) == (0, "reindexed: 7 articles, 43 paragraphs, 1 source files\n", "")
     assert json.loads((seeded / "searchkit.json").read_text(encoding="utf-8"))["schema_version"] == 3
     assert cli_main(capsys, monkeypatch, "--index", str(seeded), "search", "珠峰", "--json")[0] == 0
 
@@ -490,16 +490,16 @@ def test_schema_version_bump_then_reindex(capsys, monkeypatch, seeded: Path) -> 
     assert code == 3
     assert out.splitlines()[0] == "problem: " + expected[len("Error: "):-1]
     assert cli_main(capsys, monkeypatch, "--index", str(seeded), "reindex") == (
-        0, "reindexed: 6 articles, 44 paragraphs, 1 source files\n", "")
+        0, "reindexed: 7 articles, 43 paragraphs, 1 source files\n", "")
     code, out, _ = cli_main(capsys, monkeypatch, "--index", str(seeded), "check")
-    assert (code, out) == (0, f"index at {seeded} is sound (6 articles, 44 paragraphs, 1 source files, 1 segments, "
+    assert (code, out) == (0, f"index at {seeded} is sound (7 articles, 43 paragraphs, 1 source files, 1 segments, "
                               f"{SearchIndex(seeded).check().terms} terms)\n")
     code, out, _ = cli_main(capsys, monkeypatch, "--index", str(seeded), "search", "快速通关", "--json")
-    assert json.loads(out)["hits"][0]["article_id"] == f"{SEED.as_posix()}#6"
+    assert json.loads(out)["hits"][0]["article_id"] == f"{SEED.as_posix()}#7"
     # The content hashes came along: the file is still known as indexed.
     code, out, _ = cli_main(capsys, monkeypatch, "--index", str(seeded), "index", str(SEED))
     assert out == "indexed: 0 added, 0 updated, 1 unchanged, 0 skipped, 0 failed (0 articles, 0 paragraphs written)\n"
-    article = SearchIndex(seeded).get_article(f"{SEED.as_posix()}#6")
+    article = SearchIndex(seeded).get_article(f"{SEED.as_posix()}#7")
     assert article.author == "汪纯 贺烈烈" and article.lines and len(article.lines) == len(article.paragraphs)
 
 
@@ -513,7 +513,7 @@ def test_an_index_keeps_its_analyzer_settings_until_reindexed(seeded: Path) -> N
         SearchIndex(seeded, settings=AnalyzerSettings())
     assert not SearchIndex.check_path(seeded, settings=AnalyzerSettings()).ok
     report = SearchIndex.reindex(seeded, workers=1)  # to the default settings
-    assert (report.articles, report.paragraphs, report.sources, report.dropped_paragraphs) == (6, 44, 1, 0)
+    assert (report.articles, report.paragraphs, report.sources, report.dropped_paragraphs) == (7, 43, 1, 0)
     assert SearchIndex(seeded).settings == AnalyzerSettings()
     assert SearchIndex(seeded).search("民族团结").total == 13
 
@@ -535,7 +535,7 @@ def test_interrupted_reindex_leaves_the_old_index(monkeypatch, seeded: Path) -> 
     monkeypatch.undo()
     SearchIndex.reindex(seeded, workers=1)  # cleans up and completes
     assert not (seeded.parent / ".ix.reindex").exists()
-    assert SearchIndex(seeded).stats().articles == 6
+    assert SearchIndex(seeded).stats().articles == 7
 
 
 def test_check_finds_inconsistent_documents(tmp_path: Path) -> None:
