@@ -9,8 +9,10 @@ four sources, through the CLI, then asks the same keyword queries
 process, in turn:
 
 * ``plain``: the query alone (paragraph level, 10 hits with snippets);
-* ``filtered``: ``--author`` (the commonest author) or ``--from``/``--to`` (a
-  decade), alternately;
+* ``filtered``: ``--author`` (the commonest author) or ``--from``/``--to`` (the
+  later half of the years), alternately. A query that then has no exact match
+  falls back to ranked partial matches, as any query does: the share of those
+  is printed, as ``partial``;
 * ``faceted``: ``--facets author,year``;
 * ``sorted``: ``--sort -date``.
 
@@ -51,6 +53,7 @@ def poems(path: Path, count: int) -> list[dict]:
             record = json.loads(line)
             if not record.get("paragraphs"):
                 continue
+            record["title"] = record.get("title") or record["id"]  # a few poems have none
             day = 618 * 365 + number  # a day each: years and months vary
             year, rest = divmod(day, 365)
             month, mday = divmod(rest % 336, 28)
@@ -84,14 +87,15 @@ def main() -> None:
     keywords = speed.keyword_queries(unit_list, args.queries, args.seed)
     top_author = collections.Counter(r.get("author") for r in records if r.get("author")).most_common(1)[0][0]
     years = sorted(r["date"][:4] for r in records)
-    decade = (years[len(years) // 2], f"{int(years[len(years) // 2]) + 9:04d}")
+    later = (years[len(years) // 2], years[-1])
     variants = {
         "plain": lambda i: {},
-        "filtered": lambda i: {"author": [top_author]} if i % 2 else {"date_from": decade[0], "date_to": decade[1]},
+        "filtered": lambda i: {"author": [top_author]} if i % 2 else {"date_from": later[0], "date_to": later[1]},
         "faceted": lambda i: {"facets": ["author", "year"]},
         "sorted": lambda i: {"sort": "-date"},
     }
     best = {name: [float("inf")] * len(keywords) for name in variants}
+    partial = {name: 0 for name in variants}
     with SearchIndex(index) as ix:
         for keyword in keywords[:20]:
             ix.search(keyword)
@@ -100,15 +104,16 @@ def main() -> None:
             for name in names[round_ % len(names):] + names[:round_ % len(names)]:
                 for i, keyword in enumerate(keywords):
                     start = time.perf_counter()
-                    ix.search(keyword, **variants[name](i))
+                    result = ix.search(keyword, **variants[name](i))
                     best[name][i] = min(best[name][i], time.perf_counter() - start)
+                    partial[name] += result.partial and round_ == 0
     print(f"{args.tang} poems, {len(keywords)} keyword queries, fastest of {args.rounds} rounds each")
-    print("| query | p50 ms | p95 ms | p50 / plain | p95 / plain |\n|---|---|---|---|---|")
+    print("| query | p50 ms | p95 ms | p50 / plain | p95 / plain | partial |\n|---|---|---|---|---|---|")
     base = best["plain"]
     for name, times in best.items():
         p50, p95 = statistics.median(times) * 1000, percentile(times, 95) * 1000
         b50, b95 = statistics.median(base) * 1000, percentile(base, 95) * 1000
-        print(f"| {name} | {p50:.2f} | {p95:.2f} | {p50 / b50:.2f} | {p95 / b95:.2f} |")
+        print(f"| {name} | {p50:.2f} | {p95:.2f} | {p50 / b50:.2f} | {p95 / b95:.2f} | {partial[name]} |")
 
 
 if __name__ == "__main__":

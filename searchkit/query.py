@@ -43,7 +43,7 @@ from .engine import (
     restricted,
     searcher_cache,
     term_bytes,
-    term_range,
+    value_range,
 )
 from .documents import parse_date
 from .errors import QueryError
@@ -346,7 +346,7 @@ class Filters:
                  if values]
         if self.date_from or self.date_to:
             # ISO strings sort as dates; an end of 2023-12 takes in every 2023-12-xx.
-            parts.append(term_range("f_date", self.date_from, self.date_to + "\uffff" if self.date_to else None))
+            parts.append(value_range("f_date", self.date_from, self.date_to))
         parts.extend(more.query() for more in self.more if more)
         return parts[0] if len(parts) == 1 else all_of(parts)
 
@@ -625,12 +625,14 @@ def run_search(
 
     if node is None:  # filters only: every paragraph they let through
         scored = every("kind", "paragraph")
+        if allowed is not None:
+            scored = restricted(scored, allowed)
     else:
         required = _filter(node, grams)
+        if allowed is not None:  # inside the ranked filter: its fast path stays
+            required = restricted(required, allowed)
         ranking = _ranking_terms(words)
         scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
-    if allowed is not None:
-        scored = restricted(scored, allowed)
     # No kind filter: only paragraph documents have the analyzed fields.
     results, total = _page(searcher, scored, limit, offset, level, sort)
     matched = scored

@@ -47,6 +47,7 @@ from .words import RANKING_WORDS_PARTS, decode_ranking_words, ranking_words_colu
 
 __all__ = [
     "CharPhrase",
+    "ColumnRange",
     "RankedFilter",
     "WordUnion",
     "cached_doc_frequency",
@@ -73,6 +74,62 @@ class _Query(wq.Query):  # type: ignore[misc]
 
     def estimate_min_size(self, ixreader: Any) -> int:
         return 0
+
+
+class ColumnRange(_Query):
+    """Documents whose first value in a column of :class:`~searchkit.engine.schema.KeywordsField`
+    (an ISO date) lies from ``start`` to ``end``, both included (``end`` a prefix:
+    ``2023-12`` takes in every ``2023-12-xx``; None: open).
+
+    A segment's values are read from its column and sorted once per reader;
+    then a range is two bisections, where Whoosh's ``TermRange`` would open a
+    postings list per date in the range.
+    """
+
+    def __init__(self, fieldname: str, start: str | None, end: str | None) -> None:
+        self.fieldname = fieldname
+        self.start = start
+        self.end = end
+        self.boost = 1.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.fieldname!r}, {self.start!r}, {self.end!r})"
+
+    def _key(self) -> tuple[Any, ...]:
+        return self.fieldname, self.start, self.end
+
+    def copy(self) -> ColumnRange:
+        return ColumnRange(self.fieldname, self.start, self.end)
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return ixreader.doc_count_all()
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        values, docnums = _sorted_column(searcher.reader(), self.fieldname)
+        low = bisect_left(values, self.start) if self.start else 0
+        high = bisect_right(values, self.end + "\uffff") if self.end else len(values)
+        if low >= high:
+            return wm.NullMatcher()
+        ids = sorted(docnums[low:high])
+        return _ScoredList(ids, [0.0] * len(ids))
+
+
+def _sorted_column(reader: Any, fieldname: str) -> tuple[list[str], list[int]]:
+    """The segment's documents that have a value in the column, as (values sorted, their document numbers)."""
+    key = f"_searchkit_sorted_{fieldname}"
+    cached = reader.__dict__.get(key)
+    if cached is None:
+        pairs: list[tuple[str, int]] = []
+        if reader.has_column(fieldname):
+            column = reader.column_reader(fieldname, translate=False)
+            for docnum in range(reader.doc_count_all()):
+                value = column[docnum]
+                if value:
+                    pairs.append((value.split(b"\x00", 1)[0].decode("utf-8"), docnum))
+        pairs.sort()
+        cached = ([value for value, _docnum in pairs], [docnum for _value, docnum in pairs])
+        reader.__dict__[key] = cached
+    return cached  # type: ignore[no-any-return]
 
 
 class CharPhrase(_Query):

@@ -14,10 +14,10 @@ from typing import Any
 from whoosh import matching as wm
 from whoosh import query as wq
 
-from .matchers import RankedFilter, WordUnion
+from .matchers import ColumnRange, RankedFilter, WordUnion
 
 __all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
-           "every", "excluding", "negated", "restricted", "term_range"]
+           "every", "excluding", "negated", "restricted", "value_range"]
 
 Query = wq.Query
 
@@ -43,18 +43,22 @@ def excluding(q: Query, excluded: Query) -> Query:
 
 
 def restricted(q: Query, allowed: Query) -> Query:
-    """Documents of ``q`` that ``allowed`` matches too, scored as ``q`` alone."""
-    return wq.And([q, wq.ConstantScoreQuery(allowed, 0.0)])
+    """Documents of ``q`` that ``allowed`` matches too, scored as ``q`` alone
+    (``allowed`` scores 0: build it of :func:`any_term` and :func:`value_range`)."""
+    return wq.And([q, allowed])
 
 
 def any_term(fieldname: str, terms: Sequence[str]) -> Query:
-    """Documents holding any of these exact terms in ``fieldname``."""
-    return any_of([wq.Term(fieldname, term) for term in terms]) if len(terms) > 1 else wq.Term(fieldname, terms[0])
+    """Documents holding any of these exact terms in ``fieldname``, each scored 0
+    (a boost of 0 keeps Whoosh's matchers lazy, where ``ConstantScoreQuery`` reads every id)."""
+    leaves = [wq.Term(fieldname, term, boost=0.0) for term in terms]
+    return any_of(leaves) if len(leaves) > 1 else leaves[0]
 
 
-def term_range(fieldname: str, start: str | None, end: str | None) -> Query:
-    """Documents holding a term of ``fieldname`` from ``start`` to ``end`` (both included; None: open)."""
-    return wq.TermRange(fieldname, start, end, startexcl=False, endexcl=False)
+def value_range(fieldname: str, start: str | None, end: str | None) -> Query:
+    """Documents whose value of ``fieldname`` (an ISO date) lies from ``start`` to ``end``, both included
+    (``end`` a prefix: ``2023-12`` takes in every ``2023-12-xx``; None: open)."""
+    return ColumnRange(fieldname, start, end)
 
 
 def every(fieldname: str, term: str) -> Query:
@@ -68,6 +72,15 @@ def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
     return sorted((docnum, score) for score, docnum in results.top_n)
 
 
+def _column_reader(reader: Any, fieldname: str) -> Any:
+    """The segment's column reader for ``fieldname`` (None without the column), opened once per
+    segment reader: opening reads the whole column's lengths."""
+    opened = reader.__dict__.setdefault("_searchkit_columns", {})
+    if fieldname not in opened:
+        opened[fieldname] = reader.column_reader(fieldname) if reader.has_column(fieldname) else None
+    return opened[fieldname]
+
+
 def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[Any]:
     """Each document's value in the column of ``fieldname`` (the field's empty value in a segment without the column)."""
     leaves = searcher.reader().leaf_readers()
@@ -78,8 +91,7 @@ def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list
     for docnum in docnums:
         leaf = bisect_right(starts, docnum) - 1
         if leaf not in readers:
-            reader = leaves[leaf][0]
-            readers[leaf] = reader.column_reader(fieldname) if reader.has_column(fieldname) else None
+            readers[leaf] = _column_reader(leaves[leaf][0], fieldname)
         column = readers[leaf]
         values.append(column[docnum - starts[leaf]] if column is not None else empty)
     return values
