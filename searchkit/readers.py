@@ -121,7 +121,7 @@ from functools import cache
 from pathlib import Path
 from typing import IO, BinaryIO, cast
 
-from .documents import Article
+from .documents import Article, parse_date
 from .documents import join_pieces as _join_pieces
 from .documents import line_blocks as _blocks
 from .documents import normalize_newlines as _normalize_newlines
@@ -1021,7 +1021,11 @@ def _text_source(
 
     def produce(_bad: Callable[[RecordError], None] | None) -> Iterator[Article]:
         if resolved == "newspaper":
-            yield from _newspaper_articles(text, None, prefix)  # the file is the article's path, not its source
+            date = page_date(text, "" if stdin else Path(name).name)
+            for article in _newspaper_articles(text, None, prefix):  # the file is the article's path, not its source
+                if date and not article.date:
+                    article.date = date
+                yield article
         else:
             yield _parse_plain(
                 text,
@@ -1032,6 +1036,24 @@ def _text_source(
             )
 
     return Source(name, content_hash, encoding, resolved, produce)
+
+
+_NAME_DATE = re.compile(r"(?<!\d)((?:1[89]|20)\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?(0[1-9]|[12]\d|3[01])(?!\d)")
+_TEXT_DATE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
+_DATE_LINES = 5  # a page's date line (报头: 2023年12月10日 星期日) sits above its first article
+
+
+def page_date(text: str, file_name: str = "") -> str | None:
+    """The date a newspaper page carries, as ISO: a date line among its first lines
+    (``2023年12月10日 星期日``), else one in its file name (``2023-12-10_p3.txt``,
+    ``20231210.txt``); None when neither holds one (none is made up)."""
+    head = [line for line in text.split("\n") if line.strip()][:_DATE_LINES]
+    for line in head:
+        found = _TEXT_DATE.search(line)
+        if found and len(line.strip()) <= 30:  # a date line, not a sentence that mentions a date
+            return parse_date("-".join(found.groups()))
+    found = _NAME_DATE.search(file_name)
+    return parse_date("-".join(found.groups())) if found else None
 
 
 def _jsonl_encoding(head: bytes, name: str) -> str:

@@ -859,3 +859,19 @@ def test_md_heading_inside_code_fence_is_text(tmp_path):
     assert article.title == "Real title"
     assert article.paragraphs == ["``` # not a title ```", "Body."]
     assert article.lines == [1, 7]
+
+
+def test_a_page_takes_the_date_it_carries_and_none_is_made_up(tmp_path):
+    from searchkit.readers import page_date
+
+    text = SEED.read_text(encoding="utf-8")
+    assert page_date(text, SEED.name) is None  # the seed page carries none
+    assert all(a.date is None for a in open_source(SEED).articles())
+    named = tmp_path / "西藏日报_2023-12-10_p3.txt"
+    named.write_text(text, encoding="utf-8")
+    assert {a.date for a in open_source(named).articles()} == {"2023-12-10"}
+    headed = tmp_path / "page.txt"
+    headed.write_text("2023年12月9日 星期六\n\n" + text, encoding="utf-8")
+    assert {a.date for a in open_source(headed).articles()} == {"2023-12-09"}
+    assert page_date("他说2023年12月9日那天，我们一起去了拉萨，看了很多地方。", "20231301.txt") is None
+    assert page_date("x", "20231210.txt") == "2023-12-10"
