@@ -627,15 +627,16 @@ def run_search(
         scored = every("kind", "paragraph")
         if allowed is not None:
             scored = restricted(scored, allowed)
+        matched = scored
     else:
         required = _filter(node, grams)
         if allowed is not None:  # inside the ranked filter: its fast path stays
             required = restricted(required, allowed)
         ranking = _ranking_terms(words)
         scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+        matched = required  # the same documents, unscored: what facets count
     # No kind filter: only paragraph documents have the analyzed fields.
     results, total = _page(searcher, scored, limit, offset, level, sort)
-    matched = scored
     partial = False
     if total == 0 and node is not None:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
