@@ -58,6 +58,7 @@ __all__ = [
 # A segment's matches up to which RankedFilter counts their words in the
 # column rather than reading each word's postings.
 FEW_MATCHES = 32
+RANGES_KEPT = 8  # date ranges whose documents a segment reader keeps (see ColumnRange)
 
 
 class _Query(wq.Query):  # type: ignore[misc]
@@ -105,13 +106,22 @@ class ColumnRange(_Query):
         return ixreader.doc_count_all()
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
-        values, docnums = _sorted_column(searcher.reader(), self.fieldname)
-        low = bisect_left(values, self.start) if self.start else 0
-        high = bisect_right(values, self.end + "\uffff") if self.end else len(values)
-        if low >= high:
+        reader = searcher.reader()
+        # The same range again (paging, one filter over many queries): its ids are kept, a few ranges per segment.
+        ranges = reader.__dict__.setdefault("_searchkit_ranges", {})
+        found = ranges.get(self._key())
+        if found is None:
+            values, docnums = _sorted_column(reader, self.fieldname)
+            low = bisect_left(values, self.start) if self.start else 0
+            high = bisect_right(values, self.end + "\uffff") if self.end else len(values)
+            ids = sorted(docnums[low:high])
+            found = (ids, [0.0] * len(ids))
+            if len(ranges) >= RANGES_KEPT:
+                ranges.pop(next(iter(ranges)))
+            ranges[self._key()] = found
+        if not found[0]:
             return wm.NullMatcher()
-        ids = sorted(docnums[low:high])
-        return _ScoredList(ids, [0.0] * len(ids))
+        return _ScoredList(*found)
 
 
 def _sorted_column(reader: Any, fieldname: str) -> tuple[list[str], list[int]]:
