@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -427,3 +428,57 @@ def rng(seed: int) -> random.Random:
 
 def eprint(*args) -> None:
     print(*args, file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------
+# SQuAD articles and the tune / check split of the relevance benchmark
+
+SPLITS = ("all", "tune", "check")
+
+
+def split_half(article_id: str) -> str:
+    """``"tune"`` or ``"check"``: CRC-32 of the SQuAD article's id (UTF-8), even -> tune, odd -> check.
+
+    Fixed and independent of any figure: an article's questions all fall in
+    its half (questions about one article share its words, so splitting by
+    question would leak). CMRC trial: 148 / 108 articles, 581 / 419 questions;
+    DRCD dev: 183 / 200 articles (474 / 526 paragraphs), 1,647 / 1,877 questions.
+    """
+    return "tune" if zlib.crc32(article_id.encode("utf-8")) % 2 == 0 else "check"
+
+
+@dataclass
+class SquadArticles:
+    """One Doc per SQuAD article (id ``prefix:a:ARTICLE``, its title, its paragraphs in order), and for
+    each paragraph unit key of :func:`load_squad` its article's Doc id and its half (:func:`split_half`)."""
+
+    docs: list[Doc]
+    article_of: dict[str, str]
+    half_of: dict[str, str]
+
+
+def load_squad_articles(path: str | os.PathLike[str], prefix: str | None = None) -> SquadArticles:
+    """The articles of a SQuAD JSON, with the same paragraph ids as :func:`load_squad`."""
+    prefix = prefix or set_name_for(path)
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    docs: list[Doc] = []
+    article_of: dict[str, str] = {}
+    half_of: dict[str, str] = {}
+    seen: set[str] = set()
+    for a_index, article in enumerate(data["data"]):
+        article_id = str(article.get("id") or a_index)
+        article_doc = f"{prefix}:a:{article_id}"
+        half = split_half(article_id)
+        paragraphs = []
+        for p_index, para in enumerate(article["paragraphs"]):
+            pid = str(para.get("id") or f"{article_id}-{p_index}")
+            if pid in seen:
+                pid = f"{article_id}-{p_index}"
+            seen.add(pid)
+            key = unit_key(f"{prefix}:{pid}", 0)
+            article_of[key] = article_doc
+            half_of[key] = half
+            paragraphs.append(para["context"])
+        docs.append(Doc(article_doc, article.get("title") or article_id, paragraphs))
+    return SquadArticles(docs, article_of, half_of)

@@ -66,11 +66,22 @@ PARTIAL_NOTE = "no result has every keyword; showing partial matches"
 MAX_QUERY_CHARS = 2000
 MAX_KEYWORDS = 64
 MAX_LIMIT = 10000
+# Ranking constants: round values, each checked on the tune half of the QA sets
+# and reported on the other half (benchmarks/RESULTS.md, "Relevance: tune and
+# check halves"); BM25F's k1 and b are Whoosh's defaults (1.2, 0.75).
+# A title word counts double: a title names the subject, but one title is
+# shared by all of its article's paragraphs, so it cannot outweigh the text.
 TITLE_BOOST = 2.0
+# Exact grams only add a little to the words' BM25: every match already holds them.
 GRAMS_WEIGHT = 0.3
 RANKING_FIELDS = ("words", "title_words")
-RERANK_POOL = 100  # partial matches re-ranked by coverage of the query's words
+RERANK_POOL = 100  # partial matches re-ranked by coverage of the query's words (deep enough: 50 and 200 rank alike)
+# Score times the plain idf-weighted share of the question's words: a lower
+# power lets paragraphs with one rare word in, a higher one drops recall.
 COVERAGE_POWER = 1.0
+# A partial match's score times 1 + 2 x the share of the question's bigrams it
+# holds: the question's own phrasing is strong evidence, yet not all of it (1 is
+# too little, 3 and more cost recall).
 BIGRAM_WEIGHT = 2.0
 LEVELS = ("paragraph", "article")
 SORTS = ("relevance", "date", "-date")
