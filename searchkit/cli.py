@@ -563,6 +563,8 @@ def analyze_command(ctx: click.Context, text: str, query_mode: bool, as_json: bo
         click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}{split}")
     ranking = "  ".join(f"{w['word']} ({w['doc_frequency']})" for w in data["ranking_words"])
     click.echo(f"ranking words (document frequency in text + titles): {ranking or 'none'}")
+    for condition in data["filters"]:
+        click.echo(f"filter: {condition}")
     for note in data["notes"]:
         click.echo(f"note: {note}")
 

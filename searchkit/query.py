@@ -348,6 +348,16 @@ class Filters:
     def __bool__(self) -> bool:
         return bool(self.sources or self.authors or self.tags or self.date_from or self.date_to or any(self.more))
 
+    def describe(self) -> list[str]:
+        """One line per condition, as ``analyze --query`` shows them."""
+        lines = [f"{name} is {' or '.join(values)}"
+                 for name, values in (("source", self.sources), ("author", self.authors), ("tag", self.tags)) if values]
+        if self.date_from or self.date_to:
+            lines.append(f"date from {self.date_from or 'any'} to {self.date_to or 'any'}")
+        for more in self.more:
+            lines.extend(more.describe())
+        return lines
+
     def also(self, other: Filters) -> Filters:
         return self if not other else other if not self else Filters(more=(self, other))
 
@@ -834,6 +844,7 @@ class QueryPlan:
     keywords: list[KeywordPlan]
     ranking_words: list[tuple[str, int]]  # (word, its document frequency in text plus that in titles)
     notes: list[str]
+    filters: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -841,13 +852,14 @@ class QueryPlan:
             "normalized": self.normalized,
             "keywords": [plan.__dict__.copy() for plan in self.keywords],
             "ranking_words": [{"word": word, "doc_frequency": frequency} for word, frequency in self.ranking_words],
+            "filters": self.filters,
             "notes": self.notes,
         }
 
 
 def explain_query(searcher: Any, grams: int, query: str) -> QueryPlan:
     """The keywords, their exact grams, and the ranking words :func:`run_search` uses, with their document frequencies."""
-    node, notes, _filters = parse_query(query)
+    node, notes, filters = parse_query(query)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
     plans = [
@@ -856,4 +868,4 @@ def explain_query(searcher: Any, grams: int, query: str) -> QueryPlan:
     ]
     words = dict.fromkeys(w for k in keywords if not k.title for w in lexicon.segment(k.text))
     ranking = [(word, lexicon.doc_frequency(word)) for word in words]
-    return QueryPlan(query, analysis.fold(query), plans, ranking, notes)
+    return QueryPlan(query, analysis.fold(query), plans, ranking, notes, filters.describe())

@@ -270,6 +270,8 @@ def test_analyze_query_shows_what_a_search_does_on_the_index(runner: CliRunner, 
     text = run(runner, seeded, "analyze", "--query", "快速通关").stdout.splitlines()
     assert text[1] == "keyword '快速通关' (text): exact on grams 快 速 通 关; words 快速 通关"
     assert text[2] == f"ranking words (document frequency in text + titles): 快速 ({expected[0]['doc_frequency']})  通关 ({expected[1]['doc_frequency']})"
+    filtered = run(runner, seeded, "analyze", "--query", "快速通关 source:新华社 date:2023-12..2024").stdout.splitlines()
+    assert filtered[3:] == ["filter: source is 新华社", "filter: date from 2023-12 to 2024"]
 
 
 def test_analyze_query_needs_an_index(runner: CliRunner, tmp_path: Path) -> None:
