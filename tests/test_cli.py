@@ -222,7 +222,7 @@ def test_version_mismatch(runner: CliRunner, seeded: Path) -> None:
     result = run(runner, seeded, "search", "珠峰")
     assert result.exit_code == 3
     assert result.stderr == (
-        f"Error: index at {seeded} has schema version 99, this searchkit reads 1, 2 or 3: "
+        f"Error: index at {seeded} has schema version 99, this searchkit reads 1, 2, 3 or 4: "
         f"rebuild it with `searchkit --index {seeded} reindex`\n"
     )
 

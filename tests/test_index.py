@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import pytest
@@ -189,8 +191,8 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
     assert {query: answers(old, query) for query in queries} == {query: answers(new, query) for query in queries}
 
 
-@pytest.mark.parametrize("version", [1, 2])
-def test_an_index_of_an_older_schema_version_is_read_and_marked_3_when_written(tmp_path, monkeypatch, version) -> None:
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_an_index_of_an_older_schema_version_is_read_and_marked_current_when_written(tmp_path, monkeypatch, version) -> None:
     # Before version 3 the paragraphs' characters had postings (version 2's
     # segments also suffix arrays, which answer alike). A searchkit reading
     # up to 2 would find nothing in version 3's segments, so the first write
@@ -202,7 +204,7 @@ def test_an_index_of_an_older_schema_version_is_read_and_marked_3_when_written(t
     from searchkit.engine import store
     from searchkit.index import SCHEMA_VERSION
 
-    assert SCHEMA_VERSION == 3
+    assert SCHEMA_VERSION == 4
     with monkeypatch.context() as old_code:
         old_code.setattr(store, "make_codec", postings_codec)
         old_code.setattr(writing, "encode_ranking_words", lambda words: None)
@@ -223,8 +225,8 @@ def test_an_index_of_an_older_schema_version_is_read_and_marked_3_when_written(t
     assert json.loads(meta_path.read_text(encoding="utf-8"))["schema_version"] == version  # reading leaves it
     ix.add_articles(CORPUS[2:], workers=1)
     new.add_articles(CORPUS[2:], workers=1)
-    assert json.loads(meta_path.read_text(encoding="utf-8")) == {**meta, "schema_version": 3}
-    assert ix.stats().schema_version == SearchIndex(tmp_path / "ix").stats().schema_version == 3
+    assert json.loads(meta_path.read_text(encoding="utf-8")) == {**meta, "schema_version": 4}
+    assert ix.stats().schema_version == SearchIndex(tmp_path / "ix").stats().schema_version == 4
     assert ix.stats().segments == 2
     assert answers(ix) == answers(new)
     ix.optimize()
@@ -245,3 +247,18 @@ def test_a_file_of_whole_batches_commits_its_marker_with_its_last_batch(tmp_path
     assert ix.stats().segments == 2
     again = ix.add_files([source], batch_size=2, workers=1)
     assert (again.added, again.unchanged) == (0, 1)
+
+
+def test_in_memory_indexes_keep_their_temporary_files_apart() -> None:
+    # Whoosh put every in-memory index's temporary files in the system's MAIN.tmp:
+    # two processes writing at once deleted each other's.
+    first, second = SearchIndex.in_memory(), SearchIndex.in_memory()
+    writers = [first.store.writer(1.0), second.store.writer(1.0)]
+    try:
+        folders = [writer._tempstorage.folder for writer in writers]
+        assert folders[0] != folders[1]
+        assert not any(folder.endswith("MAIN.tmp") for folder in folders)
+    finally:
+        for writer in writers:
+            writer.cancel()
+    assert not any(os.path.exists(folder) for folder in folders)

@@ -427,7 +427,7 @@ def test_garbage_metadata_file_and_reindex(capsys, monkeypatch, seeded: Path) ->
     assert cli_main(capsys, monkeypatch, "--index", str(seeded), "search", "珠峰") == (3, "", expected)
     code, out, err = cli_main(capsys, monkeypatch, "--index", str(seeded), "reindex")
     assert (code, out, err) == (0, "reindexed: 7 articles, 43 paragraphs, 1 source files\n", "")
-    assert json.loads((seeded / "searchkit.json").read_text(encoding="utf-8"))["schema_version"] == 3
+    assert json.loads((seeded / "searchkit.json").read_text(encoding="utf-8"))["schema_version"] == 4
     assert cli_main(capsys, monkeypatch, "--index", str(seeded), "search", "珠峰", "--json")[0] == 0
 
 
@@ -482,7 +482,7 @@ def bump(ix: Path, **changes) -> None:
 def test_schema_version_bump_then_reindex(capsys, monkeypatch, seeded: Path) -> None:
     bump(seeded, schema_version=0)
     expected = (
-        f"Error: index at {seeded} has schema version 0, this searchkit reads 1, 2 or 3: "
+        f"Error: index at {seeded} has schema version 0, this searchkit reads 1, 2, 3 or 4: "
         f"rebuild it with `searchkit --index {seeded} reindex`\n"
     )
     assert cli_main(capsys, monkeypatch, "--index", str(seeded), "search", "珠峰") == (3, "", expected)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from whoosh.filedb.filestore import RamStorage
+from searchkit.engine.store import PrivateRamStorage as RamStorage  # temporary files of its own
 from whoosh.writing import SegmentWriter
 
 from searchkit import Article, SearchIndex, SearchkitError

@@ -24,14 +24,17 @@ __all__ = [
     "recorded_settings", "refuse_other_files", "refused_write", "write_meta", "writing_to",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Versions this searchkit reads. 1: words fields hold posting values
 # (positions, counts) that nothing reads; its segments read as version 2's.
 # 2: paragraphs' characters have postings besides the suffix arrays; 3's
-# segments have the arrays only (see searchkit.engine.chars.char_rows). An
-# index is marked with this version before this searchkit first writes to
-# it: an older searchkit would find nothing in the segments written since.
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+# segments have the arrays only (see searchkit.engine.chars.char_rows).
+# 4: paragraphs carry their article's metadata (schema.FILTER_FIELDS), and the
+# table of contents names the engine's classes (an older searchkit cannot
+# unpickle it). An index is marked with this version before this searchkit
+# first writes to it, so an older searchkit refuses it in one line; segments
+# written before 4 have no metadata (Store.segments_without_metadata).
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 META_FILE = "searchkit.json"
 META_FORMAT = "searchkit-index"
 

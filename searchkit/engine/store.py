@@ -9,6 +9,7 @@ searchkit codec under the index lock, and the segments' readers.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -42,9 +43,22 @@ from .suffixes import has_suffix_file
 from .version import check_whoosh_version
 from .writer import ChildSegment, SearchkitWriter
 
-__all__ = ["Store", "write_lock"]
+__all__ = ["PrivateRamStorage", "Store", "write_lock"]
 
 LOCK_NAME = "MAIN_WRITELOCK"
+
+
+class PrivateRamStorage(RamStorage):  # type: ignore[misc]
+    """Whoosh's in-memory storage, with temporary files of its own.
+
+    Whoosh's writer asks for temporary storage named after the index
+    (``MAIN.tmp``), which ``RamStorage`` puts in the system's temporary folder:
+    two processes writing in-memory indexes at once shared it, and one's
+    clean-up deleted the other's files.
+    """
+
+    def temp_storage(self, name: str | None = None) -> Any:
+        return FileStorage(tempfile.mkdtemp(prefix=f"searchkit-{name or 'temp'}-")).create()
 
 
 class Store:
@@ -63,7 +77,7 @@ class Store:
     @classmethod
     def in_memory(cls, settings: AnalyzerSettings) -> Store:
         check_whoosh_version()
-        return cls(RamStorage().create_index(make_schema()), None, settings)
+        return cls(PrivateRamStorage().create_index(make_schema()), None, settings)
 
     @classmethod
     def open(cls, path: Path, settings: AnalyzerSettings, create: bool = False) -> Store:
