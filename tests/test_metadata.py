@@ -164,3 +164,31 @@ def test_an_index_built_before_metadata_says_reindex_in_one_line(tmp_path: Path)
     assert after.exit_code == 0
     data = json.loads(after.stdout)
     assert data["facets"] == {"year": {}} and data["total"] == json.loads(plain.stdout)["total"]
+
+
+def test_metadata_survives_merges_reindex_and_moves(news: Path, tmp_path: Path) -> None:
+    asked = ["冬季", "--level", "article", "--facets", "source,author,tag,year,month", "--sort", "-date", "--limit", "20"]
+    more = tmp_path / "more.jsonl"
+    more.write_text(json.dumps({"id": "n6", "title": "夏季", "text": "夏季无雪。", "source": "新华社", "date": "2023-06"},
+                               ensure_ascii=False) + "\n", encoding="utf-8")
+    assert CliRunner().invoke(cli, ["--index", str(news), "index", str(more)]).exit_code == 0
+    before = search(news, *asked)
+    assert before["facets"]["source"] == {"新华社": 2, "AFP": 1, "人民日报": 1, "聯合報": 1}
+    assert CliRunner().invoke(cli, ["--index", str(news), "optimize"]).exit_code == 0  # two segments merged into one
+    assert search(news, *asked) == before
+    assert CliRunner().invoke(cli, ["--index", str(news), "reindex"]).exit_code == 0
+    assert search(news, *asked) == before
+    assert SearchIndex.check_path(news).ok
+
+
+def test_check_finds_metadata_columns_that_disagree_with_the_filters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from searchkit.engine.schema import KeywordsField
+
+    real = KeywordsField.to_column_value
+    monkeypatch.setattr(KeywordsField, "to_column_value", lambda self, value: real(self, [v + "x" for v in value]))
+    ix = SearchIndex.create(tmp_path / "ix")
+    ix.add_articles([{"id": "a", "title": "t", "text": "正文", "source": "新华社"}], workers=1)
+    monkeypatch.undo()
+    [segment] = [leaf.segment().segment_id() for leaf in ix.store.segment_readers()]
+    assert ix.check().problems == [
+        f"segment {segment}: the column of sources is damaged (it disagrees with the terms the filters read)"]

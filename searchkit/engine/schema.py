@@ -18,12 +18,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from whoosh import columns as wcolumns
 from whoosh import fields as wfields
 from whoosh import formats
 
 from ..analysis import ChineseTokenizer, fold, gram_items
-from .words import RANKING_WORDS_FIELD, RankingWordsField
+from .words import RANKING_WORDS_FIELD, RankingWordsField, VarBytesColumn
 
 __all__ = ["ExactID", "FILTER_FIELDS", "KeywordsField", "Prepared", "PreparedField", "make_schema"]
 
@@ -97,7 +96,7 @@ class KeywordsField(wfields.FieldType):  # type: ignore[misc]
         self.format = formats.Existence()
         self.analyzer = None
         self.unique = False
-        self.column_type = wcolumns.VarBytesColumn()
+        self.column_type = VarBytesColumn()
 
     def index(self, value: Any, **kwargs: Any) -> Any:
         terms = sorted({fold(item).strip().encode("utf-8") for item in value if item and item.strip()})

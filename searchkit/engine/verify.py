@@ -18,6 +18,7 @@ from .codec import var_bytes
 from .store import Store
 from .suffixes import segment_suffixes
 from .terms import field_terms, hash_index_problem
+from .schema import FILTER_FIELDS
 from .words import RANKING_WORDS_FIELD, RANKING_WORDS_PARTS, decode_ranking_words
 
 __all__ = ["SegmentScan", "scan_segments"]
@@ -70,6 +71,7 @@ def scan_segments(store: Store, postings: bool, document: Callable[[str, dict[st
                     problem("segment", f"segment {name}: the term index cannot be read ({_name(exc)})")
                 _check_suffixes(reader, name, problem)
                 _check_ranking_words(reader, name, problem)
+                _check_metadata(reader, name, problem)
         finally:
             try:
                 reader.close()
@@ -159,3 +161,31 @@ def _check_postings(reader: Any, segment: str, add: Problem) -> int:
             shown = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
             add("postings", f"segment {segment}: postings of {fieldname}:{shown!r} cannot be read ({_name(exc)})")
     return terms
+
+
+def _check_metadata(reader: Any, segment: str, add: Problem) -> None:
+    """The columns of paragraphs' metadata (if the segment has them) read, and
+    hold what the filters' terms hold, per live document."""
+    for fieldname in FILTER_FIELDS:
+        if not reader.has_column(fieldname):
+            continue
+        field = reader.schema[fieldname]
+        try:
+            column = reader.column_reader(fieldname, translate=False)
+            from_column = 0
+            for docnum, value in enumerate(var_bytes(column, range(reader.doc_count_all()))):
+                if value and not reader.is_deleted(docnum):
+                    for term, *_rest in field.index(field.from_column_value(value)):
+                        from_column += hash((term, docnum))
+            from_postings = 0
+            for btext in reader.lexicon(fieldname):
+                matcher = reader.postings(fieldname, btext)
+                while matcher.is_active():
+                    if not reader.is_deleted(matcher.id()):
+                        from_postings += hash((btext, matcher.id()))
+                    matcher.next()
+            problem = None if from_column == from_postings else "it disagrees with the terms the filters read"
+        except Exception as exc:  # noqa: BLE001
+            problem = f"it cannot be read ({_name(exc)})"
+        if problem is not None:
+            add("postings", f"segment {segment}: the column of {FILTER_FIELDS[fieldname]}s is damaged ({problem})")

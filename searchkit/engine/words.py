@@ -15,7 +15,7 @@ from typing import Any
 from whoosh import columns as wcolumns
 from whoosh import fields as wfields
 
-__all__ = ["RANKING_WORDS_FIELD", "RANKING_WORDS_PARTS", "RankingWordsField", "decode_ranking_words",
+__all__ = ["RANKING_WORDS_FIELD", "RANKING_WORDS_PARTS", "RankingWordsField", "VarBytesColumn", "decode_ranking_words",
            "encode_ranking_words", "ranking_words_column", "recorded_words"]
 
 RANKING_WORDS_FIELD = "ranking_words"
@@ -23,6 +23,24 @@ RANKING_WORDS_FIELD = "ranking_words"
 RANKING_WORDS_PARTS = ("words", "title_words")
 _WORDS_FORMAT = b"\x01"  # first byte of a column value (empty: no words recorded)
 _WORD_SEPARATOR, _PART_SEPARATOR = "\x00", "\x01"
+
+
+class VarBytesColumn(wcolumns.VarBytesColumn):  # type: ignore[misc]
+    """Whoosh's ``VarBytesColumn``, written right when the last documents have no value.
+
+    Whoosh-Reloaded 2.7.5's writer takes its arrays of lengths and offsets
+    before it fills in the documents after the last value. When that fill
+    widens the offsets' type (the column's size passing 255 or 65,535 bytes
+    there), the array it writes misses its tail, and every value then reads
+    from the wrong place: a segment ending with files' records (which have no
+    words) after exactly such a column was unreadable.
+    """
+
+    class Writer(wcolumns.VarBytesColumn.Writer):  # type: ignore[misc]
+        def finish(self, doccount: int) -> None:
+            self.fill(doccount)
+            self._count = max(self._count, doccount)  # fill does not count: Whoosh's finish would fill again
+            super().finish(doccount)
 
 
 class RankingWordsField(wfields.FieldType):  # type: ignore[misc]
@@ -38,7 +56,7 @@ class RankingWordsField(wfields.FieldType):  # type: ignore[misc]
         self.analyzer = None
         self.unique = False
         # Offsets written whatever the segment's size: a reader then need not add up every length.
-        self.column_type = wcolumns.VarBytesColumn(write_offsets_cutoff=0)
+        self.column_type = VarBytesColumn(write_offsets_cutoff=0)
 
     def to_column_value(self, value: bytes) -> bytes:
         return value
