@@ -48,7 +48,8 @@ Whoosh internals relied on (whoosh-reloaded 2.7.5, pinned for this reason;
   ``_TermTable``; ``_hash``, ``_buffer``, ``_write_hashes``,
   ``_write_extras``, ``_position``), ``HashWriter``, ``crc_hash``;
 * ``whoosh.columns``: ``VarBytesColumn.Reader`` (``_lengths``,
-  ``_offsets``, ``_dbfile``, ``_basepos``), ``CompressedBytesColumn``
+  ``_offsets``, ``_dbfile``, ``_basepos``), ``VarBytesColumn.Writer``
+  (subclassed to fix its ``finish``: ``fill``, ``_count``), ``CompressedBytesColumn``
   (subclassed), column readers' ``_count``, ``_default``, ``_typecode``,
   ``_doccount``;
 * ``whoosh.writing.SegmentWriter`` (subclassed: ``SearchkitWriter``;
@@ -57,14 +58,16 @@ Whoosh internals relied on (whoosh-reloaded 2.7.5, pinned for this reason;
   ``_process_posts``, ``_finish``, ``_added``, ``_perdoc``, ``_temp``,
   ``_tempstorage``, ``_random_id``, ``_latest_generation``), and
   ``whoosh.index``: ``TOC``, ``FileIndex._reader``, ``FileIndex._segments``,
-  ``clean_files``;
+  ``clean_files``; ``whoosh.filedb.filestore``: ``FileStorage``,
+  ``RamStorage`` (subclassed: ``temp_storage``);
 * ``whoosh.reading.SegmentReader`` (``_terms``, ``_perdoc``, ``_segment``,
   ``_storage``, ``_codec``), ``EmptyReader``;
 * ``whoosh.matching``: ``ListMatcher`` (subclassed; ``_ids``, ``_weights``,
   ``_values``, ``_i``), ``AndNotMatcher`` (subclassed: ``_find_first``,
   ``_find_next``), ``ReadTooFar``; ``whoosh.query``: ``Query``, ``Or``
-  (``DEFAULT_MATCHER``), ``AndNot``, ``And``, ``Not``, ``Term``
-  (subclassed); ``whoosh.scoring.BM25F`` (``_field_B``);
+  (``DEFAULT_MATCHER``), ``AndNot``, ``And``, ``Not``, ``Term``,
+  ``ConstantScoreQuery`` (subclassed); ``whoosh.scoring.BM25F`` (``_field_B``);
+  ``Searcher.search(limit=None)``'s ``top_n`` (every match, for date sorting);
 * ``whoosh.util``: ``numlists.GrowableArray``, ``numeric.byte_to_length``,
   ``filelock.try_for``; ``whoosh.system.pack_ushort``; ``whoosh.fields``
   field types (subclassed) and ``whoosh.formats``.
