@@ -130,7 +130,7 @@ def open_system(system: str, index_dir: Path):
         index = opener(index_dir)
 
         def run(query: str, mode: str) -> int:
-            result = index.search(query, limit=10)
+            result = index.search(query, limit=10, level="paragraph")
             n = 0
             for hit in result.hits:  # touch the snippets, as a caller would
                 n += len(hit.snippet.text) + len(hit.snippet.highlights)

@@ -269,7 +269,9 @@ def search_options(command: Any) -> Any:
         click.option("--limit", "-n", type=click.IntRange(1, 10000), default=10, show_default=True),
         click.option("--offset", type=click.IntRange(0, 10000), default=0, show_default=True,
                      help="Skip this many hits (the total counts them all)."),
-        click.option("--level", type=click.Choice(["paragraph", "article"]), default="paragraph", show_default=True),
+        click.option("--level", type=click.Choice(["article", "paragraph"]), default="article", show_default=True,
+                     help="article: one hit per article, each keyword in its title or any of its paragraphs; "
+                     "paragraph: every keyword in the paragraph itself."),
         click.option("--sort", type=click.Choice(["relevance", "date", "-date"]), default="relevance", show_default=True,
                      help="Relevance, or date (oldest first) or -date (newest first); undated articles last."),
         click.option("--facets", default="", metavar="NAMES",

@@ -470,7 +470,7 @@ class SearchIndex:
         *,
         limit: int = 10,
         offset: int = 0,
-        level: str = "paragraph",
+        level: str = "article",
         sort: str = "relevance",
         facets: Sequence[str] = (),
         source: Sequence[str] | str = (),

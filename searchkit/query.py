@@ -37,6 +37,7 @@ from .engine import (
     cached_doc_frequency,
     collect,
     column_values,
+    documents,
     every,
     excluding,
     negated,
@@ -612,7 +613,7 @@ def run_search(
     *,
     limit: int = 10,
     offset: int = 0,
-    level: str = "paragraph",
+    level: str = "article",
     sort: str = "relevance",
     facets: Sequence[str] = (),
     filters: Filters | None = None,
@@ -657,7 +658,10 @@ def run_search(
         scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
         matched = required  # the same documents, unscored: what facets count
     # No kind filter: only paragraph documents have the analyzed fields.
-    results, total = _page(searcher, scored, limit, offset, level, sort)
+    if level == "article" and node is not None:
+        results, total, matched = _article_page(searcher, node, grams, allowed, words, limit, offset, sort)
+    else:
+        results, total = _page(searcher, scored, limit, offset, level, sort)
     partial = False
     if total == 0 and node is not None:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
@@ -683,9 +687,96 @@ def run_search(
                 needles = sorted(set(needles) | set(fallback_words), key=len, reverse=True)
     title_needles = sorted({k.text for k in keywords}, key=len, reverse=True)
     hits = _hits(searcher, results, needles, title_needles, max_chars)
-    counted = _facets(searcher, matched, level, facets) if facets else None
+    counted = _facets(searcher, matched, "paragraph" if level == "article" and node is not None and not partial else level,
+                      facets) if facets else None
     return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes,
                         offset=offset, facets=counted)
+
+
+def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, words: list[str], limit: int,
+                  offset: int, sort: str) -> tuple[list[tuple[int, dict[str, Any], float]], int, Query]:
+    """Articles in which each keyword is in the title or in some paragraph (not
+    necessarily the same one), ranked by their best paragraph; and a query of
+    one paragraph per matched article (for facets).
+
+    A paragraph ranks by the query's words (text and title) and the exact
+    keywords it holds; an article whose title alone holds a keyword is
+    represented by its opening paragraph.
+    """
+    def articles_of(q: Query) -> dict[str, list[int]]:
+        docnums = sorted(searcher.docs_for_query(q))
+        found: dict[str, list[int]] = {}
+        for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):
+            found.setdefault(article_id, []).append(docnum)
+        return found
+
+    in_text: dict[str, dict[str, list[int]]] = {}  # keyword -> article -> its paragraphs holding it
+
+    def holding(keyword: Keyword) -> set[str]:
+        found = set(articles_of(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams)))
+        if not keyword.title:
+            in_text[keyword.text] = articles_of(exact_query(Keyword(keyword.text, keyword.raw, False, keyword.quoted), grams))
+            found |= set(in_text[keyword.text])
+        return found
+
+    universe: list[set[str]] = []
+
+    def everything() -> set[str]:
+        if not universe:
+            universe.append(set(articles_of(every("kind", "paragraph"))))
+        return universe[0]
+
+    def evaluate(part: Node) -> set[str]:
+        if isinstance(part, Keyword):
+            return holding(part)
+        if isinstance(part, Not):
+            return everything() - evaluate(part.node)
+        if isinstance(part, And):
+            positives = [evaluate(n) for n in part.nodes if not isinstance(n, Not)]
+            kept = set.intersection(*positives) if positives else everything()
+            for n in part.nodes:
+                if isinstance(n, Not):
+                    kept -= evaluate(n.node)
+            return kept
+        return set().union(*(evaluate(n) for n in part.nodes))
+
+    matched = evaluate(node)
+    if allowed is not None and matched:
+        matched &= set(articles_of(restricted(every("kind", "paragraph"), allowed)))
+    # Each matched article's paragraphs that hold a keyword; its opening one where only its title does.
+    candidates: list[int] = []
+    for article_id in matched:
+        held = [docnum for by_article in in_text.values() for docnum in by_article.get(article_id, ())]
+        if not held:
+            numbers = list(searcher.document_numbers(kind="paragraph", article_id=article_id))
+            held = [min(numbers, key=lambda n: searcher.stored_fields(n)["ordinal"])] if numbers else []
+        candidates.extend(held)
+    chosen = documents(candidates)
+    exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]
+    required = restricted(any_of([boosted(q, GRAMS_WEIGHT) for q in exact] + [chosen]), chosen) if exact else chosen
+    ranking = _ranking_terms(words)
+    scored = RankedFilter(required, ranking) if ranking else required
+    best = _per_level(searcher, all_matches(searcher, scored), "article")
+    if sort == "relevance":
+        ordered = sorted(best, key=lambda item: (-item[1], item[0]))
+    else:
+        ordered = _by_date(searcher, best, sort)
+    page = ordered[offset:offset + limit]
+    return ([(docnum, searcher.stored_fields(docnum), score) for docnum, score in page], len(ordered),
+            documents([docnum for docnum, _score in best]))
+
+
+def _by_date(searcher: Any, matches: list[tuple[int, float]], sort: str) -> list[tuple[int, float]]:
+    """Oldest (``date``) or newest (``-date``) first; on one date, the better match; undated last either way."""
+    dates = column_values(searcher, "f_date", [docnum for docnum, _score in matches])
+    dated = [(d[0], docnum, score) for (docnum, score), d in zip(matches, dates) if d]
+    undated = [(docnum, score) for (docnum, score), d in zip(matches, dates) if not d]
+    if sort == "date":
+        dated.sort(key=lambda item: (item[0], -item[2], item[1]))
+    else:
+        dated.sort(key=lambda item: (_descending(item[0]), -item[2], item[1]))
+    undated.sort(key=lambda item: (-item[1], item[0]))
+    return [(docnum, score) for _date, docnum, score in dated] + undated
 
 
 def _page(searcher: Any, q: Query, limit: int, offset: int, level: str, sort: str,
@@ -697,17 +788,7 @@ def _page(searcher: Any, q: Query, limit: int, offset: int, level: str, sort: st
         if rerank:
             found = rerank(found)
         return [(docnum, fields, score) for docnum, fields, score, _matched in found[offset:wanted]], total
-    matches = _per_level(searcher, all_matches(searcher, q), level)
-    dates = column_values(searcher, "f_date", [docnum for docnum, _score in matches])
-    dated = [(d[0], docnum, score) for (docnum, score), d in zip(matches, dates) if d]
-    undated = [(docnum, score) for (docnum, score), d in zip(matches, dates) if not d]
-    # Oldest or newest first; on one date, the better match; undated articles last either way.
-    if sort == "date":
-        dated.sort(key=lambda item: (item[0], -item[2], item[1]))
-    else:
-        dated.sort(key=lambda item: (_descending(item[0]), -item[2], item[1]))
-    undated.sort(key=lambda item: (-item[1], item[0]))
-    ordered = [(docnum, score) for _date, docnum, score in dated] + undated
+    ordered = _by_date(searcher, _per_level(searcher, all_matches(searcher, q), level), sort)
     return [(docnum, searcher.stored_fields(docnum), score) for docnum, score in ordered[offset:offset + limit]], len(ordered)
 
 

@@ -26,16 +26,22 @@ class TextScan:
         wanted = fold(piece)
         return {key for key, text in self.folded.items() if wanted in text}
 
-    def boolean_query(self, chooser: random.Random, pieces: Sequence[str]) -> tuple[str, set[Key], list[str]]:
+    def articles_holding(self, piece: str) -> set[str]:
+        """The articles one of whose paragraphs holds ``piece`` (titles are empty here)."""
+        return {article_id for article_id, _paragraph in self.holding(piece)}
+
+    def boolean_query(self, chooser: random.Random, pieces: Sequence[str]) -> tuple[str, set[Key], list[str], set[str]]:
         """A random query (a keyword; AND; OR; an exclusion; a group), the paragraphs
-        holding it, and its keywords that are not excluded."""
+        holding it, its keywords that are not excluded, and the articles holding
+        it (each keyword in some paragraph, not necessarily the same)."""
         a, b, c = ((chooser.choice(pieces).strip("，。") or "山") for _ in range(3))
-        holding = self.holding
-        shapes: list[Callable[[], tuple[str, set[Key], list[str]]]] = [
-            lambda: (a, holding(a), [a]),
-            lambda: (f"{a} {b}", holding(a) & holding(b), [a, b]),
-            lambda: (f"{a} OR {b}", holding(a) | holding(b), [a, b]),
-            lambda: (f"{a} -{b}", holding(a) - holding(b), [a]),
-            lambda: (f"({a} OR {b}) {c}", (holding(a) | holding(b)) & holding(c), [a, b, c]),
+        shapes: list[Callable[[Callable[[str], set]], tuple[str, set, list[str]]]] = [
+            lambda holding: (a, holding(a), [a]),
+            lambda holding: (f"{a} {b}", holding(a) & holding(b), [a, b]),
+            lambda holding: (f"{a} OR {b}", holding(a) | holding(b), [a, b]),
+            lambda holding: (f"{a} -{b}", holding(a) - holding(b), [a]),
+            lambda holding: (f"({a} OR {b}) {c}", (holding(a) | holding(b)) & holding(c), [a, b, c]),
         ]
-        return shapes[chooser.randrange(len(shapes))]()
+        shape = shapes[chooser.randrange(len(shapes))]
+        query, paragraphs, needles = shape(self.holding)
+        return query, paragraphs, needles, shape(self.articles_holding)[1]

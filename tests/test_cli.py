@@ -32,7 +32,9 @@ def test_index_seeds_and_search_highlighted(runner: CliRunner, seeded: Path) -> 
     result = run(runner, seeded, "search", "民族团结", "--limit", "1")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == "13 results for '民族团结' (showing 1)"
+    assert lines[0] == "3 results for '民族团结' (showing 1)"  # articles, by default
+    paragraphs = run(runner, seeded, "search", "民族团结", "--limit", "1", "--level", "paragraph").stdout
+    assert paragraphs.splitlines()[0] == "13 results for '民族团结' (showing 1)"
     assert lines[2].startswith("1. 让民族团结之花绚丽绽放  [")
     assert lines[3] == "   扎西顿珠"  # date, source and authors, as far as known
     assert "[民族团结]" in lines[4]
@@ -299,7 +301,7 @@ def test_grams_are_chosen_for_a_new_index_and_kept(runner: CliRunner, tmp_path: 
     assert grams() == 2  # reindex keeps the index's own choice ...
     assert run(runner, index_dir, "reindex", "--workers", "1", "--grams", "1").exit_code == 0
     assert grams() == 1  # ... unless told
-    result = run(runner, index_dir, "search", "民族团结", "--limit", "1")
+    result = run(runner, index_dir, "search", "民族团结", "--limit", "1", "--level", "paragraph")
     assert result.stdout.splitlines()[0] == "13 results for '民族团结' (showing 1)"
 
 

@@ -21,7 +21,7 @@ def batch(number: int) -> list[Article]:
 
 
 def hit_ids(ix: SearchIndex, query: str) -> list[str]:
-    return sorted(h.article_id for h in ix.search(query, limit=100).hits)
+    return sorted(h.article_id for h in ix.search(query, limit=100, level="paragraph").hits)
 
 
 def test_small_commits_merge_without_loss_or_duplicates(tmp_path: Path) -> None:
@@ -43,7 +43,7 @@ def test_small_commits_merge_without_loss_or_duplicates(tmp_path: Path) -> None:
 
 
 def _answers(ix: SearchIndex, queries: list[str]) -> list[list[tuple[str, int, str]]]:
-    return [[(h.article_id, h.paragraph, h.snippet.text) for h in ix.search(q, limit=100).hits] for q in queries]
+    return [[(h.article_id, h.paragraph, h.snippet.text) for h in ix.search(q, limit=100, level="paragraph").hits] for q in queries]
 
 
 def test_optimize_merges_into_one_segment_without_the_deleted_and_reports_progress(tmp_path: Path) -> None:
@@ -122,7 +122,7 @@ def test_an_index_of_bigrams_keeps_them_and_matches_as_one_of_characters(tmp_pat
     assert "民" in grams(bigrams, "grams")  # one-character keywords
     assert not any(len(gram) > 1 for gram in grams(bigrams, "title_grams"))  # titles keep characters
     for query in ["民族团结", "族团", "藏", "title:冬游", "冬遊西藏", '"冬游 西藏"', "民族 -团结之", "8.77亿元", "g318国道"]:
-        old, new = characters.search(query, limit=100), bigrams.search(query, limit=100)
+        old, new = characters.search(query, limit=100, level="paragraph"), bigrams.search(query, limit=100, level="paragraph")
         assert {(h.article_id, h.paragraph) for h in old.hits} == {(h.article_id, h.paragraph) for h in new.hits}, query
         assert old.total == new.total > 0, query
 
@@ -178,7 +178,7 @@ def test_an_index_with_word_positions_answers_and_merges_as_a_new_one(tmp_path, 
     assert [leaf.has_column(RANKING_WORDS_FIELD) for leaf, _offset in new.searcher().reader().leaf_readers()] == [True, True]
 
     def answers(ix: SearchIndex, query: str) -> tuple[int, list[tuple[str, int | None, float]]]:
-        result = ix.search(query, limit=100)
+        result = ix.search(query, limit=100, level="paragraph")
         return result.total, [(h.article_id, h.paragraph, h.score) for h in result.hits]
 
     queries = ["民族团结", "藏", "title:冬游", "冬遊西藏", "民族 -团结之", "西藏有哪些景区免费开放"]
@@ -218,7 +218,7 @@ def test_an_index_of_an_older_schema_version_is_read_and_marked_current_when_wri
 
     def answers(index: SearchIndex) -> dict[str, tuple[int, list[tuple[str, int | None, float]]]]:
         queries = ["民族团结", "藏", "title:冬游", "冬遊西藏", "民族 -团结之", "\"，累计\"", "\"。\" 各族", "西藏有哪些景区免费开放"]
-        return {q: (r.total, [(h.article_id, h.paragraph, h.score) for h in r.hits]) for q in queries for r in [index.search(q, limit=100)]}
+        return {q: (r.total, [(h.article_id, h.paragraph, h.score) for h in r.hits]) for q in queries for r in [index.search(q, limit=100, level="paragraph")]}
 
     assert ix.stats().schema_version == version
     assert answers(ix) == answers(new)

@@ -142,7 +142,7 @@ def test_cached_doc_frequency_is_the_searchers_own() -> None:
     assert ix.searcher() is not before
     assert cached_doc_frequency(ix.searcher(), "grams", "钓".encode()) == 2
     assert cached_doc_frequency(before, "grams", "钓".encode()) == 1  # the state it reads
-    assert {hit.article_id for hit in ix.search("钓").hits} == {"a", "b"}
+    assert {hit.article_id for hit in ix.search("钓", level="paragraph").hits} == {"a", "b"}
 
 
 RANKING_TERMS = [("words", "明月", 1.0), ("title_words", "明月", 2.0), ("grams", "不", 1.0), ("grams", "雪", 2.0), ("grams", "鹤", 1.0), ("grams", "\ud800", 1.0)]
@@ -230,8 +230,8 @@ def test_a_term_whose_postings_in_a_segment_are_all_deleted() -> None:
     assert set(_scored(ix, ranked)) == set(_scored(ix, CharPhrase("grams", list("雪山")))) and _scored(ix, ranked)
     for chars in ("雪孤", "孤雪", "山孤", "鹤"):
         assert _scored(ix, CharPhrase("grams", list(chars))) == _scored(ix, wq.Phrase("grams", list(chars)) if len(chars) > 1 else wq.Term("grams", chars))
-    assert [hit.article_id for hit in ix.search("孤鹤").hits] == ["later"]
-    assert [hit.article_id for hit in ix.search("雪山 OR 孤鹤").hits] in (["kept", "later"], ["later", "kept"])
+    assert [hit.article_id for hit in ix.search("孤鹤", level="paragraph").hits] == ["later"]
+    assert [hit.article_id for hit in ix.search("雪山 OR 孤鹤", level="paragraph").hits] in (["kept", "later"], ["later", "kept"])
 
 
 def test_check_finds_a_column_of_words_that_disagrees_with_the_postings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,7 +263,7 @@ def test_search_answers_the_same_from_the_column_of_words_as_from_postings(monke
     def answers() -> list[tuple[int, list[tuple[str, int | None, float]]]]:
         ix.close()  # a fresh searcher: no scorer or column remembered
         return [(r.total, [(h.article_id, h.paragraph, h.score) for h in r.hits])
-                for r in (ix.search(query, limit=50) for query in queries)]
+                for r in (ix.search(query, limit=50, level="paragraph") for query in queries)]
 
     used = []
     recorded = matchers._recorded_words

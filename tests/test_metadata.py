@@ -108,7 +108,7 @@ def test_bad_filters_are_one_line_and_exit_2(news: Path, args: list[str], messag
 
 
 def test_facets_count_every_match_not_only_the_page(news: Path) -> None:
-    data = search(news, "冬季", "--limit", "1", "--facets", "source,author,tag,year,month")
+    data = search(news, "冬季", "--limit", "1", "--level", "paragraph", "--facets", "source,author,tag,year,month")
     assert data["total"] == 6 and len(data["hits"]) == 1  # paragraphs: n3 has two
     assert data["facets"] == {
         "source": {"人民日报": 2, "新华社": 2, "AFP": 1, "聯合報": 1},
@@ -119,7 +119,7 @@ def test_facets_count_every_match_not_only_the_page(news: Path) -> None:
     }
     articles = search(news, "冬季", "--level", "article", "--facets", "source,year", "--source", "新华社")
     assert articles["facets"] == {"source": {"新华社": 2}, "year": {"2023": 1}}
-    text = CliRunner().invoke(cli, ["--index", str(news), "search", "冬季", "--facets", "source"]).stdout
+    text = CliRunner().invoke(cli, ["--index", str(news), "search", "冬季", "--level", "paragraph", "--facets", "source"]).stdout
     assert text.splitlines()[-1] == "source: 人民日报 2, 新华社 2, AFP 1, 聯合報 1"
 
 
@@ -192,3 +192,24 @@ def test_check_finds_metadata_columns_that_disagree_with_the_filters(tmp_path: P
     [segment] = [leaf.segment().segment_id() for leaf in ix.store.segment_readers()]
     assert ix.check().problems == [
         f"segment {segment}: the column of sources is damaged (it disagrees with the terms the filters read)"]
+
+
+def test_an_article_matches_with_its_keywords_in_different_paragraphs_or_its_title(news: Path) -> None:
+    from .conftest import SEED
+
+    runner = CliRunner()
+    seeded = Path(news).parent / "seed"
+    assert runner.invoke(cli, ["--index", str(seeded), "index", "--workers", "1", str(SEED.parent)]).exit_code == 0
+    articles = search(seeded, "民族团结 珠峰")
+    assert (articles["total"], articles.get("partial")) == (3, None)  # no paragraph holds both: articles do
+    assert search(seeded, "民族团结 珠峰", "--level", "paragraph").get("partial") is True
+    # Only the title holds 升温: the article is found, with its opening paragraph and its title highlighted.
+    (hit,) = search(news, "升温")["hits"]
+    assert (hit["article_id"], hit["paragraph"], hit["title_highlights"]) == ("n1", 0, [[4, 6]])
+    assert search(news, "升温", "--level", "paragraph").get("partial") is True
+    # 游客 is in n1's second paragraph, 冬季 in its first.
+    assert ids(search(news, "冬季 游客")) == ["n1"]
+    assert ids(search(news, "冬季 -取暖")) and "n2" not in ids(search(news, "冬季 -取暖", "--limit", "20"))
+    assert ids(search(news, "冬季 游客", "--source", "新华社")) == ["n1"]
+    other = search(news, "冬季 游客", "--source", "人民日报")  # no such article there: partial matches, filtered too
+    assert other["partial"] is True and {hit["source"] for hit in other["hits"]} == {"人民日报"}

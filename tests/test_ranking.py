@@ -42,8 +42,8 @@ def test_top_hits_are_the_head_of_the_full_ranking(synthetic: SearchIndex, seed:
     # Whoosh's array union matcher (its default for small indexes) dropped the
     # best documents under top-N pruning; the top 5 must be the best 5.
     query = "".join(random.Random(seed).sample(PLACES, 5)) + "在哪里？"  # no paragraph holds it
-    top = synthetic.search(query, limit=5)
-    everything = synthetic.search(query, limit=1000)
+    top = synthetic.search(query, limit=5, level="paragraph")
+    everything = synthetic.search(query, limit=1000, level="paragraph")
     assert top.partial and everything.partial
     assert [round(h.score, 6) for h in top.hits] == [round(h.score, 6) for h in everything.hits[:5]]
     assert top.total == everything.total > 5
@@ -55,7 +55,7 @@ def test_paragraph_with_every_word_beats_repeats_of_one() -> None:
         ("all", "乙", "长江大桥连通两岸铁路。"),
         ("other", "丙", "黄河铁路今日通车。"),
     )
-    result = ix.search("长江的铁路在哪里？")
+    result = ix.search("长江的铁路在哪里？", level="paragraph")
     assert result.partial
     assert ids(result)[0] == ("all", 0)
     assert set(ids(result)) == {("all", 0), ("repeats", 0), ("other", 0)}
@@ -66,7 +66,7 @@ def test_title_words_weigh_more_in_partial_matches() -> None:
         ("body", "新闻", "敦煌壁画修复工作今年完成。"),
         ("title", "敦煌壁画", "修复工作今年完成，游客可以参观。"),
     )
-    result = ix.search("敦煌壁画是什么时候修复的？")
+    result = ix.search("敦煌壁画是什么时候修复的？", level="paragraph")
     assert result.partial
     assert ids(result) == [("title", 0), ("body", 0)]
 
@@ -76,8 +76,8 @@ def test_question_in_either_script_ranks_alike() -> None:
         ("t", "鐵路", "青藏鐵路經過崑崙山口，全長一千九百多公里。"),
         ("s", "铁路", "京张铁路是中国自主设计的第一条铁路。"),
     )
-    simplified = ix.search("青藏铁路经过哪个山口？")
-    traditional = ix.search("青藏鐵路經過哪個山口？")
+    simplified = ix.search("青藏铁路经过哪个山口？", level="paragraph")
+    traditional = ix.search("青藏鐵路經過哪個山口？", level="paragraph")
     assert ids(simplified) == ids(traditional) == [("t", 0), ("s", 0)]
     assert [h.score for h in simplified.hits] == [h.score for h in traditional.hits]
 
@@ -87,6 +87,6 @@ def test_the_questions_own_phrasing_ranks_first() -> None:
         ("scattered", "广州", "孙中山早年离开广东，去过很多地方，后来很少回到故乡。"),
         ("phrased", "翠亨村", "翠亨村有一座纪念馆，这里是孙中山的故乡，游客很多。"),
     )
-    result = ix.search("孙中山的故乡在哪里？")
+    result = ix.search("孙中山的故乡在哪里？", level="paragraph")
     assert result.partial
     assert ids(result) == [("phrased", 0), ("scattered", 0)]

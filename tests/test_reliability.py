@@ -133,7 +133,7 @@ def test_sigkill_keeps_committed_batches_and_rerun_completes(
     index = SearchIndex(ix)
     stats = index.stats()
     assert (stats.articles, stats.paragraphs, stats.sources) == (committed, committed, 0)
-    assert index.search("共同关键词", limit=1).total == committed
+    assert index.search("共同关键词", limit=1, level="paragraph").total == committed
     assert sorted(article_ids(ix)) == sorted(ids[:committed])
     assert (ix / "MAIN_WRITELOCK").exists()  # left behind, but an flock dies with its process
     index.close()
@@ -144,7 +144,7 @@ def test_sigkill_keeps_committed_batches_and_rerun_completes(
     listed = article_ids(ix)
     assert len(listed) == len(set(listed)) == 300
     assert set(listed) == set(ids)
-    assert SearchIndex(ix).search("共同关键词", limit=1).total == 300
+    assert SearchIndex(ix).search("共同关键词", limit=1, level="paragraph").total == 300
     report = SearchIndex(ix).check()
     assert report.ok, report.problems
     assert (report.articles, report.paragraphs, report.sources) == (300, 300, 1)
@@ -274,11 +274,11 @@ def test_searches_during_indexing_see_committed_states(tmp_path: Path) -> None:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     totals = []
     while proc.poll() is None:
-        totals.append(reader.search("共同关键词", limit=3).total)
+        totals.append(reader.search("共同关键词", limit=3, level="paragraph").total)
         totals.append(SearchIndex(ix).stats().articles)  # a fresh opening each time, too
     out, err = proc.communicate()
     assert proc.returncode == 0, err
-    totals.append(reader.search("共同关键词", limit=3).total)
+    totals.append(reader.search("共同关键词", limit=3, level="paragraph").total)
     assert totals[-1] == 200
     assert all(total % 20 == 0 for total in totals), sorted(set(totals))
 
@@ -288,11 +288,11 @@ def test_threads_searching_one_index_agree_with_serial(tmp_path: Path) -> None:
     ix.add_articles(CORPUS, workers=1)
     queries = ["民族团结", "珠峰", "日喀則", '"冬游 西藏"', "珠峰 OR 昂仁县", "title:冬游", "民族团结 -珠峰",
                "哪里可以冬游西藏", "GPS", "8.77亿元"]
-    serial = {q: ix.search(q, limit=5).to_json() for q in queries}
+    serial = {q: ix.search(q, limit=5, level="paragraph").to_json() for q in queries}
     fresh = SearchIndex(tmp_path / "ix")  # searchers opened by the threads only
 
     def run(q: str) -> tuple[str, dict]:
-        return q, fresh.search(q, limit=5).to_json()
+        return q, fresh.search(q, limit=5, level="paragraph").to_json()
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(run, queries * 8))
@@ -515,7 +515,7 @@ def test_an_index_keeps_its_analyzer_settings_until_reindexed(seeded: Path) -> N
     report = SearchIndex.reindex(seeded, workers=1)  # to the default settings
     assert (report.articles, report.paragraphs, report.sources, report.dropped_paragraphs) == (7, 43, 1, 0)
     assert SearchIndex(seeded).settings == AnalyzerSettings()
-    assert SearchIndex(seeded).search("民族团结").total == 13
+    assert SearchIndex(seeded).search("民族团结", level="paragraph").total == 13
 
 
 def test_interrupted_reindex_leaves_the_old_index(monkeypatch, seeded: Path) -> None:
@@ -566,21 +566,21 @@ def test_long_paragraph_indexes_and_snippets(tmp_path: Path) -> None:
     text = filler[:50_000] + "独一无二的关键词" + filler[50_000:]
     ix = SearchIndex.in_memory()
     ix.add_articles([Article(id="long", title="长段落", paragraphs=[text])], workers=1)
-    result = ix.search("独一无二的关键词")
+    result = ix.search("独一无二的关键词", level="paragraph")
     assert result.total == 1
     snippet = result.hits[0].snippet
     assert snippet.highlighted() == ["独一无二的关键词"]
     assert len(snippet.text) <= 200
     # A keyword repeated 6,000 times, and a question, in the same paragraph.
-    repeated = ix.search("民族团结")
+    repeated = ix.search("民族团结", level="paragraph")
     assert repeated.total == 1 and repeated.hits[0].snippet.highlighted()[0] == "民族团结"
-    assert ix.search("哪里有民族团结的投资").total == 1
+    assert ix.search("哪里有民族团结的投资", level="paragraph").total == 1
     assert ix.get_article("long").paragraphs == [text]
 
 
 def test_long_query_is_refused_in_one_line(index: SearchIndex) -> None:
     with pytest.raises(QueryError) as info:
-        index.search("珠" * 10_000)
+        index.search("珠" * 10_000, level="paragraph")
     assert str(info.value) == "query is too long: 10000 characters (at most 2000)"
     runner = CliRunner()
     result = runner.invoke(cli, ["--index", "unused", "analyze", "--query", "x" * 10_000])

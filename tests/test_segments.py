@@ -141,8 +141,8 @@ def test_parallel_batch_gives_the_same_index(tmp_path: Path, monkeypatch: pytest
     assert serial.stats().segments == 1
     assert parallel.stats().segments == 2  # a segment per child; the parent wrote no documents
     for query in ["明月", "春眠", "第17首", "title:相思", "黃河 入海"]:
-        ours = serial.search(query, limit=100)
-        theirs = parallel.search(query, limit=100)
+        ours = serial.search(query, limit=100, level="paragraph")
+        theirs = parallel.search(query, limit=100, level="paragraph")
         assert ours.total == theirs.total > 0
         assert sorted((h.article_id, h.paragraph) for h in ours.hits) == sorted((h.article_id, h.paragraph) for h in theirs.hits)
     assert parallel.check().ok
@@ -195,7 +195,7 @@ def test_tiered_merges_keep_few_segments_and_every_article_once(tmp_path: Path) 
     assert stats.articles == 5 * commits
     # Every MERGE_FACTOR equal segments become one: never MERGE_FACTOR of a tier.
     assert stats.segments < MERGE_FACTOR + 2
-    hits = ix.search("明月", limit=1000).hits
+    hits = ix.search("明月", limit=1000, level="paragraph").hits
     # 明月 is in both paragraphs of the articles 0 and 4 of each commit.
     assert len(hits) == len({(h.article_id, h.paragraph) for h in hits}) == 4 * commits
     # Replacing articles spread over merged segments leaves one copy each.
@@ -225,7 +225,7 @@ def test_merges_in_a_child_process_drop_what_the_same_commit_deletes(
     stats = ix.stats()
     assert stats.segments == 3  # the merged one and this commit's two
     assert stats.articles == 8 * (MERGE_FACTOR // 2 + 1)
-    hits = ix.search("明月", limit=1000).hits
+    hits = ix.search("明月", limit=1000, level="paragraph").hits
     # 明月 is in both paragraphs of the articles 0 and 4 of each commit.
     assert len(hits) == len({(h.article_id, h.paragraph) for h in hits}) == 4 * (MERGE_FACTOR // 2 + 1)
     assert ix.check().ok
@@ -351,7 +351,7 @@ def test_a_background_merge_runs_across_commits_and_loses_nothing(
     assert stats.articles == 8 * (MERGE_FACTOR // 2 + 1) + 7
     listed = [a.article_id for a in ix.list_articles()]
     assert len(listed) == len(set(listed))
-    hits = ix.search("明月", limit=1000).hits
+    hits = ix.search("明月", limit=1000, level="paragraph").hits
     # 明月 is in both paragraphs of the articles 0 and 4 of each commit, and of late-0 and late-4.
     assert len(hits) == len({(h.article_id, h.paragraph) for h in hits}) == 4 * (MERGE_FACTOR // 2 + 1) + 4
     assert ix.check().ok
@@ -429,7 +429,7 @@ def test_stored_fields_and_postings_read_back_as_written(tmp_path: Path) -> None
     searcher = ix.searcher()
     stored = sorted(fields["text"] for fields in searcher.all_stored_fields() if fields["kind"] == "paragraph")
     assert stored == sorted(texts)
-    assert [h.article_id for h in ix.search("民族团结", limit=5).hits] == ["a1"]
+    assert [h.article_id for h in ix.search("民族团结", limit=5, level="paragraph").hits] == ["a1"]
 
 
 def test_file_markers_share_the_last_writer_processs_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -500,8 +500,8 @@ def test_random_queries_after_forked_writes_merges_deletions_and_replacements(tm
     pieces = scan.pieces((1, 2, 3))
     answered = 0
     for _ in range(200):
-        query, expected, _keywords = scan.boolean_query(chooser, pieces)
-        result = ix.search(query, limit=2000)
+        query, expected, _keywords, _articles = scan.boolean_query(chooser, pieces)
+        result = ix.search(query, limit=2000, level="paragraph")
         if expected:
             assert not result.partial and result.total == len(expected), query
             assert {(h.article_id, h.paragraph) for h in result.hits} == expected, query
@@ -526,11 +526,11 @@ def test_a_merge_without_deletions_keeps_the_exact_field_totals() -> None:
     reader = ix.searcher().reader()
     totals = {name: reader.field_length(name) for name in ("grams", "words")}
     assert totals["grams"] == sum(len(text) for text in texts) != sum(byte_to_length(length_to_byte(len(t))) for t in texts)
-    scores = [(hit.article_id, hit.score) for hit in ix.search("明月").hits + ix.search("黄河").hits]
+    scores = [(hit.article_id, hit.score) for hit in ix.search("明月", level="paragraph").hits + ix.search("黄河", level="paragraph").hits]
     assert ix.optimize().summary() == "2 segments merged into 1"
     reader = ix.searcher().reader()
     assert {name: reader.field_length(name) for name in ("grams", "words")} == totals
-    assert [(hit.article_id, hit.score) for hit in ix.search("明月").hits + ix.search("黄河").hits] == scores
+    assert [(hit.article_id, hit.score) for hit in ix.search("明月", level="paragraph").hits + ix.search("黄河", level="paragraph").hits] == scores
     # With deletions the live documents' true lengths are unknown: the rounded ones are added up.
     ix.add_articles([Article(id="a2", title="", paragraphs=[texts[0]])], workers=1)
     ix.delete("a1")  # from the merged segment: a0 is left there, with its rounded length

@@ -154,7 +154,7 @@ def test_the_characters_statistics_are_the_postings(chars: SearchIndex, postings
 
 def test_searches_alike_with_and_without_suffix_arrays(chars: SearchIndex, postings_twin: SearchIndex) -> None:
     queries = _keywords(chars, 30, 5) + ['"月 花" 山', "明月 -不知", "山水 OR 𠀀a", '" 山"', '"，山水"', "山", "𠀀"]
-    assert [chars.search(q).to_json() for q in queries] == [postings_twin.search(q).to_json() for q in queries]
+    assert [chars.search(q, level="paragraph").to_json() for q in queries] == [postings_twin.search(q, level="paragraph").to_json() for q in queries]
 
 
 def test_merged_and_chunked_segments_answer_as_the_texts(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -244,7 +244,7 @@ def test_a_damaged_suffix_file_is_one_line_and_check_finds_it(
     _index_with_a_damaged_header(path, 13)
     with SearchIndex(path) as damaged:
         with pytest.raises(ValueError, match=r"^suffix file: bad header"):
-            damaged.search("山水")
+            damaged.search("山水", level="paragraph")
         report = damaged.check()
     assert not report.ok
     assert any("the suffix arrays are damaged (they cannot be read (ValueError))" in problem for problem in report.problems)

@@ -7,7 +7,7 @@ Whoosh's own, stay here.
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +17,7 @@ from whoosh import query as wq
 from .matchers import ColumnRange, RankedFilter, WordUnion
 
 __all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
-           "every", "excluding", "negated", "restricted", "value_range"]
+           "documents", "every", "excluding", "negated", "restricted", "value_range"]
 
 Query = wq.Query
 
@@ -59,6 +59,37 @@ def value_range(fieldname: str, start: str | None, end: str | None) -> Query:
     """Documents whose value of ``fieldname`` (an ISO date) lies from ``start`` to ``end``, both included
     (``end`` a prefix: ``2023-12`` takes in every ``2023-12-xx``; None: open)."""
     return ColumnRange(fieldname, start, end)
+
+
+class _DocumentSet(wq.Query):  # type: ignore[misc]
+    """The documents of a set of (top-level) document numbers, each scored 0."""
+
+    def __init__(self, docnums: Sequence[int]) -> None:
+        self.docnums = sorted(set(docnums))
+        self.boost = 1.0
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.docnums == self.docnums  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.docnums))
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return len(self.docnums)
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        parent = searcher.get_parent()
+        offset = 0
+        if parent is not searcher:
+            offset = next(start for sub, start in parent.subsearchers if sub is searcher)
+        end = offset + searcher.reader().doc_count_all()
+        ids = [d - offset for d in self.docnums[bisect_left(self.docnums, offset):bisect_left(self.docnums, end)]]
+        return wm.ListMatcher(ids, weights=[0.0] * len(ids)) if ids else wm.NullMatcher()
+
+
+def documents(docnums: Sequence[int]) -> Query:
+    """Exactly these documents (the searcher's document numbers), each scored 0."""
+    return _DocumentSet(docnums)
 
 
 def every(fieldname: str, term: str) -> Query:
@@ -163,8 +194,7 @@ def collect(
     if level == "paragraph":
         total = len(results)
     else:
-        column = searcher.reader().column_reader("article_id")
-        total = len({column[docnum] for docnum in searcher.docs_for_query(q)})
+        total = len(set(column_values(searcher, "article_id", sorted(searcher.docs_for_query(q)))))
     if union is not None:  # which segment holds a hit: union records words per segment
         segments = list(searcher.reader().leaf_readers())
         starts = [offset for _reader, offset in segments]
