@@ -748,8 +748,10 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     for article_id in matched:
         held = [docnum for by_article in in_text.values() for docnum in by_article.get(article_id, ())]
         if not held:
-            numbers = list(searcher.document_numbers(kind="paragraph", article_id=article_id))
-            held = [min(numbers, key=lambda n: searcher.stored_fields(n)["ordinal"])] if numbers else []
+            # By the article id alone: with kind= too, Whoosh would intersect with every paragraph's id.
+            fields = [(n, searcher.stored_fields(n)) for n in searcher.document_numbers(article_id=article_id)]
+            paragraphs = [(f["ordinal"], n) for n, f in fields if f.get("kind") == "paragraph"]
+            held = [min(paragraphs)[1]] if paragraphs else []
         candidates.extend(held)
     chosen = documents(candidates)
     exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]
