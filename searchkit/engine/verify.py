@@ -124,16 +124,11 @@ def _check_ranking_words(reader: Any, segment: str, add: Problem) -> None:
                 for fieldname, words in zip(RANKING_WORDS_PARTS, decode_ranking_words(value)):
                     for word, count in Counter(words).items():
                         from_column += hash((fieldname, word, docnum, float(count)))
-        from_postings = 0
-        for fieldname in RANKING_WORDS_PARTS:
-            for btext in reader.lexicon(fieldname):
-                word = btext.decode("utf-8")
-                matcher = reader.postings(fieldname, btext)
-                while matcher.is_active():
-                    docnum = matcher.id()
-                    if recorded[docnum]:
-                        from_postings += hash((fieldname, word, docnum, float(matcher.weight())))
-                    matcher.next()
+        from_postings = sum(
+            _postings_hash(reader, fieldname, recorded.__getitem__,
+                           lambda btext, docnum, matcher, f=fieldname: (f, btext.decode("utf-8"), docnum, float(matcher.weight())))
+            for fieldname in RANKING_WORDS_PARTS
+        )
         problem = None if from_column == from_postings else "it disagrees with the postings of those words"
     except Exception as exc:  # noqa: BLE001
         problem = f"it cannot be read ({_name(exc)})"
@@ -177,15 +172,25 @@ def _check_metadata(reader: Any, segment: str, add: Problem) -> None:
                 if value and not reader.is_deleted(docnum):
                     for term, *_rest in field.index(field.from_column_value(value)):
                         from_column += hash((term, docnum))
-            from_postings = 0
-            for btext in reader.lexicon(fieldname):
-                matcher = reader.postings(fieldname, btext)
-                while matcher.is_active():
-                    if not reader.is_deleted(matcher.id()):
-                        from_postings += hash((btext, matcher.id()))
-                    matcher.next()
+            from_postings = _postings_hash(reader, fieldname, lambda docnum: not reader.is_deleted(docnum),
+                                           lambda btext, docnum, _matcher: (btext, docnum))
             problem = None if from_column == from_postings else "it disagrees with the terms the filters read"
         except Exception as exc:  # noqa: BLE001
             problem = f"it cannot be read ({_name(exc)})"
         if problem is not None:
             add("postings", f"segment {segment}: the column of {FILTER_FIELDS[fieldname]}s is damaged ({problem})")
+
+
+def _postings_hash(reader: Any, fieldname: str, wanted: Callable[[int], bool],
+                   key: Callable[[bytes, int, Any], tuple[Any, ...]]) -> int:
+    """The sum of the hashes of ``key(term, document, matcher)`` over every posting of the
+    field in the ``wanted`` documents: compared with a column's, neither side is held in memory."""
+    total = 0
+    for btext in reader.lexicon(fieldname):
+        matcher = reader.postings(fieldname, btext)
+        while matcher.is_active():
+            docnum = matcher.id()
+            if wanted(docnum):
+                total += hash(key(btext, docnum, matcher))
+            matcher.next()
+    return total
