@@ -645,22 +645,22 @@ def run_search(
     needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)
     allowed = filters.query() if filters else None
 
-    if node is None:  # filters only: every paragraph they let through
-        scored = every("kind", "paragraph")
-        if allowed is not None:
-            scored = restricted(scored, allowed)
-        matched = scored
-    else:
-        required = _filter(node, grams)
-        if allowed is not None:  # inside the ranked filter: its fast path stays
-            required = restricted(required, allowed)
-        ranking = _ranking_terms(words)
-        scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
-        matched = required  # the same documents, unscored: what facets count
-    # No kind filter: only paragraph documents have the analyzed fields.
     if level == "article" and node is not None:
         results, total, matched = _article_page(searcher, node, grams, allowed, words, limit, offset, sort)
     else:
+        if node is None:  # filters only: every paragraph they let through
+            scored = every("kind", "paragraph")
+            if allowed is not None:
+                scored = restricted(scored, allowed)
+            matched = scored
+        else:
+            # No kind filter: only paragraph documents have the analyzed fields.
+            required = _filter(node, grams)
+            if allowed is not None:  # inside the ranked filter: its fast path stays
+                required = restricted(required, allowed)
+            ranking = _ranking_terms(words)
+            scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+            matched = required  # the same documents, unscored: what facets count
         results, total = _page(searcher, scored, limit, offset, level, sort)
     partial = False
     if total == 0 and node is not None:
@@ -710,12 +710,17 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
             found.setdefault(article_id, []).append(docnum)
         return found
 
+    def narrowed(q: Query) -> Query:
+        # Every paragraph carries its article's metadata: filtering paragraphs filters articles.
+        return restricted(q, allowed) if allowed is not None else q
+
     in_text: dict[str, dict[str, list[int]]] = {}  # keyword -> article -> its paragraphs holding it
 
     def holding(keyword: Keyword) -> set[str]:
-        found = set(articles_of(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams)))
+        found = set(articles_of(narrowed(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams))))
         if not keyword.title:
-            in_text[keyword.text] = articles_of(exact_query(Keyword(keyword.text, keyword.raw, False, keyword.quoted), grams))
+            in_text[keyword.text] = articles_of(
+                narrowed(exact_query(Keyword(keyword.text, keyword.raw, False, keyword.quoted), grams)))
             found |= set(in_text[keyword.text])
         return found
 
@@ -723,7 +728,7 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
 
     def everything() -> set[str]:
         if not universe:
-            universe.append(set(articles_of(every("kind", "paragraph"))))
+            universe.append(set(articles_of(narrowed(every("kind", "paragraph")))))
         return universe[0]
 
     def evaluate(part: Node) -> set[str]:
@@ -741,8 +746,6 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
         return set().union(*(evaluate(n) for n in part.nodes))
 
     matched = evaluate(node)
-    if allowed is not None and matched:
-        matched &= set(articles_of(restricted(every("kind", "paragraph"), allowed)))
     # Each matched article's paragraphs that hold a keyword; its opening one where only its title does.
     candidates: list[int] = []
     for article_id in matched:

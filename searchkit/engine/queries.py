@@ -15,6 +15,7 @@ from whoosh import matching as wm
 from whoosh import query as wq
 
 from .matchers import ColumnRange, RankedFilter, WordUnion
+from .schema import FILTER_FIELDS
 
 __all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
            "documents", "every", "excluding", "negated", "restricted", "value_range"]
@@ -117,7 +118,7 @@ def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list
     leaves = searcher.reader().leaf_readers()
     starts = [offset for _reader, offset in leaves]
     readers: dict[int, Any] = {}
-    empty = searcher.schema[fieldname].from_column_value(b"") if fieldname.startswith("f_") else None
+    empty = searcher.schema[fieldname].from_column_value(b"") if fieldname in FILTER_FIELDS else None
     values = []
     for docnum in docnums:
         leaf = bisect_right(starts, docnum) - 1
