@@ -529,6 +529,32 @@ def remove_command(ctx: click.Context, targets: tuple[str, ...]) -> None:
         click.echo(f"removed {count} article{'s' if count != 1 else ''} ({target})")
 
 
+@cli.command("serve")
+@index_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; another than loopback without --api-key gets a warning.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8750, show_default=True, help="Port (0: any free one).")
+@click.option("--api-key", envvar="SEARCHKIT_API_KEY", metavar="KEY",
+              help="Key that writes (POST/DELETE /articles) need as 'Authorization: Bearer KEY' "
+              "[env: SEARCHKIT_API_KEY]; without one, writes are refused.")
+@click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
+              help="Let pages from ORIGIN (https://example.org) call the API (repeatable); none by default.")
+@click.pass_context
+def serve_command(ctx: click.Context, host: str, port: int, api_key: str | None, cors_origins: tuple[str, ...]) -> None:
+    """Serve the index over HTTP: the JSON API (/search, /articles, /stats, /health,
+    /openapi.json) and a search page at /. Ctrl-C or SIGTERM stops it once the
+    requests in flight are answered."""
+    from . import server  # Starlette and uvicorn load only here
+
+    created = not SearchIndex.exists(ctx.obj["index"])
+    index = _open(ctx, create=True)
+    if created:
+        click.echo(f"note: created an empty index at {ctx.obj['index']}")
+    settings = server.ServiceSettings(api_key=api_key or None, cors_origins=cors_origins)
+    with _errors():
+        server.serve(index, host=host, port=port, settings=settings, announce=lambda line: click.echo(line))
+
+
 @cli.command("analyze")
 @index_option
 @click.argument("text")

@@ -50,37 +50,47 @@ __all__ = [
 
 
 class SearchkitError(Exception):
-    """Base class of every error searchkit raises on purpose."""
+    """Base class of every error searchkit raises on purpose.
+
+    ``exit_code`` is what the CLI exits with; ``http_status`` what ``searchkit serve`` answers.
+    """
 
     exit_code = EXIT_FAILED
+    http_status = 400
 
 
 class IndexNotFoundError(SearchkitError):
     """No searchkit index exists at the given directory."""
 
     exit_code = EXIT_INDEX
+    http_status = 503
 
 
 class IndexVersionError(SearchkitError):
     """The index was built with another schema version or analyzer settings."""
 
     exit_code = EXIT_INDEX
+    http_status = 409
 
 
 class CorruptIndexError(SearchkitError):
     """The index directory exists but cannot be read as a searchkit index."""
 
     exit_code = EXIT_INDEX
+    http_status = 500
 
 
 class IndexLockedError(SearchkitError):
     """Another writer held the index lock for longer than the timeout."""
 
     exit_code = EXIT_LOCKED
+    http_status = 503
 
 
 class ArticleNotFoundError(SearchkitError):
     """No article has the given id (or source path)."""
+
+    http_status = 404
 
 
 class QueryError(SearchkitError):
@@ -112,3 +122,4 @@ class IndexWriteError(SearchkitError):
     disk, too many open files). The message names the path and what to do."""
 
     exit_code = EXIT_REFUSED
+    http_status = 507

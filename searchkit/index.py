@@ -33,7 +33,7 @@ from .engine import (
 )
 from .errors import ArticleNotFoundError, EmptySourceError, IndexVersionError, ReaderError, SearchkitError
 from .maintenance import CheckReport, ReindexReport, check_index, check_path, reindex
-from .query import Filters, QueryPlan, SearchResult, explain_query, has_filter_terms as _has_filter_terms, parse_query, run_search
+from .query import Filters, QueryPlan, SearchResult, article_highlights, explain_query, has_filter_terms as _has_filter_terms, parse_query, run_search
 from .writing import DEFAULT_BATCH_SIZE, IndexWriter, default_workers
 
 __all__ = [
@@ -439,6 +439,14 @@ class SearchIndex:
             self.searcher().documents(kind="paragraph", article_id=doc["article_id"]), key=lambda d: d["ordinal"]
         )
         return ArticleInfo.from_stored(doc, [p["text"] for p in paragraphs])
+
+    @staticmethod
+    def highlights(article: ArticleInfo, query: str) -> dict[str, Any]:
+        """Where ``query``'s keywords are in ``article`` (from :meth:`get_article`):
+        ``{"title": [[start, end], ...], "paragraphs": [[[start, end], ...], ...]}``,
+        character offsets as in a hit's snippet."""
+        title, paragraphs = article_highlights(query, article.title, article.paragraphs)
+        return {"title": [list(span) for span in title], "paragraphs": [[list(span) for span in spans] for spans in paragraphs]}
 
     def list_articles(self) -> Iterator[ArticleInfo]:
         """Every article (paragraph texts not loaded: ``paragraphs`` holds empty strings)."""

@@ -53,6 +53,7 @@ from .highlight import Snippet, find_spans, make_snippet, merge_spans
 __all__ = [
     "Hit",
     "SearchResult",
+    "article_highlights",
     "parse_query",
     "Keyword",
     "Not",
@@ -62,6 +63,8 @@ __all__ = [
     "MAX_QUERY_CHARS",
     "MAX_KEYWORDS",
 ]
+
+Spans = list[tuple[int, int]]
 
 PARTIAL_NOTE = "no result has every keyword; showing partial matches"
 MAX_QUERY_CHARS = 2000
@@ -468,6 +471,22 @@ def positive_keywords(node: Node) -> list[Keyword]:
     for child in node.nodes:
         found.extend(positive_keywords(child))
     return found
+
+
+def article_highlights(query: str, title: str, paragraphs: Sequence[str]) -> tuple[Spans, list[Spans]]:
+    """Where ``query``'s keywords are in an article's title and in each of its
+    paragraphs, as a hit's highlights are: merged ``[start, end)`` character
+    offsets (``title:`` keywords in the title only). Raises :class:`QueryError`
+    as a search would."""
+    node, _notes, _filters = parse_query(query)
+    keywords = positive_keywords(node) if node is not None else []
+
+    def spans(text: str, needles: set[str]) -> Spans:
+        ordered = sorted(needles, key=len, reverse=True)
+        return merge_spans([(start, end) for start, end, _n in find_spans(text, ordered)])
+
+    text_needles = {k.text for k in keywords if not k.title}
+    return spans(title, {k.text for k in keywords}), [spans(text, text_needles) for text in paragraphs]
 
 
 # --------------------------------------------------------------------------
