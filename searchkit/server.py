@@ -391,21 +391,32 @@ def serve(index: SearchIndex, *, host: str = "127.0.0.1", port: int = DEFAULT_PO
     sock = _listen(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    announce(f"searchkit: serving {index.path or 'an in-memory index'} at http://{shown}:{bound_port}/ (Ctrl-C stops)")
     if not settings.api_key:
         announce("note: writes are disabled: no API key (--api-key or SEARCHKIT_API_KEY)")
     if host not in LOOPBACK and not settings.api_key:
         announce(f"warning: listening on {host} without an API key: anyone who can reach it can search this index")
     config = uvicorn.Config(create_app(index, settings), log_level="warning", access_log=False,
                             timeout_graceful_shutdown=30, lifespan="on")
-    _QuietServer(config).run(sockets=[sock])
+    server = _QuietServer(config)
+    # Said once it accepts requests and handles signals itself.
+    server.ready = f"searchkit: serving {index.path or 'an in-memory index'} at http://{shown}:{bound_port}/ (Ctrl-C stops)"
+    server.announce = announce
+    server.run(sockets=[sock])
     announce("searchkit: stopped")
 
 
 if Starlette is not None:
     class _QuietServer(uvicorn.Server):
         """uvicorn's server, which returns after a signal instead of raising it again
-        once shut down: the CLI exits 0 after a clean stop."""
+        once shut down: the CLI exits 0 after a clean stop. It announces ``ready`` once started."""
+
+        ready = ""
+        announce: Callable[[str], None] = print
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if not self.should_exit:
+                self.announce(self.ready)
 
         @contextlib.contextmanager
         def capture_signals(self) -> Any:
