@@ -64,7 +64,9 @@ Whoosh internals relied on (whoosh-reloaded 2.7.5, pinned for this reason;
   ``_storage``, ``_codec``), ``EmptyReader``;
 * ``whoosh.matching``: ``ListMatcher`` (subclassed; ``_ids``, ``_weights``,
   ``_values``, ``_i``), ``AndNotMatcher`` (subclassed: ``_find_first``,
-  ``_find_next``), ``ReadTooFar``; ``whoosh.query``: ``Query``, ``Or``
+  ``_find_next``), ``IntersectionMatcher``, ``WrappingMatcher``, ``ReadTooFar``;
+  ``whoosh.sorting``: ``FieldFacet`` and ``ColumnCategorizer`` (subclassed:
+  ``_creader``, ``_fieldname``), for the article-level collapse; ``whoosh.query``: ``Query``, ``Or``
   (``DEFAULT_MATCHER``), ``AndNot``, ``And``, ``Not``, ``Term``,
   ``ConstantScoreQuery`` (subclassed); ``whoosh.scoring.BM25F`` (``_field_B``);
   ``Searcher.search(limit=None)``'s ``top_n`` (every match, for date sorting);

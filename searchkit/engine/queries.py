@@ -7,14 +7,15 @@ Whoosh's own, stay here.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
 from whoosh import matching as wm
 from whoosh import query as wq
+from whoosh import sorting
 
-from .matchers import ColumnRange, RankedFilter, WordUnion
+from .matchers import AllFilters, ColumnRange, DocFilter, DocumentSet, RankedFilter, Restricted, TermsFilter, WordUnion
 from .schema import FILTER_FIELDS
 
 __all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
@@ -25,6 +26,8 @@ Query = wq.Query
 
 def all_of(queries: Sequence[Query]) -> Query:
     """Documents every query matches (scores added up)."""
+    if queries and all(isinstance(q, DocFilter) for q in queries):
+        return AllFilters(list(queries))  # filters: one set of documents per segment
     return wq.And(list(queries))
 
 
@@ -45,15 +48,15 @@ def excluding(q: Query, excluded: Query) -> Query:
 
 def restricted(q: Query, allowed: Query) -> Query:
     """Documents of ``q`` that ``allowed`` matches too, scored as ``q`` alone
-    (``allowed`` scores 0: build it of :func:`any_term` and :func:`value_range`)."""
-    return wq.And([q, allowed])
+    (``allowed`` scores 0: build it of :func:`any_term`, :func:`value_range`,
+    :func:`all_of` of those, or :func:`documents`; then each of ``q``'s
+    candidates is tested against its documents inside ``q``'s matchers)."""
+    return Restricted(q, allowed) if isinstance(allowed, DocFilter) else wq.And([q, allowed])
 
 
 def any_term(fieldname: str, terms: Sequence[str]) -> Query:
-    """Documents holding any of these exact terms in ``fieldname``, each scored 0
-    (a boost of 0 keeps Whoosh's matchers lazy, where ``ConstantScoreQuery`` reads every id)."""
-    leaves = [wq.Term(fieldname, term, boost=0.0) for term in terms]
-    return any_of(leaves) if len(leaves) > 1 else leaves[0]
+    """Documents holding any of these exact terms in ``fieldname``, each scored 0."""
+    return TermsFilter(fieldname, terms)
 
 
 def value_range(fieldname: str, start: str | None, end: str | None) -> Query:
@@ -62,35 +65,9 @@ def value_range(fieldname: str, start: str | None, end: str | None) -> Query:
     return ColumnRange(fieldname, start, end)
 
 
-class _DocumentSet(wq.Query):  # type: ignore[misc]
-    """The documents of a set of (top-level) document numbers, each scored 0."""
-
-    def __init__(self, docnums: Sequence[int]) -> None:
-        self.docnums = sorted(set(docnums))
-        self.boost = 1.0
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.docnums == self.docnums  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.docnums))
-
-    def estimate_size(self, ixreader: Any) -> int:
-        return len(self.docnums)
-
-    def matcher(self, searcher: Any, context: Any = None) -> Any:
-        parent = searcher.get_parent()
-        offset = 0
-        if parent is not searcher:
-            offset = next(start for sub, start in parent.subsearchers if sub is searcher)
-        end = offset + searcher.reader().doc_count_all()
-        ids = [d - offset for d in self.docnums[bisect_left(self.docnums, offset):bisect_left(self.docnums, end)]]
-        return wm.ListMatcher(ids, weights=[0.0] * len(ids)) if ids else wm.NullMatcher()
-
-
 def documents(docnums: Sequence[int]) -> Query:
     """Exactly these documents (the searcher's document numbers), each scored 0."""
-    return _DocumentSet(docnums)
+    return DocumentSet(docnums)
 
 
 def every(fieldname: str, term: str) -> Query:
@@ -104,13 +81,30 @@ def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
     return sorted((docnum, score) for score, docnum in results.top_n)
 
 
-def _column_reader(reader: Any, fieldname: str) -> Any:
+def _column_reader(reader: Any, fieldname: str, translate: bool = True) -> Any:
     """The segment's column reader for ``fieldname`` (None without the column), opened once per
-    segment reader: opening reads the whole column's lengths."""
+    segment reader: opening reads the whole column's lengths. ``translate`` False: its stored bytes."""
     opened = reader.__dict__.setdefault("_searchkit_columns", {})
-    if fieldname not in opened:
-        opened[fieldname] = reader.column_reader(fieldname) if reader.has_column(fieldname) else None
-    return opened[fieldname]
+    key = (fieldname, translate)
+    if key not in opened:
+        opened[key] = reader.column_reader(fieldname, translate=translate) if reader.has_column(fieldname) else None
+    return opened[key]
+
+
+class _KeptColumnFacet(sorting.FieldFacet):  # type: ignore[misc]
+    """Whoosh's facet of a column's values, reading each segment's column with the reader
+    :func:`_column_reader` keeps (Whoosh's opened the column again for every search:
+    a few milliseconds per segment on 50k poems, for each article-level collapse)."""
+
+    def categorizer(self, global_searcher: Any) -> Any:
+        if not global_searcher.reader().has_column(self.fieldname):
+            return super().categorizer(global_searcher)
+        return _KeptColumnCategorizer(global_searcher, self.fieldname)
+
+
+class _KeptColumnCategorizer(sorting.ColumnCategorizer):  # type: ignore[misc]
+    def set_searcher(self, segment_searcher: Any, docoffset: int) -> None:
+        self._creader = _column_reader(segment_searcher.reader(), self._fieldname, translate=False)
 
 
 def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[Any]:
@@ -184,7 +178,7 @@ def collect(
     if level == "paragraph" and union is None and isinstance(q, RankedFilter):
         top, total = q.top(searcher, limit)
         return [(docnum, searcher.stored_fields(docnum), score, frozenset()) for score, docnum in top], total
-    collapse = {} if level == "paragraph" else {"collapse": "article_id", "collapse_limit": 1}
+    collapse = {} if level == "paragraph" else {"collapse": _KeptColumnFacet("article_id"), "collapse_limit": 1}
     collector = searcher.collector(limit=limit, optimize=False, **collapse)
     inner = collector
     while hasattr(inner, "child"):
