@@ -464,13 +464,13 @@ class WordUnion(_Query):
             if info is None:
                 continue
             if weighting is None:
-                for docs, _weights in _postings(_Cursor(reader.postings(fieldname, term)), info, allowed):
+                for docs, _weights in _postings(_Cursor(reader.postings(fieldname, term)), allowed):
                     totals.update(zip(docs, repeat(0.0)))
                 continue
             cursor = _open_cursor(searcher, fieldname, term, weighting, info)
             boost *= self.boost
             record = fieldname in self.recorded_fields
-            for docs, weights in _postings(cursor, info, allowed):
+            for docs, weights in _postings(cursor, allowed):
                 for doc, score in zip(docs, _scores(cursor.scorer, docs, weights)):
                     if boost != 1.0:  # as Whoosh's boost wrapper: the score times the boost
                         score *= boost
@@ -801,25 +801,29 @@ def _word_cursor(searcher: Any, fieldname: str, word: str, weighting: Any) -> _C
     return None if info is None else _open_cursor(searcher, fieldname, term, weighting, info)
 
 
-def _postings(cursor: _Cursor, info: Any, allowed: Allowed | None) -> Iterator[tuple[list[int], list[float]]]:
+def _postings(cursor: _Cursor, allowed: Allowed | None) -> Iterator[tuple[list[int], list[float]]]:
     """The term's postings (documents, weights) a block at a time, deleted documents left out, and those
-    ``allowed`` does not hold (it is walked where it holds fewer documents than the term: only the blocks
-    its documents fall in are read)."""
+    ``allowed`` does not hold (then only the blocks its documents fall in are read, and each is
+    intersected with its set: a filter costs what its documents' share of the postings does)."""
     deleted = cursor.deleted
-    if allowed is not None and len(allowed.ids) < info.doc_frequency():
-        ids = allowed.ids  # never deleted ones
-        found = [(ids[k], cursor.weights[i]) for k, i in cursor.held(ids)]
-        if found:
-            yield [doc for doc, _weight in found], [weight for _doc, weight in found]
+    if allowed is not None:  # (it never holds deleted documents)
+        ids, keep = allowed.ids, allowed.set
+        start, count = 0, len(ids)
+        while start < count and cursor.reach(ids[start]):
+            cursor.load()
+            common = keep.intersection(cursor.ids)
+            if common:
+                where = dict(zip(cursor.ids, range(len(cursor.ids))))
+                docs = sorted(common)
+                yield docs, [cursor.weights[where[doc]] for doc in docs]
+            start = bisect_right(ids, cursor.max_id, start)
         return
     while cursor.active:
         cursor.load()
-        if allowed is None and not deleted:
+        if not deleted:
             yield list(cursor.ids), list(cursor.weights)
         else:
-            keep = allowed.set if allowed is not None else None  # (never holds deleted documents)
-            pairs = [(doc, weight) for doc, weight in zip(cursor.ids, cursor.weights)
-                     if (doc in keep if keep is not None else doc not in deleted)]
+            pairs = [(doc, weight) for doc, weight in zip(cursor.ids, cursor.weights) if doc not in deleted]
             if pairs:
                 yield [doc for doc, _weight in pairs], [weight for _doc, weight in pairs]
         cursor.next_block()
