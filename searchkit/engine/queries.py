@@ -139,9 +139,21 @@ class _AndNotMatcher(wm.AndNotMatcher):  # type: ignore[misc]
     the excluded side started before it and held it too (whoosh-community/whoosh
     #419, "ANDNOT results depend on order documents are added to index"; still
     in Whoosh-Reloaded 2.7.5): it checked only whether both started at the same
-    document. ``_find_next`` moves the excluded side up first."""
+    document. ``_find_next`` moves the excluded side up first. Its ``skip_to``
+    failed once the included side ran out."""
 
     def _find_first(self) -> None:
+        if self.a.is_active() and self.b.is_active():
+            self._find_next()
+
+    def skip_to(self, target: int) -> None:
+        # Whoosh's read the included side's id after skipping it past its end (an
+        # IndexError: an exclusion under a filter, which intersects by skipping).
+        if not self.a.is_active():
+            raise wm.ReadTooFar
+        if target <= self.a.id():
+            return
+        self.a.skip_to(target)
         if self.a.is_active() and self.b.is_active():
             self._find_next()
 
