@@ -59,6 +59,7 @@ __all__ = [
 # column rather than reading each word's postings.
 FEW_MATCHES = 32
 FILTERS_KEPT = 8  # filters whose documents a segment reader keeps (see DocFilter)
+PHRASES_KEPT = 16  # keywords whose documents a segment reader keeps (see _phrase_hits)
 
 
 class _Query(wq.Query):  # type: ignore[misc]
@@ -394,9 +395,7 @@ class CharPhrase(_Query):
         The same scores as from the postings: each character's score with its
         count in the document, summed in the phrase's order.
         """
-        deleted = reader.deleted_docs_set if reader.has_deletions() else ()
-        within = None if allowed is None else allowed.set
-        found = [(doc, stream) for doc, stream in table.holding_phrase("".join(self.chars), within) if doc not in deleted]
+        found = _phrase_hits(reader, table, "".join(self.chars), allowed)
         if not found:
             return wm.NullMatcher()
         ids = [doc for doc, _stream in found]
@@ -415,6 +414,24 @@ class CharPhrase(_Query):
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
         return _ScoredList(ids, scores)
+
+
+def _phrase_hits(reader: Any, table: Any, phrase: str, allowed: Allowed | None) -> list[tuple[int, str]]:
+    """(docnum, stream) of the segment's live documents holding ``phrase`` (only those ``allowed``
+    holds, when given), from its suffix arrays. The last few are kept per segment reader: one
+    search asks again for the same keyword's documents (for facets, for article-level totals)."""
+    kept = reader.__dict__.setdefault("_searchkit_phrases", {})
+    key = (phrase, id(allowed))
+    hit = kept.get(key)
+    if hit is not None and hit[0] is allowed:  # (the same filter object, not one that took its id)
+        return hit[1]  # type: ignore[no-any-return]
+    deleted = reader.deleted_docs_set if reader.has_deletions() else ()
+    within = None if allowed is None else allowed.set
+    found = [(doc, stream) for doc, stream in table.holding_phrase(phrase, within) if doc not in deleted]
+    if len(kept) >= PHRASES_KEPT:
+        kept.pop(next(iter(kept)))
+    kept[key] = (allowed, found)
+    return found
 
 
 class WordUnion(_Query):
@@ -538,6 +555,8 @@ class RankedFilter(_Query):
                 scores.append(required.score())
                 required.next()
         weighting = searcher.weighting if context is None else context.weighting
+        if weighting is None:  # unscored: which documents match
+            return _ScoredList(ids, scores)
         recorded = _recorded_words(searcher, ids, weighting)
         ranking: dict[int, float] = {}  # index in ids -> the ranking terms' sum
         for fieldname, word, boost in self.terms:
@@ -778,8 +797,10 @@ def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any, in
 
     ``info``, the term's term info in that segment when the caller has it,
     saves looking the term up again (Whoosh looks it up twice more).
+    ``weighting`` None (an unscored search): no scorer (Whoosh would make one).
     """
-    if type(weighting) is not scoring.BM25F or not searcher.schema[fieldname].scorable:
+    scored = weighting is not None
+    if scored and (type(weighting) is not scoring.BM25F or not searcher.schema[fieldname].scorable):
         return _Cursor(searcher.postings(fieldname, btext, weighting=weighting))
     reader = searcher.reader()
     if info is None or not isinstance(getattr(reader, "_terms", None), W3TermsReader):
@@ -789,7 +810,7 @@ def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any, in
         postings = terms._codec.postings_reader(terms._postfile, info, reader.schema[fieldname].format, term=(fieldname, btext))
         if reader.deleted_docs_set:
             postings = wm.FilterMatcher(postings, reader.deleted_docs_set, exclude=True)
-    return _Cursor(postings, _bm25_scorer(searcher, fieldname, btext, weighting))
+    return _Cursor(postings, _bm25_scorer(searcher, fieldname, btext, weighting) if scored else _UNSCORED)
 
 
 def _word_cursor(searcher: Any, fieldname: str, word: str, weighting: Any) -> _Cursor | None:
@@ -925,6 +946,9 @@ class _Posting:
         return self._weight
 
 
+_UNSCORED = object()  # a cursor's scorer in an unscored search
+
+
 class _Cursors:
     """The terms' cursors, each opened (postings reader and scorer) when first needed.
 
@@ -988,11 +1012,14 @@ def _intersect(cursors: _Cursors, phrase: list[int], allowed: Allowed | None = N
             candidates = [c for c in candidates if _starts(positions_of(c[1][0][1]), offsets[0])]
         if candidates:
             docs = [doc for doc, _postings, _starts_left in candidates]
-            # Per term (cursor), its score in each candidate document.
-            by_term = [_scores(cursors[i].scorer, docs, [postings[i][0] for _doc, postings, _s in candidates])
-                       for i in range(len(cursors))]
             ids.extend(docs)
-            scores.extend(_tree_sums([by_term[slot] for slot in phrase]))
+            if lead.scorer is _UNSCORED:
+                scores.extend([0.0] * len(docs))
+            else:
+                # Per term (cursor), its score in each candidate document.
+                by_term = [_scores(cursors[i].scorer, docs, [postings[i][0] for _doc, postings, _s in candidates])
+                           for i in range(len(cursors))]
+                scores.extend(_tree_sums([by_term[slot] for slot in phrase]))
         if not all(cursor.active for cursor in cursors.opened[1:] if cursor is not None):
             break  # a term has no postings left: nothing further can match
         lead.next_block()
