@@ -53,6 +53,7 @@ __all__ = [
     "cached_doc_frequency",
     "searcher_cache",
     "term_bytes",
+    "top_scored",
 ]
 
 # A segment's matches up to which RankedFilter counts their words in the
@@ -585,18 +586,26 @@ class RankedFilter(_Query):
         return _ScoredList(ids, scores)
 
     def top(self, searcher: Any, limit: int) -> tuple[list[tuple[float, int]], int]:
-        """The ``limit`` best (score, docnum) over the whole index, best first
-        (ties: lower docnum first, as Whoosh's collector), and the number of matches."""
-        best: list[tuple[float, int]] = []
-        total = 0
-        for subsearcher, offset in searcher.leaf_searchers():
-            found = self.matcher(subsearcher)
-            if not found.is_active():
-                continue
-            ids, scores = found._ids, found._weights
-            total += len(ids)
-            best = heapq.nlargest(limit, [*best, *zip(scores, [-(docnum + offset) for docnum in ids])])
-        return [(score, -negated) for score, negated in best], total
+        """The ``limit`` best (score, docnum) over the whole index, best first, and the number of matches."""
+        return top_scored(searcher, self, limit)  # type: ignore[return-value]
+
+
+def top_scored(searcher: Any, q: wq.Query, limit: int) -> tuple[list[tuple[float, int]], int] | None:
+    """The ``limit`` best (score, docnum) of ``q`` over the whole index, best first (ties: lower
+    docnum first, as Whoosh's collector), and the number of matches; None where a segment's
+    matcher of ``q`` is not a list of scored documents (then Whoosh's collector must walk it)."""
+    best: list[tuple[float, int]] = []
+    total = 0
+    for subsearcher, offset in searcher.leaf_searchers():
+        found = q.matcher(subsearcher)
+        if not found.is_active():
+            continue
+        if not isinstance(found, _ScoredList) or found._i:
+            return None
+        ids, scores = found._ids, found._weights
+        total += len(ids)
+        best = heapq.nlargest(limit, [*best, *zip(scores, [-(docnum + offset) for docnum in ids])])
+    return [(score, -negated) for score, negated in best], total
 
 
 def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[list[list[str]]] | None:

@@ -15,7 +15,7 @@ from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh import sorting
 
-from .matchers import AllFilters, ColumnRange, DocFilter, DocumentSet, RankedFilter, Restricted, TermsFilter, WordUnion
+from .matchers import AllFilters, ColumnRange, DocFilter, DocumentSet, Restricted, TermsFilter, WordUnion, top_scored
 from .schema import FILTER_FIELDS
 
 __all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
@@ -187,9 +187,12 @@ def collect(
     # The exact total needs every match counted: no block skipping and no
     # matcher replacement (both drop documents that cannot reach the top), so
     # the collector counts as it goes instead of a second pass over the index.
-    if level == "paragraph" and union is None and isinstance(q, RankedFilter):
-        top, total = q.top(searcher, limit)
-        return [(docnum, searcher.stored_fields(docnum), score, frozenset()) for score, docnum in top], total
+    if level == "paragraph":  # straight from the segments' lists of scored documents, where they are such lists
+        found = top_scored(searcher, q, limit)
+        if found is not None:
+            top, total = found
+            return [(docnum, searcher.stored_fields(docnum), score, _matched_words(searcher, union, docnum))
+                    for score, docnum in top], total
     collapse = {} if level == "paragraph" else {"collapse": _KeptColumnFacet("article_id"), "collapse_limit": 1}
     collector = searcher.collector(limit=limit, optimize=False, **collapse)
     inner = collector
@@ -202,14 +205,13 @@ def collect(
         total = len(results)
     else:
         total = len(set(column_values(searcher, "article_id", sorted(searcher.docs_for_query(q)))))
-    if union is not None:  # which segment holds a hit: union records words per segment
-        segments = list(searcher.reader().leaf_readers())
-        starts = [offset for _reader, offset in segments]
-    ranked = []
-    for hit in results:
-        matched: frozenset[str] = frozenset()
-        if union is not None:
-            segment, offset = segments[bisect_right(starts, hit.docnum) - 1]
-            matched = union.matched_words(segment, hit.docnum - offset)
-        ranked.append((hit.docnum, hit.fields(), hit.score, matched))
-    return ranked, total
+    return [(hit.docnum, hit.fields(), hit.score, _matched_words(searcher, union, hit.docnum)) for hit in results], total
+
+
+def _matched_words(searcher: Any, union: WordUnion | None, docnum: int) -> frozenset[str]:
+    """The words of ``union`` the document matched (it records them per segment); none without a union."""
+    if union is None:
+        return frozenset()
+    segments = list(searcher.reader().leaf_readers())
+    segment, offset = segments[bisect_right([start for _reader, start in segments], docnum) - 1]
+    return union.matched_words(segment, docnum - offset)
