@@ -51,6 +51,7 @@ __all__ = [
     "RankedFilter",
     "WordUnion",
     "cached_doc_frequency",
+    "scored_lists",
     "searcher_cache",
     "term_bytes",
     "top_scored",
@@ -590,19 +591,30 @@ class RankedFilter(_Query):
         return top_scored(searcher, self, limit)  # type: ignore[return-value]
 
 
-def top_scored(searcher: Any, q: wq.Query, limit: int) -> tuple[list[tuple[float, int]], int] | None:
-    """The ``limit`` best (score, docnum) of ``q`` over the whole index, best first (ties: lower
-    docnum first, as Whoosh's collector), and the number of matches; None where a segment's
-    matcher of ``q`` is not a list of scored documents (then Whoosh's collector must walk it)."""
-    best: list[tuple[float, int]] = []
-    total = 0
+def scored_lists(searcher: Any, q: wq.Query) -> list[tuple[Any, int, Sequence[int], Sequence[float]]] | None:
+    """Per segment where ``q`` matches, (its reader, its first docnum, the documents, their scores);
+    None where a segment's matcher of ``q`` is not a list of scored documents (then Whoosh's
+    collector must walk it)."""
+    lists = []
     for subsearcher, offset in searcher.leaf_searchers():
         found = q.matcher(subsearcher)
         if not found.is_active():
             continue
         if not isinstance(found, _ScoredList) or found._i:
             return None
-        ids, scores = found._ids, found._weights
+        lists.append((subsearcher.reader(), offset, found._ids, found._weights))
+    return lists
+
+
+def top_scored(searcher: Any, q: wq.Query, limit: int) -> tuple[list[tuple[float, int]], int] | None:
+    """The ``limit`` best (score, docnum) of ``q`` over the whole index, best first (ties: lower
+    docnum first, as Whoosh's collector), and the number of matches; None as :func:`scored_lists`."""
+    lists = scored_lists(searcher, q)
+    if lists is None:
+        return None
+    best: list[tuple[float, int]] = []
+    total = 0
+    for _reader, offset, ids, scores in lists:
         total += len(ids)
         best = heapq.nlargest(limit, [*best, *zip(scores, [-(docnum + offset) for docnum in ids])])
     return [(score, -negated) for score, negated in best], total

@@ -7,6 +7,7 @@ Whoosh's own, stay here.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
@@ -15,7 +16,17 @@ from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh import sorting
 
-from .matchers import AllFilters, ColumnRange, DocFilter, DocumentSet, Restricted, TermsFilter, WordUnion, top_scored
+from .matchers import (
+    AllFilters,
+    ColumnRange,
+    DocFilter,
+    DocumentSet,
+    Restricted,
+    TermsFilter,
+    WordUnion,
+    scored_lists,
+    top_scored,
+)
 from .schema import FILTER_FIELDS
 
 __all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
@@ -187,12 +198,12 @@ def collect(
     # The exact total needs every match counted: no block skipping and no
     # matcher replacement (both drop documents that cannot reach the top), so
     # the collector counts as it goes instead of a second pass over the index.
-    if level == "paragraph":  # straight from the segments' lists of scored documents, where they are such lists
-        found = top_scored(searcher, q, limit)
-        if found is not None:
-            top, total = found
-            return [(docnum, searcher.stored_fields(docnum), score, _matched_words(searcher, union, docnum))
-                    for score, docnum in top], total
+    # Straight from the segments' lists of scored documents, where they are such lists.
+    found = top_scored(searcher, q, limit) if level == "paragraph" else _top_articles(searcher, q, limit)
+    if found is not None:
+        top, total = found
+        return [(docnum, searcher.stored_fields(docnum), score, _matched_words(searcher, union, docnum))
+                for score, docnum in top], total
     collapse = {} if level == "paragraph" else {"collapse": _KeptColumnFacet("article_id"), "collapse_limit": 1}
     collector = searcher.collector(limit=limit, optimize=False, **collapse)
     inner = collector
@@ -206,6 +217,24 @@ def collect(
     else:
         total = len(set(column_values(searcher, "article_id", sorted(searcher.docs_for_query(q)))))
     return [(hit.docnum, hit.fields(), hit.score, _matched_words(searcher, union, hit.docnum)) for hit in results], total
+
+
+def _top_articles(searcher: Any, q: Query, limit: int) -> tuple[list[tuple[float, int]], int] | None:
+    """As :func:`top_scored`, an article's best paragraph only (the first of equal scores), as
+    Whoosh's collapsing collector keeps them; the total counts articles."""
+    lists = scored_lists(searcher, q)
+    if lists is None:
+        return None
+    best: dict[str, tuple[float, int]] = {}  # article id -> (score, docnum)
+    for reader, offset, ids, scores in lists:
+        column = _column_reader(reader, "article_id")
+        if column is None:
+            return None
+        for docnum, score, article_id in zip(ids, scores, map(column.__getitem__, ids)):
+            kept = best.get(article_id)
+            if kept is None or score > kept[0]:
+                best[article_id] = (score, docnum + offset)
+    return heapq.nsmallest(limit, best.values(), key=lambda item: (-item[0], item[1])), len(best)
 
 
 def _matched_words(searcher: Any, union: WordUnion | None, docnum: int) -> frozenset[str]:
