@@ -28,6 +28,7 @@ from .matchers import (
     top_scored,
 )
 from .schema import FILTER_FIELDS
+from .words import raw_column
 
 __all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
            "documents", "every", "excluding", "negated", "restricted", "value_range"]
@@ -225,12 +226,14 @@ def _top_articles(searcher: Any, q: Query, limit: int) -> tuple[list[tuple[float
     lists = scored_lists(searcher, q)
     if lists is None:
         return None
-    best: dict[str, tuple[float, int]] = {}  # article id -> (score, docnum)
+    best: dict[bytes, tuple[float, int]] = {}  # article id -> (score, docnum)
     for reader, offset, ids, scores in lists:
-        column = _column_reader(reader, "article_id")
+        column = raw_column(reader, "article_id")
         if column is None:
             return None
-        for docnum, score, article_id in zip(ids, scores, map(column.__getitem__, ids)):
+        lengths, offsets, read, base = column
+        for docnum, score in zip(ids, scores):
+            article_id = read(base + offsets[docnum], lengths[docnum])
             kept = best.get(article_id)
             if kept is None or score > kept[0]:
                 best[article_id] = (score, docnum + offset)
