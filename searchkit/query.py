@@ -36,6 +36,7 @@ from .engine import (
     boosted,
     cached_doc_frequency,
     collect,
+    column_counts,
     column_values,
     documents,
     every,
@@ -850,14 +851,14 @@ def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> dict[s
         field = {"source": "f_source", "author": "f_author", "tag": "f_tag"}.get(name, "f_date")
         counts: dict[str, int] = {}
         shown: dict[str, str] = {}  # one spelling per folded value: the first seen
-        for values in column_values(searcher, field, docnums):
+        for values, held in column_counts(searcher, field, docnums):
             if name == "year":
                 values = [values[0][:4]] if values else []
             elif name == "month":
                 values = [values[0][:7]] if values and len(values[0]) >= 7 else []
             for value in dict.fromkeys(values):
                 key = shown.setdefault(analysis.fold(value).strip(), value)
-                counts[key] = counts.get(key, 0) + 1
+                counts[key] = counts.get(key, 0) + held
         counted[name] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
     return counted
 

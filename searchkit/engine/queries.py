@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import heapq
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from whoosh import matching as wm
@@ -30,7 +31,7 @@ from .matchers import (
 from .schema import FILTER_FIELDS
 from .words import raw_column
 
-__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
+__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_counts", "column_values",
            "documents", "every", "excluding", "negated", "restricted", "value_range"]
 
 Query = wq.Query
@@ -121,18 +122,44 @@ class _KeptColumnCategorizer(sorting.ColumnCategorizer):  # type: ignore[misc]
 
 def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[Any]:
     """Each document's value in the column of ``fieldname`` (the field's empty value in a segment without the column)."""
+    decode, empty = _decoder(searcher, fieldname)
+    return [empty if raw is None else decode(raw) for raw in _raw_values(searcher, fieldname, docnums)]
+
+
+def column_counts(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[tuple[Any, int]]:
+    """Each distinct value (as :func:`column_values` gives it) the documents hold in the column of
+    ``fieldname``, with how many hold it, in the order of the first document holding it: the
+    column's bytes are counted, and each distinct value decoded once."""
+    decode, empty = _decoder(searcher, fieldname)
+    counted = Counter(_raw_values(searcher, fieldname, docnums))
+    return [(empty if raw is None else decode(raw), count) for raw, count in counted.items()]
+
+
+def _decoder(searcher: Any, fieldname: str) -> tuple[Any, Any]:
+    """The field's decoder of its column's bytes, and its value in a segment without the column."""
+    field = searcher.schema[fieldname]
+    return field.from_column_value, field.from_column_value(b"") if fieldname in FILTER_FIELDS else None
+
+
+def _raw_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> Iterator[bytes | None]:
+    """Each document's bytes in the column of ``fieldname`` (None in a segment without the column)."""
     leaves = searcher.reader().leaf_readers()
     starts = [offset for _reader, offset in leaves]
-    readers: dict[int, Any] = {}
-    empty = searcher.schema[fieldname].from_column_value(b"") if fieldname in FILTER_FIELDS else None
-    values = []
+    columns: dict[int, tuple[Any, Any]] = {}
     for docnum in docnums:
         leaf = bisect_right(starts, docnum) - 1
-        if leaf not in readers:
-            readers[leaf] = _column_reader(leaves[leaf][0], fieldname)
-        column = readers[leaf]
-        values.append(column[docnum - starts[leaf]] if column is not None else empty)
-    return values
+        found = columns.get(leaf)
+        if found is None:
+            reader = leaves[leaf][0]
+            raw = raw_column(reader, fieldname)  # a slice of the mapped file, where the column allows
+            found = columns[leaf] = (raw, None if raw is not None else _column_reader(reader, fieldname, translate=False))
+        raw, column = found
+        local = docnum - starts[leaf]
+        if raw is not None:
+            lengths, offsets, read, base = raw
+            yield read(base + offsets[local], lengths[local])
+        else:
+            yield column[local] if column is not None else None
 
 
 class _BinaryOr(wq.Or):  # type: ignore[misc]
