@@ -716,9 +716,13 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
         return restricted(q, allowed) if allowed is not None else q
 
     in_text: dict[str, dict[str, list[int]]] = {}  # keyword -> article -> its paragraphs holding it
+    # keyword -> article whose title holds it -> its paragraphs (each paragraph carries its article's title)
+    in_title: dict[str, dict[str, list[int]]] = {}
 
     def holding(keyword: Keyword) -> set[str]:
-        found = set(articles_of(narrowed(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams))))
+        in_title[keyword.text] = articles_of(
+            narrowed(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams)))
+        found = set(in_title[keyword.text])
         if not keyword.title:
             in_text[keyword.text] = articles_of(
                 narrowed(exact_query(Keyword(keyword.text, keyword.raw, False, keyword.quoted), grams)))
@@ -752,10 +756,9 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     for article_id in matched:
         held = [docnum for by_article in in_text.values() for docnum in by_article.get(article_id, ())]
         if not held:
-            # By the article id alone: with kind= too, Whoosh would intersect with every paragraph's id.
-            fields = [(n, searcher.stored_fields(n)) for n in searcher.document_numbers(article_id=article_id)]
-            paragraphs = [(f["ordinal"], n) for n, f in fields if f.get("kind") == "paragraph"]
-            held = [min(paragraphs)[1]] if paragraphs else []
+            # Its paragraphs are those its title's keyword matched (no lookup of the article's documents),
+            # written in order in one segment, which merges keep: the first is its opening one.
+            held = [next(by_article[article_id][0] for by_article in in_title.values() if article_id in by_article)]
         candidates.extend(held)
     chosen = documents(candidates)
     exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]

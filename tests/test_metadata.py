@@ -288,3 +288,28 @@ def test_an_exclusion_under_a_filter_whose_documents_come_after_every_match(tmp_
     for level in ("paragraph", "article"):
         assert search(tmp_path / "ix", "梅 -雪", "--author", "甲", "--level", level)["total"] == 0
         assert ids(search(tmp_path / "ix", "梅 -雪", "--author", "乙", "--level", level)) == ["x1"]
+
+
+def test_a_title_only_article_shows_its_opening_paragraph_across_segments_updates_and_merges(tmp_path: Path) -> None:
+    index = tmp_path / "ix"
+
+    def write(name: str, records: list[dict]) -> None:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        result = CliRunner().invoke(cli, ["--index", str(index), "index", "--workers", "1", str(path)])
+        assert result.exit_code == 0, result.output
+
+    def poems(first: int, salt: str) -> list[dict]:
+        return [{"id": f"p{n}", "title": f"秋思{n}", "paragraphs": [f"第{k}段{salt}水" for k in range(4)]}
+                for n in range(first, first + 6)]
+
+    write("a.jsonl", poems(0, "甲"))
+    write("b.jsonl", poems(6, "乙"))
+    write("a.jsonl", poems(0, "丙"))  # updated: new documents, the old ones deleted
+    for optimize in (False, True):
+        if optimize:
+            assert CliRunner().invoke(cli, ["--index", str(index), "optimize"]).exit_code == 0
+        data = search(index, "秋思", "--level", "article", "--limit", "20")
+        assert data["total"] == 12
+        assert {(hit["article_id"], hit["paragraph"], hit["snippet"]["text"][:2]) for hit in data["hits"]} == {
+            (f"p{n}", 0, "第0") for n in range(12)}
