@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_right
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from whoosh import matching as wm
@@ -223,15 +223,15 @@ def collect(
 
     ``level`` "article" keeps an article's best paragraph only (its total counts articles).
     """
-    # The exact total needs every match counted: no block skipping and no
-    # matcher replacement (both drop documents that cannot reach the top), so
-    # the collector counts as it goes instead of a second pass over the index.
+    matched = _words_matched(searcher, union)
     # Straight from the segments' lists of scored documents, where they are such lists.
     found = top_scored(searcher, q, limit) if level == "paragraph" else _top_articles(searcher, q, limit)
     if found is not None:
         top, total = found
-        return [(docnum, searcher.stored_fields(docnum), score, _matched_words(searcher, union, docnum))
-                for score, docnum in top], total
+        return [(docnum, searcher.stored_fields(docnum), score, matched(docnum)) for score, docnum in top], total
+    # The exact total needs every match counted: no block skipping and no
+    # matcher replacement (both drop documents that cannot reach the top), so
+    # the collector counts as it goes instead of a second pass over the index.
     collapse = {} if level == "paragraph" else {"collapse": _KeptColumnFacet("article_id"), "collapse_limit": 1}
     collector = searcher.collector(limit=limit, optimize=False, **collapse)
     inner = collector
@@ -244,7 +244,7 @@ def collect(
         total = len(results)
     else:
         total = len(set(column_values(searcher, "article_id", sorted(searcher.docs_for_query(q)))))
-    return [(hit.docnum, hit.fields(), hit.score, _matched_words(searcher, union, hit.docnum)) for hit in results], total
+    return [(hit.docnum, hit.fields(), hit.score, matched(hit.docnum)) for hit in results], total
 
 
 def _top_articles(searcher: Any, q: Query, limit: int) -> tuple[list[tuple[float, int]], int] | None:
@@ -267,10 +267,15 @@ def _top_articles(searcher: Any, q: Query, limit: int) -> tuple[list[tuple[float
     return heapq.nsmallest(limit, best.values(), key=lambda item: (-item[0], item[1])), len(best)
 
 
-def _matched_words(searcher: Any, union: WordUnion | None, docnum: int) -> frozenset[str]:
-    """The words of ``union`` the document matched (it records them per segment); none without a union."""
+def _words_matched(searcher: Any, union: WordUnion | None) -> Callable[[int], frozenset[str]]:
+    """Of a document (number), the words of ``union`` it matched (it records them per segment); none without a union."""
     if union is None:
-        return frozenset()
+        return lambda _docnum: frozenset()
     segments = list(searcher.reader().leaf_readers())
-    segment, offset = segments[bisect_right([start for _reader, start in segments], docnum) - 1]
-    return union.matched_words(segment, docnum - offset)
+    starts = [start for _reader, start in segments]
+
+    def matched(docnum: int) -> frozenset[str]:
+        segment, offset = segments[bisect_right(starts, docnum) - 1]
+        return union.matched_words(segment, docnum - offset)
+
+    return matched
