@@ -23,7 +23,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import DEFAULT_TANG, POEM_SOURCES, load_tang, rng, searchkit_cmd, write_jsonl  # noqa: E402
+from common import (  # noqa: E402
+    DEFAULT_TANG,
+    POEM_SOURCES,
+    load_tang,
+    rng,
+    searchkit_cmd,
+    write_jsonl,
+)
 
 QUESTIONS = ["李白的诗写了什么", "春风又绿江南岸", "哪首诗写到明月", "边塞的将军", "思乡的诗"]
 

@@ -83,7 +83,7 @@ class _Query(wq.Query):  # type: ignore[misc]
 class Allowed:
     """A filter's documents in one segment: ascending (to walk) and as a set (to test a candidate)."""
 
-    __slots__ = ("ids", "set", "_zeros")
+    __slots__ = ("_zeros", "ids", "set")
 
     def __init__(self, ids: list[int]) -> None:
         self.ids = ids

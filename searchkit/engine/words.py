@@ -15,8 +15,8 @@ from typing import Any
 from whoosh import columns as wcolumns
 from whoosh import fields as wfields
 
-__all__ = ["RANKING_WORDS_FIELD", "RANKING_WORDS_PARTS", "RankingWordsField", "VarBytesColumn", "decode_ranking_words", "raw_column",
-           "encode_ranking_words", "ranking_words_column", "recorded_words"]
+__all__ = ["RANKING_WORDS_FIELD", "RANKING_WORDS_PARTS", "RankingWordsField", "VarBytesColumn", "decode_ranking_words",
+           "encode_ranking_words", "ranking_words_column", "raw_column", "recorded_words"]
 
 RANKING_WORDS_FIELD = "ranking_words"
 # The fields whose words the column holds, in its order.
