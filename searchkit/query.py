@@ -41,6 +41,7 @@ from .engine import (
     documents,
     every,
     excluding,
+    matching,
     negated,
     restricted,
     searcher_cache,
@@ -705,7 +706,7 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     represented by its opening paragraph.
     """
     def articles_of(q: Query) -> dict[str, list[int]]:
-        docnums = sorted(searcher.docs_for_query(q))
+        docnums = matching(searcher, q)
         found: dict[str, list[int]] = {}
         for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):
             found.setdefault(article_id, []).append(docnum)
@@ -843,7 +844,7 @@ def _hits(searcher: Any, results: list[tuple[int, dict[str, Any], float]], needl
 
 def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> dict[str, dict[str, int]]:
     """How many matches (paragraphs, or articles) hold each value, over every match of ``q``."""
-    docnums = sorted(searcher.docs_for_query(q))
+    docnums = matching(searcher, q)
     if level == "article":
         first: dict[str, int] = {}
         for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):

@@ -49,6 +49,7 @@ __all__ = [
     "CharPhrase",
     "ColumnRange",
     "RankedFilter",
+    "ScoredList",
     "WordUnion",
     "cached_doc_frequency",
     "scored_lists",
@@ -96,7 +97,7 @@ class Allowed:
             return wm.NullMatcher()
         if self._zeros is None:
             self._zeros = [0.0] * len(self.ids)
-        return _ScoredList(self.ids, self._zeros)
+        return ScoredList(self.ids, self._zeros)
 
 
 class DocFilter(_Query):
@@ -249,8 +250,8 @@ class Restricted(_Query):
         found = _matcher_within(self.query, searcher, context, own)
         if self.boost == 1.0 or not found.is_active():
             return found
-        if isinstance(found, _ScoredList) and found._i == 0:
-            return _ScoredList(found._ids, [score * self.boost for score in found._weights])
+        if isinstance(found, ScoredList) and found._i == 0:
+            return ScoredList(found._ids, [score * self.boost for score in found._weights])
         return wm.WrappingMatcher(found, self.boost)
 
 
@@ -379,7 +380,7 @@ class CharPhrase(_Query):
         ids, scores = _intersect(cursors, [slots[term] for term in terms], allowed)
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
-        return _ScoredList(ids, scores)
+        return ScoredList(ids, scores)
 
     def _suffix_table(self, reader: Any) -> Any:
         """The segment's suffix arrays, where they can answer this phrase (of
@@ -402,7 +403,7 @@ class CharPhrase(_Query):
             return wm.NullMatcher()
         ids = [doc for doc, _stream in found]
         if weighting is None:  # an unscored search (Whoosh's boolean context)
-            return _ScoredList(ids, [0.0] * len(ids))
+            return ScoredList(ids, [0.0] * len(ids))
         by_char: dict[str, list[float]] = {}
         for char, term in zip(self.chars, terms):
             if char not in by_char:
@@ -415,7 +416,7 @@ class CharPhrase(_Query):
         scores = _tree_sums([by_char[char] for char in self.chars])
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
-        return _ScoredList(ids, scores)
+        return ScoredList(ids, scores)
 
 
 def _phrase_hits(reader: Any, table: Any, phrase: str, allowed: Allowed | None) -> list[tuple[int, str]]:
@@ -499,7 +500,7 @@ class WordUnion(_Query):
         if weighting is not None:
             self._matched[id(reader)] = matched
         ids = sorted(totals)
-        return _ScoredList(ids, [totals[doc] for doc in ids])
+        return ScoredList(ids, [totals[doc] for doc in ids])
 
     def matched_words(self, reader: Any, docnum: int) -> frozenset[str]:
         """The recorded fields' words a document (of the segment ``reader``) matched."""
@@ -548,7 +549,7 @@ class RankedFilter(_Query):
             required = _matcher_within(self.required, searcher, context, allowed)
         if not required.is_active():
             return wm.NullMatcher()
-        if isinstance(required, _ScoredList) and required._i == 0:
+        if isinstance(required, ScoredList) and required._i == 0:
             ids, scores = list(required._ids), list(required._weights)
         else:
             ids, scores = [], []
@@ -558,7 +559,7 @@ class RankedFilter(_Query):
                 required.next()
         weighting = searcher.weighting if context is None else context.weighting
         if weighting is None:  # unscored: which documents match
-            return _ScoredList(ids, scores)
+            return ScoredList(ids, scores)
         recorded = _recorded_words(searcher, ids, weighting)
         ranking: dict[int, float] = {}  # index in ids -> the ranking terms' sum
         for fieldname, word, boost in self.terms:
@@ -584,7 +585,7 @@ class RankedFilter(_Query):
             scores[k] += score
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
-        return _ScoredList(ids, scores)
+        return ScoredList(ids, scores)
 
     def top(self, searcher: Any, limit: int) -> tuple[list[tuple[float, int]], int]:
         """The ``limit`` best (score, docnum) over the whole index, best first, and the number of matches."""
@@ -600,7 +601,7 @@ def scored_lists(searcher: Any, q: wq.Query) -> list[tuple[Any, int, Sequence[in
         found = q.matcher(subsearcher)
         if not found.is_active():
             continue
-        if not isinstance(found, _ScoredList) or found._i:
+        if not isinstance(found, ScoredList) or found._i:
             return None
         lists.append((subsearcher.reader(), offset, found._ids, found._weights))
     return lists
@@ -1075,14 +1076,14 @@ def _tree_sums(columns: list[list[float]]) -> list[float]:
     return [left + right for left, right in zip(_tree_sums(columns[:half]), _tree_sums(columns[half:]))]
 
 
-class _ScoredList(wm.ListMatcher):  # type: ignore[misc]
+class ScoredList(wm.ListMatcher):  # type: ignore[misc]
     """Matched documents with their scores; skips by bisection."""
 
     def __init__(self, ids: list[int], scores: list[float]) -> None:
         super().__init__(ids, weights=scores)
 
-    def copy(self) -> _ScoredList:
-        clone = _ScoredList(self._ids, self._weights)
+    def copy(self) -> ScoredList:
+        clone = ScoredList(self._ids, self._weights)
         clone._i = self._i
         return clone
 

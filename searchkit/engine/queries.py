@@ -16,6 +16,7 @@ from typing import Any
 from whoosh import matching as wm
 from whoosh import query as wq
 from whoosh import sorting
+from whoosh.reading import TermNotFound
 
 from .matchers import (
     AllFilters,
@@ -23,6 +24,7 @@ from .matchers import (
     DocFilter,
     DocumentSet,
     Restricted,
+    ScoredList,
     TermsFilter,
     WordUnion,
     scored_lists,
@@ -31,8 +33,8 @@ from .matchers import (
 from .schema import FILTER_FIELDS
 from .words import raw_column
 
-__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_counts", "column_values",
-           "documents", "every", "excluding", "negated", "restricted", "value_range"]
+__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_counts",
+           "column_values", "documents", "every", "excluding", "matching", "negated", "restricted", "value_range"]
 
 Query = wq.Query
 
@@ -86,6 +88,20 @@ def documents(docnums: Sequence[int]) -> Query:
 def every(fieldname: str, term: str) -> Query:
     """Documents holding ``term`` (``kind``: ``paragraph``, say), each scored 0."""
     return wq.ConstantScoreQuery(wq.Term(fieldname, term), 0.0)
+
+
+def matching(searcher: Any, q: Query) -> list[int]:
+    """Every document ``q`` matches (the searcher's document numbers), ascending, unscored: as
+    Whoosh's ``docs_for_query``, but a segment's list of matches is taken whole."""
+    found: list[int] = []
+    for subsearcher, offset in searcher.leaf_searchers():
+        try:
+            matcher = q.matcher(subsearcher, subsearcher.boolean_context())
+        except TermNotFound:  # (as Whoosh's Query.docs)
+            continue
+        ids = matcher._ids if isinstance(matcher, ScoredList) and not matcher._i else list(matcher.all_ids())
+        found.extend([docnum + offset for docnum in ids] if offset else ids)
+    return found
 
 
 def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
@@ -243,7 +259,7 @@ def collect(
     if level == "paragraph":
         total = len(results)
     else:
-        total = len(set(column_values(searcher, "article_id", sorted(searcher.docs_for_query(q)))))
+        total = len(set(column_values(searcher, "article_id", matching(searcher, q))))
     return [(hit.docnum, hit.fields(), hit.score, matched(hit.docnum)) for hit in results], total
 
 
