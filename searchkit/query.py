@@ -855,7 +855,8 @@ def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> dict[s
         field = {"source": "f_source", "author": "f_author", "tag": "f_tag"}.get(name, "f_date")
         counts: dict[str, int] = {}
         shown: dict[str, str] = {}  # one spelling per folded value: the first seen
-        for values, held in column_counts(searcher, field, docnums):
+        prefix = {"year": 4, "month": 7}.get(name)  # (counted from the column's bytes)
+        for values, held in column_counts(searcher, field, docnums, prefix):
             if name == "year":
                 values = [values[0][:4]] if values else []
             elif name == "month":

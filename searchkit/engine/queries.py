@@ -8,7 +8,7 @@ Whoosh's own, stay here.
 from __future__ import annotations
 
 import heapq
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -30,7 +30,7 @@ from .matchers import (
     scored_lists,
     top_scored,
 )
-from .schema import FILTER_FIELDS
+from .schema import FILTER_FIELDS, VALUES_SEPARATOR
 from .words import raw_column
 
 __all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_counts",
@@ -142,12 +142,17 @@ def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list
     return [empty if raw is None else decode(raw) for raw in _raw_values(searcher, fieldname, docnums)]
 
 
-def column_counts(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[tuple[Any, int]]:
+def column_counts(searcher: Any, fieldname: str, docnums: Sequence[int], prefix: int | None = None) -> list[tuple[Any, int]]:
     """Each distinct value (as :func:`column_values` gives it) the documents hold in the column of
     ``fieldname``, with how many hold it, in the order of the first document holding it: the
-    column's bytes are counted, and each distinct value decoded once."""
+    column's bytes are counted, and each distinct value decoded once. ``prefix``: each
+    document's first value cut to that many characters (of an ASCII value: an ISO date's year
+    or month), so that documents of one year count as one value."""
     decode, empty = _decoder(searcher, fieldname)
-    counted = Counter(_raw_values(searcher, fieldname, docnums))
+    raws = _raw_values(searcher, fieldname, docnums)
+    if prefix is not None:
+        raws = [raw if raw is None else raw.split(VALUES_SEPARATOR, 1)[0][:prefix] for raw in raws]
+    counted = Counter(raws)
     return [(empty if raw is None else decode(raw), count) for raw, count in counted.items()]
 
 
@@ -157,25 +162,36 @@ def _decoder(searcher: Any, fieldname: str) -> tuple[Any, Any]:
     return field.from_column_value, field.from_column_value(b"") if fieldname in FILTER_FIELDS else None
 
 
-def _raw_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> Iterator[bytes | None]:
+def _raw_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[bytes | None]:
     """Each document's bytes in the column of ``fieldname`` (None in a segment without the column)."""
     leaves = searcher.reader().leaf_readers()
     starts = [offset for _reader, offset in leaves]
-    columns: dict[int, tuple[Any, Any]] = {}
-    for docnum in docnums:
-        leaf = bisect_right(starts, docnum) - 1
-        found = columns.get(leaf)
-        if found is None:
+    columns: dict[int, Callable[[int], bytes | None]] = {}
+
+    def column(leaf: int) -> Callable[[int], bytes | None]:
+        """The segment's reader of a document's bytes, by its number in the segment."""
+        if leaf not in columns:
             reader = leaves[leaf][0]
             raw = raw_column(reader, fieldname)  # a slice of the mapped file, where the column allows
-            found = columns[leaf] = (raw, None if raw is not None else _column_reader(reader, fieldname, translate=False))
-        raw, column = found
-        local = docnum - starts[leaf]
-        if raw is not None:
-            lengths, offsets, read, base = raw
-            yield read(base + offsets[local], lengths[local])
-        else:
-            yield column[local] if column is not None else None
+            if raw is not None:
+                lengths, offsets, read, base = raw
+                columns[leaf] = lambda local: read(base + offsets[local], lengths[local])
+            else:
+                whole = _column_reader(reader, fieldname, translate=False)
+                columns[leaf] = (lambda _local: None) if whole is None else whole.__getitem__
+        return columns[leaf]
+
+    if list(docnums) != sorted(docnums):
+        return [column(leaf)(docnum - starts[leaf]) for docnum in docnums
+                for leaf in (bisect_right(starts, docnum) - 1,)]
+    found: list[bytes | None] = []  # ascending (facets): a segment's documents at a time
+    for leaf, start in enumerate(starts):
+        first = bisect_left(docnums, start)
+        last = bisect_left(docnums, starts[leaf + 1]) if leaf + 1 < len(starts) else len(docnums)
+        if first < last:
+            value = column(leaf)
+            found.extend([value(docnum - start) for docnum in docnums[first:last]])
+    return found
 
 
 class _BinaryOr(wq.Or):  # type: ignore[misc]
