@@ -44,6 +44,7 @@ class Doc:
     id: str
     title: str
     paragraphs: list[str]
+    meta: dict[str, str] = field(default_factory=dict)  # author, date, source: written to the JSONL as they are
 
 
 @dataclass
@@ -118,11 +119,12 @@ def load_squad(path: str | os.PathLike[str], prefix: str | None = None) -> QASet
     return QASet(prefix, script, docs, questions)
 
 
-def load_jsonl(path: str | os.PathLike[str], limit: int | None = None, repeat: int = 1) -> list[Doc]:
+def load_jsonl(path: str | os.PathLike[str], limit: int | None = None, repeat: int = 1, author: bool = False) -> list[Doc]:
     """searchkit-style JSONL ({"id","title","paragraphs"}, tang poems too).
 
     ``limit``: first N records (over the repeated stream); ``repeat``: read the
-    file again with ids suffixed ``~r1``, ``~r2``... until ``limit`` is reached.
+    file again with ids suffixed ``~r1``, ``~r2``... until ``limit`` is reached;
+    ``author``: keep each record's author.
     """
     docs: list[Doc] = []
     for r in range(max(1, repeat)):
@@ -138,18 +140,32 @@ def load_jsonl(path: str | os.PathLike[str], limit: int | None = None, repeat: i
                 paragraphs = [p for p in rec.get("paragraphs", []) if p and p.strip()]
                 if not paragraphs:
                     continue
-                docs.append(Doc(doc_id, rec.get("title") or doc_id, paragraphs))
+                meta = {"author": rec["author"]} if author and rec.get("author") else {}
+                docs.append(Doc(doc_id, rec.get("title") or doc_id, paragraphs, meta))
                 if limit is not None and len(docs) >= limit:
                     return docs
     return docs
 
 
-def load_tang(n: int, path: str | os.PathLike[str] = DEFAULT_TANG) -> list[Doc]:
-    """First n Tang poems; beyond the file's size the file is repeated, ids suffixed."""
+POEM_SOURCES = ("全唐诗", "唐诗三百首", "乐府诗集", "文苑英华")
+
+
+def load_tang(n: int, path: str | os.PathLike[str] = DEFAULT_TANG, metadata: bool = False) -> list[Doc]:
+    """First n Tang poems; beyond the file's size the file is repeated, ids suffixed.
+
+    ``metadata``: with their authors, a made-up date each (from 0618-01-01 on, a
+    day apart, so that years and months vary) and one of four sources in turn.
+    """
     with open(path, encoding="utf-8") as f:
         total = sum(1 for line in f if line.strip())
     repeat = max(1, math.ceil(n / max(1, total)))
-    return load_jsonl(path, limit=n, repeat=repeat)
+    docs = load_jsonl(path, limit=n, repeat=repeat, author=metadata)
+    if metadata:
+        for number, doc in enumerate(docs):
+            year, rest = divmod(618 * 365 + number, 365)
+            month, mday = divmod(rest % 336, 28)
+            doc.meta.update(date=f"{year:04d}-{month + 1:02d}-{mday + 1:02d}", source=POEM_SOURCES[number % len(POEM_SOURCES)])
+    return docs
 
 
 def load_corpus(path: str | os.PathLike[str]) -> list[Doc]:
@@ -160,11 +176,11 @@ def load_corpus(path: str | os.PathLike[str]) -> list[Doc]:
 
 
 def write_jsonl(docs: Iterable[Doc], path: str | os.PathLike[str]) -> Path:
-    """A searchkit import file: one {"id","title","paragraphs"} per line."""
+    """A searchkit import file: one {"id","title","paragraphs"} (and the doc's metadata) per line."""
     path = Path(path)
     with open(path, "w", encoding="utf-8") as f:
         for doc in docs:
-            f.write(json.dumps({"id": doc.id, "title": doc.title, "paragraphs": doc.paragraphs}, ensure_ascii=False))
+            f.write(json.dumps({"id": doc.id, "title": doc.title, "paragraphs": doc.paragraphs, **doc.meta}, ensure_ascii=False))
             f.write("\n")
     return path
 

@@ -6,7 +6,9 @@
 CORPUS: SQuAD JSON or JSONL (default: the shared CMRC and DRCD files; each is
 one corpus). ``--tang N``: the first N Tang poems as a corpus (repeatable;
 beyond the file's 57,607 poems the file is repeated with ids suffixed), default
-10000 and 50000; ``--tang 0`` for none.
+10000 and 50000; ``--tang 0`` for none. The poems carry metadata: their
+authors, a made-up date each (a day apart from 0618-01-01) and one of four
+sources in turn.
 
 Per corpus and system (searchkit-bigrams: searchkit's index with character
 bigrams, ``index --grams 2``):
@@ -21,6 +23,18 @@ bigrams, ``index --grams 2``):
   Tang: the first 5 characters of random lines; searchkit as typed, naive
   OR-parser, FTS5 OR of tokens).
 
+On the poems, searchkit's filters, facets and date sorting (``--filter-rounds``,
+0 for none): the keyword queries on a warm searcher, at paragraph and at
+article level, as ``plain``, ``--author`` (the commonest author), ``--source``
+(one of the four), a date range (the later half of the years), ``--facets
+author,year`` and ``--sort -date``. Each query is asked in every variant in
+turn, the order rotating from query to query and round to round (the first
+runner is favoured); a query's time is its fastest round. Printed per level
+and variant: p50 and p95, each as a ratio to ``plain`` at that level (the
+goal: at most 1.5), the median of the per-query ratios, how many queries fall
+back to partial matches (a filter can leave a keyword no exact match), and
+p50 / plain over the queries answered exactly in both.
+
 Then the cold CLI: ``searchkit --index DIR search 民族团结`` on an index of the
 seed newspaper page, a fresh process each time, 5 runs, median (and the same
 for the baselines through ``baselines.py search``).
@@ -31,6 +45,7 @@ The machine is shared and noisy: compare the ratios, measured in one run.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import shutil
 import sys
@@ -42,6 +57,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     BENCH_DIR,
+    POEM_SOURCES,
     DEFAULT_QA,
     DEFAULT_SEED,
     Doc,
@@ -164,6 +180,64 @@ def p50_where(result: dict, answered: list[bool]) -> float:
     return percentile([t for t, keep in zip(result["times"], answered) if keep], 50)
 
 
+FILTER_VARIANTS = ("plain", "author", "source", "date", "facets", "sort")
+
+
+def filter_options(docs: list[Doc]) -> dict[str, dict]:
+    """``SearchIndex.search`` keyword arguments of each variant, on the poems with metadata."""
+    authors = collections.Counter(doc.meta["author"] for doc in docs if doc.meta.get("author"))
+    years = sorted(doc.meta["date"][:4] for doc in docs)
+    return {
+        "plain": {},
+        "author": {"author": [authors.most_common(1)[0][0]]},
+        "source": {"source": [POEM_SOURCES[1]]},
+        "date": {"date_from": years[len(years) // 2], "date_to": years[-1]},
+        "facets": {"facets": ["author", "year"]},
+        "sort": {"sort": "-date"},
+    }
+
+
+def time_filters(index_dir: Path, docs: list[Doc], queries: list[str], rounds: int) -> list[dict]:
+    """Per level and variant: p50/p95 ms, ratios to plain, partial answers (see the module's docstring)."""
+    from searchkit import SearchIndex
+
+    options = filter_options(docs)
+    rows = []
+    with SearchIndex(index_dir) as index:
+        for level in ("paragraph", "article"):
+            for q in queries[:20]:  # warm up: the searcher's caches, the filters' documents per segment
+                for name in FILTER_VARIANTS:
+                    index.search(q, limit=10, level=level, **options[name])
+            best = {name: [float("inf")] * len(queries) for name in FILTER_VARIANTS}
+            partial = {name: [False] * len(queries) for name in FILTER_VARIANTS}
+            for round_ in range(rounds):
+                for i, q in enumerate(queries):
+                    turn = (i + round_) % len(FILTER_VARIANTS)
+                    for name in FILTER_VARIANTS[turn:] + FILTER_VARIANTS[:turn]:
+                        t0 = time.perf_counter()
+                        result = index.search(q, limit=10, level=level, **options[name])
+                        for hit in result.hits:  # touch the snippets, as a caller would
+                            len(hit.snippet.text)
+                        best[name][i] = min(best[name][i], (time.perf_counter() - t0) * 1000)
+                        partial[name][i] = result.partial
+            plain = best["plain"]
+            for name in FILTER_VARIANTS:
+                times = best[name]
+                exact = [i for i in range(len(queries)) if not partial[name][i] and not partial["plain"][i]]
+                rows.append({
+                    "level": level, "variant": name, "p50": percentile(times, 50), "p95": percentile(times, 95),
+                    "p50_ratio": ratio(percentile(times, 50), percentile(plain, 50)),
+                    "p95_ratio": ratio(percentile(times, 95), percentile(plain, 95)),
+                    "median_ratio": median([t / b for t, b in zip(times, plain)]),
+                    "partial": sum(partial[name]),
+                    "exact_p50_ratio": ratio(percentile([times[i] for i in exact], 50),
+                                             percentile([plain[i] for i in exact], 50)) if exact else None,
+                    "times": times, "partial_flags": partial[name],
+                })
+            eprint("    " + ", ".join(f"{level} {r['variant']} p50 {r['p50']:.2f} ms" for r in rows if r["level"] == level))
+    return rows
+
+
 def cold_runs(systems: list[str], workdir: Path, runs: int = 5) -> dict[str, dict]:
     seed_jsonl = workdir / "seed.jsonl"
     seed_text = DEFAULT_SEED.read_text(encoding="utf-8")
@@ -208,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--systems", default=",".join(ALL_SYSTEMS))
     parser.add_argument("--no-cold", action="store_true", help="skip the cold CLI timing")
+    parser.add_argument("--filter-rounds", type=int, default=3,
+                        help="rounds of the filtered, faceted and sorted poem queries (0: none)")
     parser.add_argument("--cold-runs", type=int, default=5)
     parser.add_argument("--json-out", type=Path, default=None)
     parser.add_argument("--workdir", type=Path, default=None, help="keep indexes here (default: temp dir, removed)")
@@ -228,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             corpora.append((qa.name, qa.docs, [q for q, _ in qa.questions]))
     for n in args.tang:
         if n > 0:
-            corpora.append((f"tang{n // 1000}k" if n % 1000 == 0 else f"tang{n}", load_tang(n), None))
+            corpora.append((f"tang{n // 1000}k" if n % 1000 == 0 else f"tang{n}", load_tang(n, metadata=True), None))
 
     tmp = None
     if args.workdir is None:
@@ -239,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
 
     results: list[dict] = []
+    filtered: list[dict] = []
     cold: dict = {}
     try:
         for name, docs, questions in corpora:
@@ -268,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
                     close()
                 eprint(f"    keyword p50 {k['p50']:.1f} ms p95 {k['p95']:.1f} ms; question p50 {q['p50']:.1f} ms p95 {q['p95']:.1f} ms")
                 results.append({"corpus": name, "system": system, "paragraphs": len(unit_list), **b, "kw": k, "q": q})
+                if system == "searchkit" and args.filter_rounds > 0 and any(doc.meta for doc in docs):
+                    eprint(f"  {system}: filters, facets, sorting x{args.filter_rounds} rounds ...")
+                    filtered.append({"corpus": name, "rows": time_filters(index_dir, docs, kw, args.filter_rounds)})
                 shutil.rmtree(index_dir, ignore_errors=True)
             jsonl.unlink()
         if not args.no_cold:
@@ -320,6 +400,14 @@ def main(argv: list[str] | None = None) -> int:
     if answered_rows:
         print("\nkeyword queries the naive set-up answers (at least one hit)\n")
         print(markdown_table(["corpus", "searchkit", "queries", "naive kw p50 ms", "searchkit kw p50 ms", "naive/sk"], answered_rows, digits=2))
+    for run in filtered:
+        print(f"\n{run['corpus']}: filters, facets and date sorting against the plain query (searchkit, warm; "
+              f"fastest of {args.filter_rounds} rounds)\n")
+        print(markdown_table(
+            ["level", "query", "p50 ms", "p95 ms", "p50 / plain", "p95 / plain", "median of ratios", "partial",
+             "exact in both: p50 / plain"],
+            [[r["level"], r["variant"], r["p50"], r["p95"], r["p50_ratio"], r["p95_ratio"], r["median_ratio"], r["partial"],
+              r["exact_p50_ratio"]] for r in run["rows"]], digits=2))
     if cold:
         print(f"\ncold `search {COLD_QUERY}` on the seed page, fresh process, {args.cold_runs} runs\n")
         base = cold.get("searchkit", {}).get("median_s")
@@ -329,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             digits=2))
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps({"results": results, "cold": cold}, ensure_ascii=False, indent=1), encoding="utf-8")
+        args.json_out.write_text(json.dumps({"results": results, "filtered": filtered, "cold": cold}, ensure_ascii=False, indent=1), encoding="utf-8")
     return 0
 
 

@@ -36,10 +36,12 @@ from .engine import (
     boosted,
     cached_doc_frequency,
     collect,
+    column_counts,
     column_values,
     documents,
     every,
     excluding,
+    matching,
     negated,
     restricted,
     searcher_cache,
@@ -723,7 +725,7 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     represented by its opening paragraph.
     """
     def articles_of(q: Query) -> dict[str, list[int]]:
-        docnums = sorted(searcher.docs_for_query(q))
+        docnums = matching(searcher, q)
         found: dict[str, list[int]] = {}
         for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):
             found.setdefault(article_id, []).append(docnum)
@@ -734,9 +736,13 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
         return restricted(q, allowed) if allowed is not None else q
 
     in_text: dict[str, dict[str, list[int]]] = {}  # keyword -> article -> its paragraphs holding it
+    # keyword -> article whose title holds it -> its paragraphs (each paragraph carries its article's title)
+    in_title: dict[str, dict[str, list[int]]] = {}
 
     def holding(keyword: Keyword) -> set[str]:
-        found = set(articles_of(narrowed(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams))))
+        in_title[keyword.text] = articles_of(
+            narrowed(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams)))
+        found = set(in_title[keyword.text])
         if not keyword.title:
             in_text[keyword.text] = articles_of(
                 narrowed(exact_query(Keyword(keyword.text, keyword.raw, False, keyword.quoted), grams)))
@@ -770,10 +776,9 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     for article_id in matched:
         held = [docnum for by_article in in_text.values() for docnum in by_article.get(article_id, ())]
         if not held:
-            # By the article id alone: with kind= too, Whoosh would intersect with every paragraph's id.
-            fields = [(n, searcher.stored_fields(n)) for n in searcher.document_numbers(article_id=article_id)]
-            paragraphs = [(f["ordinal"], n) for n, f in fields if f.get("kind") == "paragraph"]
-            held = [min(paragraphs)[1]] if paragraphs else []
+            # Its paragraphs are those its title's keyword matched (no lookup of the article's documents),
+            # written in order in one segment, which merges keep: the first is its opening one.
+            held = [next(by_article[article_id][0] for by_article in in_title.values() if article_id in by_article)]
         candidates.extend(held)
     chosen = documents(candidates)
     exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]
@@ -858,7 +863,7 @@ def _hits(searcher: Any, results: list[tuple[int, dict[str, Any], float]], needl
 
 def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> dict[str, dict[str, int]]:
     """How many matches (paragraphs, or articles) hold each value, over every match of ``q``."""
-    docnums = sorted(searcher.docs_for_query(q))
+    docnums = matching(searcher, q)
     if level == "article":
         first: dict[str, int] = {}
         for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):
@@ -869,14 +874,15 @@ def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> dict[s
         field = {"source": "f_source", "author": "f_author", "tag": "f_tag"}.get(name, "f_date")
         counts: dict[str, int] = {}
         shown: dict[str, str] = {}  # one spelling per folded value: the first seen
-        for values in column_values(searcher, field, docnums):
+        prefix = {"year": 4, "month": 7}.get(name)  # (counted from the column's bytes)
+        for values, held in column_counts(searcher, field, docnums, prefix):
             if name == "year":
                 values = [values[0][:4]] if values else []
             elif name == "month":
                 values = [values[0][:7]] if values and len(values[0]) >= 7 else []
             for value in dict.fromkeys(values):
                 key = shown.setdefault(analysis.fold(value).strip(), value)
-                counts[key] = counts.get(key, 0) + 1
+                counts[key] = counts.get(key, 0) + held
         counted[name] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
     return counted
 

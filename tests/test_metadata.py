@@ -213,3 +213,103 @@ def test_an_article_matches_with_its_keywords_in_different_paragraphs_or_its_tit
     assert ids(search(news, "冬季 游客", "--source", "新华社")) == ["n1"]
     other = search(news, "冬季 游客", "--source", "人民日报")  # no such article there: partial matches, filtered too
     assert other["partial"] is True and {hit["source"] for hit in other["hits"]} == {"人民日报"}
+
+
+def test_filtered_queries_match_a_scan_across_segments_and_deletions(tmp_path: Path) -> None:
+    """Keywords, AND, OR and exclusions under each filter, at paragraph level, against a scan of the texts:
+    the filters' documents are tested inside the matchers (two segments, one with deletions)."""
+    import random
+
+    rng = random.Random(23)
+    authors, sources = ["甲", "乙", "丙"], ["报一", "报二"]
+
+    def article(number: int, salt: str = "") -> dict:
+        paragraphs = ["".join(rng.choice("春风明月山水花") for _ in range(rng.randint(4, 10))) + salt
+                      for _ in range(rng.randint(1, 4))]
+        return {"id": f"a{number}", "title": f"题{number}", "paragraphs": paragraphs, "author": authors[number % 3],
+                "source": sources[number % 2], "date": f"20{10 + number % 12:02d}-0{1 + number % 9}-01"}
+
+    records = {number: article(number) for number in range(60)}
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+
+    def write(path: Path, numbers: range) -> None:
+        path.write_text("".join(json.dumps(records[n], ensure_ascii=False) + "\n" for n in numbers), encoding="utf-8")
+
+    write(first, range(30))
+    write(second, range(30, 60))
+    index = tmp_path / "ix"
+    for path in (first, second):
+        result = CliRunner().invoke(cli, ["--index", str(index), "index", "--workers", "1", str(path)])
+        assert result.exit_code == 0, result.output
+    for number in range(0, 30, 3):  # updated: the first segment loses their paragraphs
+        records[number] = article(number, "新")
+    write(first, range(30))
+    result = CliRunner().invoke(cli, ["--index", str(index), "index", "--workers", "1", str(first)])
+    assert result.exit_code == 0, result.output
+
+    filters = [{"author": ["乙"]}, {"source": ["报二"]}, {"date_from": "2015", "date_to": "2019-06"},
+               {"author": ["甲", "丙"], "date_from": "2012-03"}]
+    queries = ["春风", "明月 山", "水花 -月", "山 -春", "风 OR 花月", "月山 -水 -花", "新", "春 -新"]
+
+    def passes(record: dict, given: dict) -> bool:
+        date = record["date"]
+        return ((not given.get("author") or record["author"] in given["author"])
+                and (not given.get("source") or record["source"] in given["source"])
+                and (not given.get("date_from") or date >= given["date_from"])
+                and (not given.get("date_to") or date[:len(given["date_to"])] <= given["date_to"]))
+
+    def holds(text: str, query: str) -> bool:
+        if " OR " in query:
+            return any(holds(text, part) for part in query.split(" OR "))
+        return all((word[1:] not in text) if word.startswith("-") else (word in text) for word in query.split())
+
+    with SearchIndex(index) as ix:
+        for given in filters:
+            for query in queries:
+                expected = {(record["id"], ordinal) for record in records.values() if passes(record, given)
+                            for ordinal, text in enumerate(record["paragraphs"]) if holds(text, query)}
+                result = ix.search(query, level="paragraph", limit=1000, **given)
+                found = {(hit.article_id, hit.paragraph) for hit in result.hits}
+                if expected:
+                    assert (found, result.total, result.partial) == (expected, len(expected), False), (query, given)
+                else:  # partial matches: still only what the filter lets through
+                    assert all(passes(records[int(hit.article_id[1:])], given) for hit in result.hits), (query, given)
+
+
+def test_an_exclusion_under_a_filter_whose_documents_come_after_every_match(tmp_path: Path) -> None:
+    # Whoosh's exclusion matcher read past its end when the filter skipped it beyond its last match.
+    data = tmp_path / "poems.jsonl"
+    rows = [{"id": "x1", "title": "一", "text": "梅花开", "author": "乙"},
+            {"id": "x2", "title": "二", "text": "山水长", "author": "甲"},
+            {"id": "x3", "title": "三", "text": "雪山白", "author": "乙"}]
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", "--workers", "1", str(data)])
+    assert result.exit_code == 0, result.output
+    for level in ("paragraph", "article"):
+        assert search(tmp_path / "ix", "梅 -雪", "--author", "甲", "--level", level)["total"] == 0
+        assert ids(search(tmp_path / "ix", "梅 -雪", "--author", "乙", "--level", level)) == ["x1"]
+
+
+def test_a_title_only_article_shows_its_opening_paragraph_across_segments_updates_and_merges(tmp_path: Path) -> None:
+    index = tmp_path / "ix"
+
+    def write(name: str, records: list[dict]) -> None:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        result = CliRunner().invoke(cli, ["--index", str(index), "index", "--workers", "1", str(path)])
+        assert result.exit_code == 0, result.output
+
+    def poems(first: int, salt: str) -> list[dict]:
+        return [{"id": f"p{n}", "title": f"秋思{n}", "paragraphs": [f"第{k}段{salt}水" for k in range(4)]}
+                for n in range(first, first + 6)]
+
+    write("a.jsonl", poems(0, "甲"))
+    write("b.jsonl", poems(6, "乙"))
+    write("a.jsonl", poems(0, "丙"))  # updated: new documents, the old ones deleted
+    for optimize in (False, True):
+        if optimize:
+            assert CliRunner().invoke(cli, ["--index", str(index), "optimize"]).exit_code == 0
+        data = search(index, "秋思", "--level", "article", "--limit", "20")
+        assert data["total"] == 12
+        assert {(hit["article_id"], hit["paragraph"], hit["snippet"]["text"][:2]) for hit in data["hits"]} == {
+            (f"p{n}", 0, "第0") for n in range(12)}

@@ -64,7 +64,9 @@ Whoosh internals relied on (whoosh-reloaded 2.7.5, pinned for this reason;
   ``_storage``, ``_codec``), ``EmptyReader``;
 * ``whoosh.matching``: ``ListMatcher`` (subclassed; ``_ids``, ``_weights``,
   ``_values``, ``_i``), ``AndNotMatcher`` (subclassed: ``_find_first``,
-  ``_find_next``), ``ReadTooFar``; ``whoosh.query``: ``Query``, ``Or``
+  ``_find_next``), ``IntersectionMatcher``, ``WrappingMatcher``, ``ReadTooFar``;
+  ``whoosh.sorting``: ``FieldFacet`` and ``ColumnCategorizer`` (subclassed:
+  ``_creader``, ``_fieldname``), for the article-level collapse; ``whoosh.query``: ``Query``, ``Or``
   (``DEFAULT_MATCHER``), ``AndNot``, ``And``, ``Not``, ``Term``,
   ``ConstantScoreQuery`` (subclassed); ``whoosh.scoring.BM25F`` (``_field_B``);
   ``Searcher.search(limit=None)``'s ``top_n`` (every match, for date sorting);
@@ -101,10 +103,12 @@ from .queries import (
     any_term,
     boosted,
     collect,
+    column_counts,
     column_values,
     documents,
     every,
     excluding,
+    matching,
     negated,
     restricted,
     value_range,
@@ -121,7 +125,7 @@ __all__ = [
     "RANKING_WORDS_FIELD", "READABLE_SCHEMA_VERSIONS", "RankedFilter", "Ranked", "RankingWordsField",
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
-    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message", "all_matches", "any_term", "column_values", "documents", "every", "restricted", "value_range",
+    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message", "all_matches", "any_term", "column_counts", "column_values", "documents", "matching", "every", "restricted", "value_range",
     "FILTER_FIELDS",
     "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock", "writing_to",
 ]

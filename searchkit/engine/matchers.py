@@ -31,7 +31,7 @@ import math
 import pickle
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
-from itertools import accumulate
+from itertools import accumulate, repeat
 from typing import Any
 
 from whoosh import formats, scoring
@@ -49,16 +49,20 @@ __all__ = [
     "CharPhrase",
     "ColumnRange",
     "RankedFilter",
+    "ScoredList",
     "WordUnion",
     "cached_doc_frequency",
+    "scored_lists",
     "searcher_cache",
     "term_bytes",
+    "top_scored",
 ]
 
 # A segment's matches up to which RankedFilter counts their words in the
 # column rather than reading each word's postings.
 FEW_MATCHES = 32
-RANGES_KEPT = 8  # date ranges whose documents a segment reader keeps (see ColumnRange)
+FILTERS_KEPT = 8  # filters whose documents a segment reader keeps (see DocFilter)
+PHRASES_KEPT = 16  # keywords whose documents a segment reader keeps (see _phrase_hits)
 
 
 class _Query(wq.Query):  # type: ignore[misc]
@@ -77,7 +81,193 @@ class _Query(wq.Query):  # type: ignore[misc]
         return 0
 
 
-class ColumnRange(_Query):
+class Allowed:
+    """A filter's documents in one segment: ascending (to walk) and as a set (to test a candidate)."""
+
+    __slots__ = ("_zeros", "ids", "set")
+
+    def __init__(self, ids: list[int]) -> None:
+        self.ids = ids
+        self.set = frozenset(ids)
+        self._zeros: list[float] | None = None
+
+    def matcher(self) -> Any:
+        """The documents, each scored 0."""
+        if not self.ids:
+            return wm.NullMatcher()
+        if self._zeros is None:
+            self._zeros = [0.0] * len(self.ids)
+        return ScoredList(self.ids, self._zeros)
+
+
+class DocFilter(_Query):
+    """Documents a filter lets through, each scored 0 (metadata: an author, a date range).
+
+    A segment's documents are worked out once per segment reader (the last
+    few filters are kept: paging, or one filter over many queries); then
+    :class:`Restricted` tests each candidate against them inside the other
+    query's matcher, instead of intersecting two lists of matches.
+    """
+
+    def _ids(self, searcher: Any) -> list[int]:
+        """The segment's documents, ascending."""
+        raise NotImplementedError
+
+    def allowed(self, searcher: Any) -> Allowed:
+        """The (segment) searcher's documents this filter lets through."""
+        kept = searcher.reader().__dict__.setdefault("_searchkit_filters", {})
+        key = (type(self).__name__, self._key())
+        found = kept.get(key)
+        if found is None:
+            ids = self._ids(searcher)
+            reader = searcher.reader()
+            if reader.has_deletions():
+                deleted = reader.deleted_docs_set
+                ids = [doc for doc in ids if doc not in deleted]
+            found = Allowed(ids)
+            if len(kept) >= FILTERS_KEPT:
+                kept.pop(next(iter(kept)))
+            kept[key] = found
+        return found  # type: ignore[no-any-return]
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return ixreader.doc_count_all()  # type: ignore[no-any-return]
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        return self.allowed(searcher).matcher()
+
+
+class TermsFilter(DocFilter):
+    """Documents holding any of ``terms`` (exact, unanalyzed) in ``fieldname``."""
+
+    def __init__(self, fieldname: str, terms: Sequence[str]) -> None:
+        self.fieldname = fieldname
+        self.terms = tuple(terms)
+        self.boost = 1.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.fieldname!r}, {self.terms!r})"
+
+    def _key(self) -> tuple[Any, ...]:
+        return self.fieldname, self.terms
+
+    def copy(self) -> TermsFilter:
+        return TermsFilter(self.fieldname, self.terms)
+
+    def _ids(self, searcher: Any) -> list[int]:
+        reader = searcher.reader()
+        found: set[int] = set()
+        for text in self.terms:
+            term = term_bytes(searcher.schema, self.fieldname, text)
+            if term is None or _segment_term_info(reader, self.fieldname, term) is None:
+                continue
+            cursor = _Cursor(reader.postings(self.fieldname, term))
+            while cursor.active:
+                cursor.load()
+                found.update(doc for doc in cursor.ids if doc not in cursor.deleted)
+                cursor.next_block()
+        return sorted(found)
+
+
+class AllFilters(DocFilter):
+    """Documents every one of ``filters`` lets through."""
+
+    def __init__(self, filters: Sequence[DocFilter]) -> None:
+        self.filters = tuple(filters)
+        self.boost = 1.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self.filters)!r})"
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple((type(part).__name__, part._key()) for part in self.filters)
+
+    def copy(self) -> AllFilters:
+        return AllFilters(self.filters)
+
+    def _ids(self, searcher: Any) -> list[int]:
+        sets = sorted((part.allowed(searcher).set for part in self.filters), key=len)
+        return sorted(sets[0].intersection(*sets[1:]))
+
+
+class DocumentSet(DocFilter):
+    """Exactly these documents (the top searcher's document numbers); not kept per segment (one query's own)."""
+
+    def __init__(self, docnums: Sequence[int]) -> None:
+        self.docnums = sorted(set(docnums))
+        self.boost = 1.0
+
+    def _key(self) -> tuple[Any, ...]:
+        return tuple(self.docnums)
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return len(self.docnums)
+
+    def allowed(self, searcher: Any) -> Allowed:
+        parent = searcher.get_parent()
+        offset = 0
+        if parent is not searcher:
+            offset = next(start for sub, start in parent.subsearchers if sub is searcher)
+        end = offset + searcher.reader().doc_count_all()
+        return Allowed([d - offset for d in self.docnums[bisect_left(self.docnums, offset):bisect_left(self.docnums, end)]])
+
+
+class Restricted(_Query):
+    """The documents of ``query`` that ``allowed`` lets through, scored as ``query`` alone
+    (times the boost): as Whoosh's ``And([query, allowed])`` with ``allowed`` scoring 0.
+
+    Exact keywords, ranked filters and word unions test their candidates
+    against the filter's documents before scoring them (and before reading
+    a keyword's texts); other queries are intersected with them.
+    """
+
+    def __init__(self, query: wq.Query, allowed: DocFilter) -> None:
+        self.query = query
+        self.allowed = allowed
+        self.boost = 1.0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.query!r}, {self.allowed!r})"
+
+    def _key(self) -> tuple[Any, ...]:
+        return self.query, self.allowed, self.boost
+
+    def copy(self) -> Restricted:
+        clone = Restricted(self.query, self.allowed)
+        clone.boost = self.boost
+        return clone
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return min(int(self.query.estimate_size(ixreader)), self.allowed.estimate_size(ixreader))
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        return self.matcher_within(searcher, context, None)
+
+    def matcher_within(self, searcher: Any, context: Any, allowed: Allowed | None) -> Any:
+        own = self.allowed.allowed(searcher)
+        if allowed is not None:
+            own = Allowed(sorted(own.set & allowed.set))
+        found = _matcher_within(self.query, searcher, context, own)
+        if self.boost == 1.0 or not found.is_active():
+            return found
+        if isinstance(found, ScoredList) and found._i == 0:
+            return ScoredList(found._ids, [score * self.boost for score in found._weights])
+        return wm.WrappingMatcher(found, self.boost)
+
+
+def _matcher_within(q: wq.Query, searcher: Any, context: Any, allowed: Allowed) -> Any:
+    """``q``'s matcher, of the documents ``allowed`` holds only."""
+    if not allowed.ids:
+        return wm.NullMatcher()
+    if isinstance(q, (CharPhrase, WordUnion, RankedFilter, Restricted)):
+        return q.matcher_within(searcher, context, allowed)
+    found = q.matcher(searcher, context)
+    if not found.is_active():
+        return found
+    return wm.IntersectionMatcher(found, allowed.matcher())
+
+
+class ColumnRange(DocFilter):
     """Documents whose first value in a column of :class:`~searchkit.engine.schema.KeywordsField`
     (an ISO date) lies from ``start`` to ``end``, both included (``end`` a prefix:
     ``2023-12`` takes in every ``2023-12-xx``; None: open).
@@ -102,26 +292,11 @@ class ColumnRange(_Query):
     def copy(self) -> ColumnRange:
         return ColumnRange(self.fieldname, self.start, self.end)
 
-    def estimate_size(self, ixreader: Any) -> int:
-        return ixreader.doc_count_all()
-
-    def matcher(self, searcher: Any, context: Any = None) -> Any:
-        reader = searcher.reader()
-        # The same range again (paging, one filter over many queries): its ids are kept, a few ranges per segment.
-        ranges = reader.__dict__.setdefault("_searchkit_ranges", {})
-        found = ranges.get(self._key())
-        if found is None:
-            values, docnums = _sorted_column(reader, self.fieldname)
-            low = bisect_left(values, self.start) if self.start else 0
-            high = bisect_right(values, self.end + "\uffff") if self.end else len(values)
-            ids = sorted(docnums[low:high])
-            found = (ids, [0.0] * len(ids))
-            if len(ranges) >= RANGES_KEPT:
-                ranges.pop(next(iter(ranges)))
-            ranges[self._key()] = found
-        if not found[0]:
-            return wm.NullMatcher()
-        return _ScoredList(*found)
+    def _ids(self, searcher: Any) -> list[int]:
+        values, docnums = _sorted_column(searcher.reader(), self.fieldname)
+        low = bisect_left(values, self.start) if self.start else 0
+        high = bisect_right(values, self.end + "\uffff") if self.end else len(values)
+        return sorted(docnums[low:high])
 
 
 def _sorted_column(reader: Any, fieldname: str) -> tuple[list[str], list[int]]:
@@ -183,6 +358,10 @@ class CharPhrase(_Query):
         return min(ixreader.doc_frequency(self.fieldname, term) for term in set(terms))
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
+        return self.matcher_within(searcher, context, None)
+
+    def matcher_within(self, searcher: Any, context: Any, allowed: Allowed | None) -> Any:
+        """The matcher of the documents ``allowed`` holds only (None: all)."""
         reader = searcher.reader()
         terms = self._term_bytes(searcher.schema)
         if terms is None:
@@ -190,7 +369,7 @@ class CharPhrase(_Query):
         weighting = searcher.weighting if context is None else context.weighting
         table = self._suffix_table(reader)
         if table is not None:
-            return self._from_suffixes(searcher, reader, table, terms, weighting)
+            return self._from_suffixes(searcher, reader, table, terms, weighting, allowed)
         infos = {term: _segment_term_info(reader, self.fieldname, term) for term in terms}
         if None in infos.values():
             return wm.NullMatcher()
@@ -198,10 +377,10 @@ class CharPhrase(_Query):
         distinct = sorted(infos, key=lambda term: infos[term].doc_frequency())
         cursors = _Cursors(searcher, self.fieldname, [(term, infos[term]) for term in distinct], weighting)
         slots = {term: i for i, term in enumerate(distinct)}
-        ids, scores = _intersect(cursors, [slots[term] for term in terms])
+        ids, scores = _intersect(cursors, [slots[term] for term in terms], allowed)
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
-        return _ScoredList(ids, scores)
+        return ScoredList(ids, scores)
 
     def _suffix_table(self, reader: Any) -> Any:
         """The segment's suffix arrays, where they can answer this phrase (of
@@ -212,19 +391,19 @@ class CharPhrase(_Query):
         # A damaged file raises as damaged postings do: the CLI's check then names it.
         return segment_suffixes(reader)
 
-    def _from_suffixes(self, searcher: Any, reader: Any, table: Any, terms: list[bytes], weighting: Any) -> Any:
+    def _from_suffixes(self, searcher: Any, reader: Any, table: Any, terms: list[bytes], weighting: Any,
+                       allowed: Allowed | None) -> Any:
         """The phrase's documents and scores from the segment's suffix arrays.
 
         The same scores as from the postings: each character's score with its
         count in the document, summed in the phrase's order.
         """
-        deleted = reader.deleted_docs_set if reader.has_deletions() else ()
-        found = [(doc, stream) for doc, stream in table.holding_phrase("".join(self.chars)) if doc not in deleted]
+        found = _phrase_hits(reader, table, "".join(self.chars), allowed)
         if not found:
             return wm.NullMatcher()
         ids = [doc for doc, _stream in found]
         if weighting is None:  # an unscored search (Whoosh's boolean context)
-            return _ScoredList(ids, [0.0] * len(ids))
+            return ScoredList(ids, [0.0] * len(ids))
         by_char: dict[str, list[float]] = {}
         for char, term in zip(self.chars, terms):
             if char not in by_char:
@@ -237,7 +416,25 @@ class CharPhrase(_Query):
         scores = _tree_sums([by_char[char] for char in self.chars])
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
-        return _ScoredList(ids, scores)
+        return ScoredList(ids, scores)
+
+
+def _phrase_hits(reader: Any, table: Any, phrase: str, allowed: Allowed | None) -> list[tuple[int, str]]:
+    """(docnum, stream) of the segment's live documents holding ``phrase`` (only those ``allowed``
+    holds, when given), from its suffix arrays. The last few are kept per segment reader: one
+    search asks again for the same keyword's documents (for facets, for article-level totals)."""
+    kept = reader.__dict__.setdefault("_searchkit_phrases", {})
+    key = (phrase, id(allowed))
+    hit = kept.get(key)
+    if hit is not None and hit[0] is allowed:  # (the same filter object, not one that took its id)
+        return hit[1]  # type: ignore[no-any-return]
+    deleted = reader.deleted_docs_set if reader.has_deletions() else ()
+    within = None if allowed is None else allowed.set
+    found = [(doc, stream) for doc, stream in table.holding_phrase(phrase, within) if doc not in deleted]
+    if len(kept) >= PHRASES_KEPT:
+        kept.pop(next(iter(kept)))
+    kept[key] = (allowed, found)
+    return found
 
 
 class WordUnion(_Query):
@@ -269,31 +466,41 @@ class WordUnion(_Query):
         return sum(ixreader.doc_frequency(fieldname, term) for fieldname, term in terms if term is not None)
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
+        return self.matcher_within(searcher, context, None)
+
+    def matcher_within(self, searcher: Any, context: Any, allowed: Allowed | None) -> Any:
+        """The matcher of the documents ``allowed`` holds only (None: all).
+
+        Unscored (Whoosh's boolean context: which documents match), it only
+        gathers their ids and leaves the words recorded by the scored search.
+        """
         reader = searcher.reader()
         weighting = searcher.weighting if context is None else context.weighting
         totals: dict[int, float] = {}
         matched: dict[int, list[str]] = {}
         for fieldname, word, boost in self.terms:
-            cursor = _word_cursor(searcher, fieldname, word, weighting)
-            if cursor is None:
+            term = term_bytes(searcher.schema, fieldname, word)
+            info = None if term is None else _segment_term_info(reader, fieldname, term)
+            if info is None:
                 continue
+            if weighting is None:
+                for docs, _weights in _postings(_Cursor(reader.postings(fieldname, term)), allowed):
+                    totals.update(zip(docs, repeat(0.0)))
+                continue
+            cursor = _open_cursor(searcher, fieldname, term, weighting, info)
             boost *= self.boost
             record = fieldname in self.recorded_fields
-            deleted = cursor.deleted
-            while cursor.active:
-                cursor.load()
-                for doc, score in zip(cursor.ids, _scores(cursor.scorer, cursor.ids, cursor.weights)):
-                    if doc in deleted:
-                        continue
+            for docs, weights in _postings(cursor, allowed):
+                for doc, score in zip(docs, _scores(cursor.scorer, docs, weights)):
                     if boost != 1.0:  # as Whoosh's boost wrapper: the score times the boost
                         score *= boost
                     totals[doc] = totals.get(doc, 0.0) + score
                     if record:
                         matched.setdefault(doc, []).append(word)
-                cursor.next_block()
-        self._matched[id(reader)] = matched
+        if weighting is not None:
+            self._matched[id(reader)] = matched
         ids = sorted(totals)
-        return _ScoredList(ids, [totals[doc] for doc in ids])
+        return ScoredList(ids, [totals[doc] for doc in ids])
 
     def matched_words(self, reader: Any, docnum: int) -> frozenset[str]:
         """The recorded fields' words a document (of the segment ``reader``) matched."""
@@ -332,10 +539,17 @@ class RankedFilter(_Query):
         return int(self.required.estimate_size(ixreader))
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
-        required = self.required.matcher(searcher, context)
+        return self.matcher_within(searcher, context, None)
+
+    def matcher_within(self, searcher: Any, context: Any, allowed: Allowed | None) -> Any:
+        """The matcher of the documents ``allowed`` holds only (None: all)."""
+        if allowed is None:
+            required = self.required.matcher(searcher, context)
+        else:
+            required = _matcher_within(self.required, searcher, context, allowed)
         if not required.is_active():
             return wm.NullMatcher()
-        if isinstance(required, _ScoredList) and required._i == 0:
+        if isinstance(required, ScoredList) and required._i == 0:
             ids, scores = list(required._ids), list(required._weights)
         else:
             ids, scores = [], []
@@ -344,6 +558,8 @@ class RankedFilter(_Query):
                 scores.append(required.score())
                 required.next()
         weighting = searcher.weighting if context is None else context.weighting
+        if weighting is None:  # unscored: which documents match
+            return ScoredList(ids, scores)
         recorded = _recorded_words(searcher, ids, weighting)
         ranking: dict[int, float] = {}  # index in ids -> the ranking terms' sum
         for fieldname, word, boost in self.terms:
@@ -369,21 +585,40 @@ class RankedFilter(_Query):
             scores[k] += score
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
-        return _ScoredList(ids, scores)
+        return ScoredList(ids, scores)
 
     def top(self, searcher: Any, limit: int) -> tuple[list[tuple[float, int]], int]:
-        """The ``limit`` best (score, docnum) over the whole index, best first
-        (ties: lower docnum first, as Whoosh's collector), and the number of matches."""
-        best: list[tuple[float, int]] = []
-        total = 0
-        for subsearcher, offset in searcher.leaf_searchers():
-            found = self.matcher(subsearcher)
-            if not found.is_active():
-                continue
-            ids, scores = found._ids, found._weights
-            total += len(ids)
-            best = heapq.nlargest(limit, [*best, *zip(scores, [-(docnum + offset) for docnum in ids])])
-        return [(score, -negated) for score, negated in best], total
+        """The ``limit`` best (score, docnum) over the whole index, best first, and the number of matches."""
+        return top_scored(searcher, self, limit)  # type: ignore[return-value]
+
+
+def scored_lists(searcher: Any, q: wq.Query) -> list[tuple[Any, int, Sequence[int], Sequence[float]]] | None:
+    """Per segment where ``q`` matches, (its reader, its first docnum, the documents, their scores);
+    None where a segment's matcher of ``q`` is not a list of scored documents (then Whoosh's
+    collector must walk it)."""
+    lists = []
+    for subsearcher, offset in searcher.leaf_searchers():
+        found = q.matcher(subsearcher)
+        if not found.is_active():
+            continue
+        if not isinstance(found, ScoredList) or found._i:
+            return None
+        lists.append((subsearcher.reader(), offset, found._ids, found._weights))
+    return lists
+
+
+def top_scored(searcher: Any, q: wq.Query, limit: int) -> tuple[list[tuple[float, int]], int] | None:
+    """The ``limit`` best (score, docnum) of ``q`` over the whole index, best first (ties: lower
+    docnum first, as Whoosh's collector), and the number of matches; None as :func:`scored_lists`."""
+    lists = scored_lists(searcher, q)
+    if lists is None:
+        return None
+    best: list[tuple[float, int]] = []
+    total = 0
+    for _reader, offset, ids, scores in lists:
+        total += len(ids)
+        best = heapq.nlargest(limit, [*best, *zip(scores, [-(docnum + offset) for docnum in ids])])
+    return [(score, -negated) for score, negated in best], total
 
 
 def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[list[list[str]]] | None:
@@ -584,8 +819,10 @@ def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any, in
 
     ``info``, the term's term info in that segment when the caller has it,
     saves looking the term up again (Whoosh looks it up twice more).
+    ``weighting`` None (an unscored search): no scorer (Whoosh would make one).
     """
-    if type(weighting) is not scoring.BM25F or not searcher.schema[fieldname].scorable:
+    scored = weighting is not None
+    if scored and (type(weighting) is not scoring.BM25F or not searcher.schema[fieldname].scorable):
         return _Cursor(searcher.postings(fieldname, btext, weighting=weighting))
     reader = searcher.reader()
     if info is None or not isinstance(getattr(reader, "_terms", None), W3TermsReader):
@@ -595,7 +832,7 @@ def _open_cursor(searcher: Any, fieldname: str, btext: bytes, weighting: Any, in
         postings = terms._codec.postings_reader(terms._postfile, info, reader.schema[fieldname].format, term=(fieldname, btext))
         if reader.deleted_docs_set:
             postings = wm.FilterMatcher(postings, reader.deleted_docs_set, exclude=True)
-    return _Cursor(postings, _bm25_scorer(searcher, fieldname, btext, weighting))
+    return _Cursor(postings, _bm25_scorer(searcher, fieldname, btext, weighting) if scored else _UNSCORED)
 
 
 def _word_cursor(searcher: Any, fieldname: str, word: str, weighting: Any) -> _Cursor | None:
@@ -605,6 +842,34 @@ def _word_cursor(searcher: Any, fieldname: str, word: str, weighting: Any) -> _C
         return None
     info = _segment_term_info(searcher.reader(), fieldname, term)
     return None if info is None else _open_cursor(searcher, fieldname, term, weighting, info)
+
+
+def _postings(cursor: _Cursor, allowed: Allowed | None) -> Iterator[tuple[list[int], list[float]]]:
+    """The term's postings (documents, weights) a block at a time, deleted documents left out, and those
+    ``allowed`` does not hold (then only the blocks its documents fall in are read, and each is
+    intersected with its set: a filter costs what its documents' share of the postings does)."""
+    deleted = cursor.deleted
+    if allowed is not None:  # (it never holds deleted documents)
+        ids, keep = allowed.ids, allowed.set
+        start, count = 0, len(ids)
+        while start < count and cursor.reach(ids[start]):
+            cursor.load()
+            common = keep.intersection(cursor.ids)
+            if common:
+                where = dict(zip(cursor.ids, range(len(cursor.ids))))
+                docs = sorted(common)
+                yield docs, [cursor.weights[where[doc]] for doc in docs]
+            start = bisect_right(ids, cursor.max_id, start)
+        return
+    while cursor.active:
+        cursor.load()
+        if not deleted:
+            yield list(cursor.ids), list(cursor.weights)
+        else:
+            pairs = [(doc, weight) for doc, weight in zip(cursor.ids, cursor.weights) if doc not in deleted]
+            if pairs:
+                yield [doc for doc, _weight in pairs], [weight for _doc, weight in pairs]
+        cursor.next_block()
 
 
 class _BM25Scorer:
@@ -703,6 +968,9 @@ class _Posting:
         return self._weight
 
 
+_UNSCORED = object()  # a cursor's scorer in an unscored search
+
+
 class _Cursors:
     """The terms' cursors, each opened (postings reader and scorer) when first needed.
 
@@ -726,14 +994,15 @@ class _Cursors:
         return cursor
 
 
-def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[float]]:
+def _intersect(cursors: _Cursors, phrase: list[int], allowed: Allowed | None = None) -> tuple[list[int], list[float]]:
     """Documents where every cursor's term occurs, at the phrase's positions.
 
     ``phrase`` lists, per position of the phrase, the index of its cursor.
     The leading (rarest) term's postings are the candidates, a block at a
     time; each other term keeps those it holds where it stands at the right
     distance from the terms before it, so later (commoner) terms see few
-    candidates and read few of their blocks.
+    candidates and read few of their blocks. Only documents ``allowed``
+    holds are candidates (None: all).
     """
     ids: list[int] = []
     scores: list[float] = []
@@ -747,7 +1016,8 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
         # Where the phrase can start is worked out once a candidate holds two
         # terms: most of the lead's documents lack the second.
         candidates: list[_Candidate] = [
-            (doc, [(weight, value)], None) for doc, weight, value in zip(lead.ids, lead.weights, lead.values) if doc not in deleted
+            (doc, [(weight, value)], None) for doc, weight, value in zip(lead.ids, lead.weights, lead.values)
+            if doc not in deleted and (allowed is None or doc in allowed.set)
         ]
         for i in range(1, len(cursors)):
             if not candidates:
@@ -764,11 +1034,14 @@ def _intersect(cursors: _Cursors, phrase: list[int]) -> tuple[list[int], list[fl
             candidates = [c for c in candidates if _starts(positions_of(c[1][0][1]), offsets[0])]
         if candidates:
             docs = [doc for doc, _postings, _starts_left in candidates]
-            # Per term (cursor), its score in each candidate document.
-            by_term = [_scores(cursors[i].scorer, docs, [postings[i][0] for _doc, postings, _s in candidates])
-                       for i in range(len(cursors))]
             ids.extend(docs)
-            scores.extend(_tree_sums([by_term[slot] for slot in phrase]))
+            if lead.scorer is _UNSCORED:
+                scores.extend([0.0] * len(docs))
+            else:
+                # Per term (cursor), its score in each candidate document.
+                by_term = [_scores(cursors[i].scorer, docs, [postings[i][0] for _doc, postings, _s in candidates])
+                           for i in range(len(cursors))]
+                scores.extend(_tree_sums([by_term[slot] for slot in phrase]))
         if not all(cursor.active for cursor in cursors.opened[1:] if cursor is not None):
             break  # a term has no postings left: nothing further can match
         lead.next_block()
@@ -803,14 +1076,14 @@ def _tree_sums(columns: list[list[float]]) -> list[float]:
     return [left + right for left, right in zip(_tree_sums(columns[:half]), _tree_sums(columns[half:]))]
 
 
-class _ScoredList(wm.ListMatcher):  # type: ignore[misc]
+class ScoredList(wm.ListMatcher):  # type: ignore[misc]
     """Matched documents with their scores; skips by bisection."""
 
     def __init__(self, ids: list[int], scores: list[float]) -> None:
         super().__init__(ids, weights=scores)
 
-    def copy(self) -> _ScoredList:
-        clone = _ScoredList(self._ids, self._weights)
+    def copy(self) -> ScoredList:
+        clone = ScoredList(self._ids, self._weights)
         clone._i = self._i
         return clone
 

@@ -7,24 +7,42 @@ Whoosh's own, stay here.
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from whoosh import matching as wm
 from whoosh import query as wq
+from whoosh import sorting
+from whoosh.reading import TermNotFound
 
-from .matchers import ColumnRange, RankedFilter, WordUnion
-from .schema import FILTER_FIELDS
+from .matchers import (
+    AllFilters,
+    ColumnRange,
+    DocFilter,
+    DocumentSet,
+    Restricted,
+    ScoredList,
+    TermsFilter,
+    WordUnion,
+    scored_lists,
+    top_scored,
+)
+from .schema import FILTER_FIELDS, VALUES_SEPARATOR
+from .words import raw_column
 
-__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_values",
-           "documents", "every", "excluding", "negated", "restricted", "value_range"]
+__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_counts",
+           "column_values", "documents", "every", "excluding", "matching", "negated", "restricted", "value_range"]
 
 Query = wq.Query
 
 
 def all_of(queries: Sequence[Query]) -> Query:
     """Documents every query matches (scores added up)."""
+    if queries and all(isinstance(q, DocFilter) for q in queries):
+        return AllFilters(list(queries))  # filters: one set of documents per segment
     return wq.And(list(queries))
 
 
@@ -45,15 +63,15 @@ def excluding(q: Query, excluded: Query) -> Query:
 
 def restricted(q: Query, allowed: Query) -> Query:
     """Documents of ``q`` that ``allowed`` matches too, scored as ``q`` alone
-    (``allowed`` scores 0: build it of :func:`any_term` and :func:`value_range`)."""
-    return wq.And([q, allowed])
+    (``allowed`` scores 0: build it of :func:`any_term`, :func:`value_range`,
+    :func:`all_of` of those, or :func:`documents`; then each of ``q``'s
+    candidates is tested against its documents inside ``q``'s matchers)."""
+    return Restricted(q, allowed) if isinstance(allowed, DocFilter) else wq.And([q, allowed])
 
 
 def any_term(fieldname: str, terms: Sequence[str]) -> Query:
-    """Documents holding any of these exact terms in ``fieldname``, each scored 0
-    (a boost of 0 keeps Whoosh's matchers lazy, where ``ConstantScoreQuery`` reads every id)."""
-    leaves = [wq.Term(fieldname, term, boost=0.0) for term in terms]
-    return any_of(leaves) if len(leaves) > 1 else leaves[0]
+    """Documents holding any of these exact terms in ``fieldname``, each scored 0."""
+    return TermsFilter(fieldname, terms)
 
 
 def value_range(fieldname: str, start: str | None, end: str | None) -> Query:
@@ -62,40 +80,28 @@ def value_range(fieldname: str, start: str | None, end: str | None) -> Query:
     return ColumnRange(fieldname, start, end)
 
 
-class _DocumentSet(wq.Query):  # type: ignore[misc]
-    """The documents of a set of (top-level) document numbers, each scored 0."""
-
-    def __init__(self, docnums: Sequence[int]) -> None:
-        self.docnums = sorted(set(docnums))
-        self.boost = 1.0
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.docnums == self.docnums  # type: ignore[attr-defined]
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.docnums))
-
-    def estimate_size(self, ixreader: Any) -> int:
-        return len(self.docnums)
-
-    def matcher(self, searcher: Any, context: Any = None) -> Any:
-        parent = searcher.get_parent()
-        offset = 0
-        if parent is not searcher:
-            offset = next(start for sub, start in parent.subsearchers if sub is searcher)
-        end = offset + searcher.reader().doc_count_all()
-        ids = [d - offset for d in self.docnums[bisect_left(self.docnums, offset):bisect_left(self.docnums, end)]]
-        return wm.ListMatcher(ids, weights=[0.0] * len(ids)) if ids else wm.NullMatcher()
-
-
 def documents(docnums: Sequence[int]) -> Query:
     """Exactly these documents (the searcher's document numbers), each scored 0."""
-    return _DocumentSet(docnums)
+    return DocumentSet(docnums)
 
 
 def every(fieldname: str, term: str) -> Query:
     """Documents holding ``term`` (``kind``: ``paragraph``, say), each scored 0."""
     return wq.ConstantScoreQuery(wq.Term(fieldname, term), 0.0)
+
+
+def matching(searcher: Any, q: Query) -> list[int]:
+    """Every document ``q`` matches (the searcher's document numbers), ascending, unscored: as
+    Whoosh's ``docs_for_query``, but a segment's list of matches is taken whole."""
+    found: list[int] = []
+    for subsearcher, offset in searcher.leaf_searchers():
+        try:
+            matcher = q.matcher(subsearcher, subsearcher.boolean_context())
+        except TermNotFound:  # (as Whoosh's Query.docs)
+            continue
+        ids = matcher._ids if isinstance(matcher, ScoredList) and not matcher._i else list(matcher.all_ids())
+        found.extend([docnum + offset for docnum in ids] if offset else ids)
+    return found
 
 
 def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
@@ -104,29 +110,88 @@ def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
     return sorted((docnum, score) for score, docnum in results.top_n)
 
 
-def _column_reader(reader: Any, fieldname: str) -> Any:
+def _column_reader(reader: Any, fieldname: str, translate: bool = True) -> Any:
     """The segment's column reader for ``fieldname`` (None without the column), opened once per
-    segment reader: opening reads the whole column's lengths."""
+    segment reader: opening reads the whole column's lengths. ``translate`` False: its stored bytes."""
     opened = reader.__dict__.setdefault("_searchkit_columns", {})
-    if fieldname not in opened:
-        opened[fieldname] = reader.column_reader(fieldname) if reader.has_column(fieldname) else None
-    return opened[fieldname]
+    key = (fieldname, translate)
+    if key not in opened:
+        opened[key] = reader.column_reader(fieldname, translate=translate) if reader.has_column(fieldname) else None
+    return opened[key]
+
+
+class _KeptColumnFacet(sorting.FieldFacet):  # type: ignore[misc]
+    """Whoosh's facet of a column's values, reading each segment's column with the reader
+    :func:`_column_reader` keeps (Whoosh's opened the column again for every search:
+    a few milliseconds per segment on 50k poems, for each article-level collapse)."""
+
+    def categorizer(self, global_searcher: Any) -> Any:
+        if not global_searcher.reader().has_column(self.fieldname):
+            return super().categorizer(global_searcher)
+        return _KeptColumnCategorizer(global_searcher, self.fieldname)
+
+
+class _KeptColumnCategorizer(sorting.ColumnCategorizer):  # type: ignore[misc]
+    def set_searcher(self, segment_searcher: Any, docoffset: int) -> None:
+        self._creader = _column_reader(segment_searcher.reader(), self._fieldname, translate=False)
 
 
 def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[Any]:
     """Each document's value in the column of ``fieldname`` (the field's empty value in a segment without the column)."""
+    decode, empty = _decoder(searcher, fieldname)
+    return [empty if raw is None else decode(raw) for raw in _raw_values(searcher, fieldname, docnums)]
+
+
+def column_counts(searcher: Any, fieldname: str, docnums: Sequence[int], prefix: int | None = None) -> list[tuple[Any, int]]:
+    """Each distinct value (as :func:`column_values` gives it) the documents hold in the column of
+    ``fieldname``, with how many hold it, in the order of the first document holding it: the
+    column's bytes are counted, and each distinct value decoded once. ``prefix``: each
+    document's first value cut to that many characters (of an ASCII value: an ISO date's year
+    or month), so that documents of one year count as one value."""
+    decode, empty = _decoder(searcher, fieldname)
+    raws = _raw_values(searcher, fieldname, docnums)
+    if prefix is not None:
+        raws = [raw if raw is None else raw.split(VALUES_SEPARATOR, 1)[0][:prefix] for raw in raws]
+    counted = Counter(raws)
+    return [(empty if raw is None else decode(raw), count) for raw, count in counted.items()]
+
+
+def _decoder(searcher: Any, fieldname: str) -> tuple[Any, Any]:
+    """The field's decoder of its column's bytes, and its value in a segment without the column."""
+    field = searcher.schema[fieldname]
+    return field.from_column_value, field.from_column_value(b"") if fieldname in FILTER_FIELDS else None
+
+
+def _raw_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list[bytes | None]:
+    """Each document's bytes in the column of ``fieldname`` (None in a segment without the column)."""
     leaves = searcher.reader().leaf_readers()
     starts = [offset for _reader, offset in leaves]
-    readers: dict[int, Any] = {}
-    empty = searcher.schema[fieldname].from_column_value(b"") if fieldname in FILTER_FIELDS else None
-    values = []
-    for docnum in docnums:
-        leaf = bisect_right(starts, docnum) - 1
-        if leaf not in readers:
-            readers[leaf] = _column_reader(leaves[leaf][0], fieldname)
-        column = readers[leaf]
-        values.append(column[docnum - starts[leaf]] if column is not None else empty)
-    return values
+    columns: dict[int, Callable[[int], bytes | None]] = {}
+
+    def column(leaf: int) -> Callable[[int], bytes | None]:
+        """The segment's reader of a document's bytes, by its number in the segment."""
+        if leaf not in columns:
+            reader = leaves[leaf][0]
+            raw = raw_column(reader, fieldname)  # a slice of the mapped file, where the column allows
+            if raw is not None:
+                lengths, offsets, read, base = raw
+                columns[leaf] = lambda local: read(base + offsets[local], lengths[local])
+            else:
+                whole = _column_reader(reader, fieldname, translate=False)
+                columns[leaf] = (lambda _local: None) if whole is None else whole.__getitem__
+        return columns[leaf]
+
+    if list(docnums) != sorted(docnums):
+        return [column(leaf)(docnum - starts[leaf]) for docnum in docnums
+                for leaf in (bisect_right(starts, docnum) - 1,)]
+    found: list[bytes | None] = []  # ascending (facets): a segment's documents at a time
+    for leaf, start in enumerate(starts):
+        first = bisect_left(docnums, start)
+        last = bisect_left(docnums, starts[leaf + 1]) if leaf + 1 < len(starts) else len(docnums)
+        if first < last:
+            value = column(leaf)
+            found.extend([value(docnum - start) for docnum in docnums[first:last]])
+    return found
 
 
 class _BinaryOr(wq.Or):  # type: ignore[misc]
@@ -145,9 +210,21 @@ class _AndNotMatcher(wm.AndNotMatcher):  # type: ignore[misc]
     the excluded side started before it and held it too (whoosh-community/whoosh
     #419, "ANDNOT results depend on order documents are added to index"; still
     in Whoosh-Reloaded 2.7.5): it checked only whether both started at the same
-    document. ``_find_next`` moves the excluded side up first."""
+    document. ``_find_next`` moves the excluded side up first. Its ``skip_to``
+    failed once the included side ran out."""
 
     def _find_first(self) -> None:
+        if self.a.is_active() and self.b.is_active():
+            self._find_next()
+
+    def skip_to(self, target: int) -> None:
+        # Whoosh's read the included side's id after skipping it past its end (an
+        # IndexError: an exclusion under a filter, which intersects by skipping).
+        if not self.a.is_active():
+            raise wm.ReadTooFar
+        if target <= self.a.id():
+            return
+        self.a.skip_to(target)
         if self.a.is_active() and self.b.is_active():
             self._find_next()
 
@@ -178,13 +255,16 @@ def collect(
 
     ``level`` "article" keeps an article's best paragraph only (its total counts articles).
     """
+    matched = _words_matched(searcher, union)
+    # Straight from the segments' lists of scored documents, where they are such lists.
+    found = top_scored(searcher, q, limit) if level == "paragraph" else _top_articles(searcher, q, limit)
+    if found is not None:
+        top, total = found
+        return [(docnum, searcher.stored_fields(docnum), score, matched(docnum)) for score, docnum in top], total
     # The exact total needs every match counted: no block skipping and no
     # matcher replacement (both drop documents that cannot reach the top), so
     # the collector counts as it goes instead of a second pass over the index.
-    if level == "paragraph" and union is None and isinstance(q, RankedFilter):
-        top, total = q.top(searcher, limit)
-        return [(docnum, searcher.stored_fields(docnum), score, frozenset()) for score, docnum in top], total
-    collapse = {} if level == "paragraph" else {"collapse": "article_id", "collapse_limit": 1}
+    collapse = {} if level == "paragraph" else {"collapse": _KeptColumnFacet("article_id"), "collapse_limit": 1}
     collector = searcher.collector(limit=limit, optimize=False, **collapse)
     inner = collector
     while hasattr(inner, "child"):
@@ -195,15 +275,39 @@ def collect(
     if level == "paragraph":
         total = len(results)
     else:
-        total = len(set(column_values(searcher, "article_id", sorted(searcher.docs_for_query(q)))))
-    if union is not None:  # which segment holds a hit: union records words per segment
-        segments = list(searcher.reader().leaf_readers())
-        starts = [offset for _reader, offset in segments]
-    ranked = []
-    for hit in results:
-        matched: frozenset[str] = frozenset()
-        if union is not None:
-            segment, offset = segments[bisect_right(starts, hit.docnum) - 1]
-            matched = union.matched_words(segment, hit.docnum - offset)
-        ranked.append((hit.docnum, hit.fields(), hit.score, matched))
-    return ranked, total
+        total = len(set(column_values(searcher, "article_id", matching(searcher, q))))
+    return [(hit.docnum, hit.fields(), hit.score, matched(hit.docnum)) for hit in results], total
+
+
+def _top_articles(searcher: Any, q: Query, limit: int) -> tuple[list[tuple[float, int]], int] | None:
+    """As :func:`top_scored`, an article's best paragraph only (the first of equal scores), as
+    Whoosh's collapsing collector keeps them; the total counts articles."""
+    lists = scored_lists(searcher, q)
+    if lists is None:
+        return None
+    best: dict[bytes, tuple[float, int]] = {}  # article id -> (score, docnum)
+    for reader, offset, ids, scores in lists:
+        column = raw_column(reader, "article_id")
+        if column is None:
+            return None
+        lengths, offsets, read, base = column
+        for docnum, score in zip(ids, scores):
+            article_id = read(base + offsets[docnum], lengths[docnum])
+            kept = best.get(article_id)
+            if kept is None or score > kept[0]:
+                best[article_id] = (score, docnum + offset)
+    return heapq.nsmallest(limit, best.values(), key=lambda item: (-item[0], item[1])), len(best)
+
+
+def _words_matched(searcher: Any, union: WordUnion | None) -> Callable[[int], frozenset[str]]:
+    """Of a document (number), the words of ``union`` it matched (it records them per segment); none without a union."""
+    if union is None:
+        return lambda _docnum: frozenset()
+    segments = list(searcher.reader().leaf_readers())
+    starts = [start for _reader, start in segments]
+
+    def matched(docnum: int) -> frozenset[str]:
+        segment, offset = segments[bisect_right(starts, docnum) - 1]
+        return union.matched_words(segment, docnum - offset)
+
+    return matched

@@ -24,11 +24,12 @@ from whoosh import formats
 from ..analysis import ChineseTokenizer, fold, gram_items
 from .words import RANKING_WORDS_FIELD, RankingWordsField, VarBytesColumn
 
-__all__ = ["ExactID", "FILTER_FIELDS", "KeywordsField", "Prepared", "PreparedField", "make_schema"]
+__all__ = ["FILTER_FIELDS", "VALUES_SEPARATOR", "ExactID", "KeywordsField", "Prepared", "PreparedField", "make_schema"]
 
 # Metadata a paragraph document carries for filters, facets and sorting: field -> what it holds.
 FILTER_FIELDS = {"f_source": "source", "f_author": "author", "f_tag": "tag", "f_date": "date"}
 _VALUES = "\x00"  # between the values a column holds
+VALUES_SEPARATOR = _VALUES.encode()
 
 
 class PreparedField(wfields.FieldType):  # type: ignore[misc]

@@ -233,8 +233,15 @@ class Store:
 
     def segments_without_metadata(self) -> int:
         """Segments holding paragraphs written before metadata filters (their paragraphs carry no metadata)."""
-        return sum(1 for reader in self.segment_readers()
-                   if not reader.has_column("f_date") and reader.doc_frequency("kind", "paragraph"))
+        searcher = self.searcher()
+        # Asked before every filtered search: counted once per searcher (one state of the index).
+        lacking = searcher.__dict__.get("_searchkit_without_metadata")
+        if lacking is None:
+            lacking = searcher._searchkit_without_metadata = sum(
+                1 for reader, _ in searcher.reader().leaf_readers()
+                if not isinstance(reader, EmptyReader) and not reader.has_column("f_date")
+                and reader.doc_frequency("kind", "paragraph"))
+        return lacking  # type: ignore[no-any-return]
 
     def size_bytes(self) -> int:
         return sum(_file_size(p) for p in self.path.iterdir()) if self.path is not None else 0

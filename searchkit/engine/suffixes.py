@@ -48,7 +48,7 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
 __all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes", "write_suffix_file"]
@@ -246,12 +246,13 @@ class SuffixTable:
         if expected_first != documents or expected_at != directory:
             raise ValueError("suffix file: chunks do not cover the segment's documents")
 
-    def holding(self, keyword: str) -> Iterator[tuple[int, str]]:
+    def holding(self, keyword: str, within: Container[int] | None = None) -> Iterator[tuple[int, str]]:
         """(docnum, its stream) of each document whose stream holds ``keyword``, ascending.
 
-        Deleted documents included (the caller knows which are). ``keyword``
-        must start with a character that :func:`can_start` and not hold
-        U+0000 (the separator).
+        Deleted documents included (the caller knows which are); only those
+        ``within`` holds when given (a filter's: the others' streams are not
+        decoded). ``keyword`` must start with a character that
+        :func:`can_start` and not hold U+0000 (the separator).
         """
         encoded = keyword.encode("utf-16-be")
         probe = encoded[: 2 * PREFIX]
@@ -270,17 +271,21 @@ class SuffixTable:
             else:
                 locals_ = set(chunk.owners[start:end])
             for local in sorted(locals_):
-                yield chunk.first + local, chunk.stream(local)
+                if within is None or chunk.first + local in within:
+                    yield chunk.first + local, chunk.stream(local)
 
-    def holding_phrase(self, phrase: str) -> list[tuple[int, str]]:
+    def holding_phrase(self, phrase: str, within: Container[int] | None = None) -> list[tuple[int, str]]:
         """:meth:`holding`, for any phrase without U+0000: one that does not
         start with a character :func:`can_start` is looked up from its first
         one that does, and checked against the stream (a phrase of
         punctuation only: every stream is read)."""
         lead = next((i for i, char in enumerate(phrase) if can_start(char)), None)
         if lead == 0:
-            return list(self.holding(phrase))
-        found = self.holding(phrase[lead:]) if lead is not None else enumerate(self.streams())
+            return list(self.holding(phrase, within))
+        if lead is not None:
+            found: Iterable[tuple[int, str]] = self.holding(phrase[lead:], within)
+        else:
+            found = ((docnum, stream) for docnum, stream in enumerate(self.streams()) if within is None or docnum in within)
         return [(docnum, stream) for docnum, stream in found if phrase in stream]
 
     def problem(self, expected: Sequence[str]) -> str | None:

@@ -16,7 +16,7 @@ from whoosh import columns as wcolumns
 from whoosh import fields as wfields
 
 __all__ = ["RANKING_WORDS_FIELD", "RANKING_WORDS_PARTS", "RankingWordsField", "VarBytesColumn", "decode_ranking_words",
-           "encode_ranking_words", "ranking_words_column", "recorded_words"]
+           "encode_ranking_words", "ranking_words_column", "raw_column", "recorded_words"]
 
 RANKING_WORDS_FIELD = "ranking_words"
 # The fields whose words the column holds, in its order.
@@ -79,15 +79,21 @@ def decode_ranking_words(value: bytes) -> list[list[str]]:
 
 def ranking_words_column(reader: Any) -> tuple[Any, Any, Callable[[int, int], bytes], int] | None:
     """The segment's column of paragraphs' words as (lengths, offsets, read, base), read once per reader; None without one."""
-    cached = reader.__dict__.get("_searchkit_ranking_words", False)
-    if cached is False:
-        cached = None
-        if reader.has_column(RANKING_WORDS_FIELD):
-            column = reader.column_reader(RANKING_WORDS_FIELD, translate=False)
+    return raw_column(reader, RANKING_WORDS_FIELD)
+
+
+def raw_column(reader: Any, fieldname: str) -> tuple[Any, Any, Callable[[int, int], bytes], int] | None:
+    """The segment's variable-length column of ``fieldname`` as (lengths, offsets, read, base): a
+    document's bytes are ``read(base + offsets[docnum], lengths[docnum])``. Read once per reader
+    (opening reads every length); None without such a column."""
+    kept = reader.__dict__.setdefault("_searchkit_raw_columns", {})
+    if fieldname not in kept:
+        kept[fieldname] = None
+        if reader.has_column(fieldname):
+            column = reader.column_reader(fieldname, translate=False)
             if type(column) is wcolumns.VarBytesColumn.Reader:
-                cached = (column._lengths, column._offsets, column._dbfile.get, column._basepos)
-        reader._searchkit_ranking_words = cached
-    return cached  # type: ignore[no-any-return]
+                kept[fieldname] = (column._lengths, column._offsets, column._dbfile.get, column._basepos)
+    return kept[fieldname]  # type: ignore[no-any-return]
 
 
 def recorded_words(searcher: Any, docnum: int) -> list[list[str]] | None:
