@@ -21,6 +21,7 @@ from .errors import (
 from .highlight import Snippet, render_ansi, render_html, render_plain
 from .index import ArticleInfo, IndexReport, IndexStats, OptimizeReport, SearchIndex, TextAnalysis, analyze
 from .query import Hit, KeywordPlan, QueryPlan, SearchResult
+from .synonyms import SynonymsReport
 from .writing import DEFAULT_BATCH_SIZE
 
 __version__ = "0.1.0"
@@ -48,6 +49,7 @@ __all__ = [
     "SearchResult",
     "SearchkitError",
     "Snippet",
+    "SynonymsReport",
     "TextAnalysis",
     "UnreadableFileError",
     "analyze",

@@ -68,6 +68,7 @@ __all__ = [
     "gram_stream",
     "gram_terms",
     "keyword_grams",
+    "keyword_text",
 ]
 
 _PACK_UINT = struct.Struct("!I").pack
@@ -184,6 +185,18 @@ _FOLD = _FoldTable()
 def fold(text: str) -> str:
     """The normalized form of ``text`` (no offset map)."""
     return text.translate(_FOLD)
+
+
+_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+
+
+def keyword_text(raw: str, quoted: bool = False) -> str:
+    """A query keyword (or a synonym) as it is matched: normalized, white space
+    runs as one space, and (unless quoted) leading and trailing punctuation dropped."""
+    text = " ".join(fold(raw).split())
+    if not quoted:
+        text = _EDGE_PUNCT.sub("", text)
+    return text
 
 
 class Normalized:

@@ -35,6 +35,7 @@ from .errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
+    EXIT_USAGE,
     QueryError,
     SearchkitError,
 )
@@ -302,6 +303,7 @@ def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
 @click.argument("query")
 @search_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (one per line with QUERY -).")
+@click.option("--no-synonyms", "no_synonyms", is_flag=True, help="Keywords match as typed only, not the index's synonyms.")
 @click.option(
     "--render",
     type=click.Choice(["auto", "color", "plain", "html"]),
@@ -310,14 +312,16 @@ def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
     help="Highlighting: colour on a terminal, [brackets] otherwise, or HTML <mark>.",
 )
 @click.pass_context
-def search_command(ctx: click.Context, query: str, as_json: bool, render: str, **options: Any) -> None:
+def search_command(ctx: click.Context, query: str, as_json: bool, render: str, no_synonyms: bool, **options: Any) -> None:
     """Search; QUERY - reads one query per line from stdin and prints JSON lines.
 
     The query may hold filters (source:新华社 author:卓玛 tag:民生 date:2023-12
     date:2023-12-01..2024-01-31); they and the options' filters all hold.
+    Each keyword also matches its synonyms (see `synonyms`); hits holding
+    the keywords as typed rank first.
     """
     index = _open(ctx)
-    arguments = _search_arguments(options)
+    arguments = {**_search_arguments(options), "synonyms": not no_synonyms}
     if query == "-":
         failed = False
         with _errors():
@@ -562,13 +566,53 @@ def analyze_command(ctx: click.Context, text: str, query_mode: bool, as_json: bo
         return
     for k in data["keywords"]:
         split = f"; words {' '.join(k['words'])}" if k["words"] else ""
-        click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}{split}")
+        also = f"; or its synonyms {', '.join(k['synonyms'])}" if k.get("synonyms") else ""
+        click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}{split}{also}")
     ranking = "  ".join(f"{w['word']} ({w['doc_frequency']})" for w in data["ranking_words"])
     click.echo(f"ranking words (document frequency in text + titles): {ranking or 'none'}")
     for condition in data["filters"]:
         click.echo(f"filter: {condition}")
     for note in data["notes"]:
         click.echo(f"note: {note}")
+
+
+@cli.command("synonyms")
+@index_option
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("--show", is_flag=True, help="Print the index's synonyms, one rule a line.")
+@click.option("--clear", is_flag=True, help="Remove the index's synonyms.")
+@click.pass_context
+def synonyms_command(ctx: click.Context, file: str | None, show: bool, clear: bool) -> None:
+    """Set the index's synonyms from FILE (replacing any before), or --show or --clear them.
+
+    One rule a line, in the Solr format: "珠峰, 珠穆朗玛峰" (each term finds the
+    others), "沪 => 上海" (沪 finds 上海 too, not the reverse); # starts a
+    comment. Terms are normalized as text is. Searches apply the list at once
+    (no reindex): each keyword also matches its synonyms (at most 8), and hits
+    with the keyword as typed rank first. A malformed line is reported
+    (FILE:LINE: reason, exit 1) and the rest is set.
+    """
+    if (file is not None) + show + clear != 1:
+        raise SearchkitClickError("synonyms takes FILE, --show or --clear (one of them)", EXIT_USAGE)
+    index = _open(ctx)
+    if show:
+        with _errors():
+            rules = index.synonyms()
+        for rule in rules:
+            click.echo(rule)
+        return
+    if clear:
+        with _errors():
+            count = index.clear_synonyms()
+        click.echo(f"synonyms: {count} rule{'s' if count != 1 else ''} removed")
+        return
+    with _errors():
+        report = index.load_synonyms(file)
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    click.echo(f"synonyms: {report.summary()}")
+    if not report.ok:
+        ctx.exit(EXIT_FAILED)
 
 
 def main() -> None:

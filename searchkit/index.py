@@ -32,6 +32,7 @@ from .engine import (
     recorded_words,
 )
 from .errors import ArticleNotFoundError, EmptySourceError, IndexVersionError, ReaderError, SearchkitError
+from .synonyms import Synonyms, SynonymsReport, read_rules
 from .maintenance import CheckReport, ReindexReport, check_index, check_path, reindex
 from .query import Filters, QueryPlan, SearchResult, explain_query, has_filter_terms as _has_filter_terms, parse_query, run_search
 from .writing import DEFAULT_BATCH_SIZE, IndexWriter, default_workers
@@ -154,6 +155,7 @@ class SearchIndex:
             raise SearchkitError("an index needs a path (or use SearchIndex.in_memory())")
         else:
             self.store = Store.open(self.path, self.settings, create=create)
+        self._synonyms: tuple[Any, Synonyms] = (None, Synonyms([]))
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], **kwargs: Any) -> SearchIndex:
@@ -479,6 +481,7 @@ class SearchIndex:
         date_from: str | None = None,
         date_to: str | None = None,
         max_chars: int = 120,
+        synonyms: bool = True,
     ) -> SearchResult:
         """Ranked hits with highlighted snippets. See :mod:`searchkit.query`.
 
@@ -487,12 +490,15 @@ class SearchIndex:
         ``source:``, ``author:``, ``tag:`` and ``date:`` do; ``facets`` counts
         every match by ``source``, ``author``, ``tag``, ``year`` or ``month``;
         ``sort`` is ``relevance``, ``date`` or ``-date``; ``offset`` pages.
+        With ``synonyms`` (the default), each keyword also matches its
+        synonyms in the index's list (:meth:`set_synonyms`).
         """
         filters = Filters.of(source=source, author=author, tag=tag, date_from=date_from, date_to=date_to)
         if filters or facets or sort != "relevance" or _has_filter_terms(query):
             self._require_metadata()
         return run_search(self.searcher(), self.settings.grams, query, limit=limit, offset=offset, level=level,
-                          sort=sort, facets=facets, filters=filters, max_chars=max_chars)
+                          sort=sort, facets=facets, filters=filters, max_chars=max_chars,
+                          synonyms=self._synonym_table() if synonyms else None)
 
     def _require_metadata(self) -> None:
         lacking = self.store.segments_without_metadata()
@@ -502,10 +508,50 @@ class SearchIndex:
                 f"filters, facets and sorting: run `searchkit --index {self.path} reindex` to add them"
             )
 
-    def explain(self, query: str) -> QueryPlan:
-        """What :meth:`search` does with ``query`` here: its keywords and their exact grams,
+    def explain(self, query: str, *, synonyms: bool = True) -> QueryPlan:
+        """What :meth:`search` does with ``query`` here: its keywords, their exact grams and synonyms,
         the lexicon's split, and the ranking words with their document frequencies."""
-        return explain_query(self.searcher(), self.settings.grams, query)
+        return explain_query(self.searcher(), self.settings.grams, query,
+                             synonyms=self._synonym_table() if synonyms else None)
+
+    # -- synonyms (see searchkit.synonyms): applied at query time, no reindex
+
+    def synonyms(self) -> list[str]:
+        """The index's synonym rules, one line each, as set (an empty list when it has none)."""
+        rules = self.store.setting("synonyms")
+        return [rule for rule in rules if isinstance(rule, str)] if isinstance(rules, list) else []
+
+    def set_synonyms(self, rules: Iterable[str], *, where: str = "synonyms") -> SynonymsReport:
+        """Make ``rules`` (lines in the Solr synonyms format) the index's synonyms, replacing
+        any before. A malformed line is skipped and reported as ``where:LINE: reason``; the
+        rest is set. Searches apply the list from then on; nothing is reindexed."""
+        kept, report = read_rules(rules, where)
+        self.store.set_setting("synonyms", kept or None, self.lock_timeout)
+        return report
+
+    def load_synonyms(self, path: str | os.PathLike[str]) -> SynonymsReport:
+        """:meth:`set_synonyms` with the lines of the file at ``path`` (UTF-8, GB18030 or Big5),
+        naming it in the report. :class:`ReaderError` if it cannot be read (nothing changes)."""
+        name = os.fspath(path)
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ReaderError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+        text, _encoding = readers.decode_bytes(data, name)
+        return self.set_synonyms(text.split("\n"), where=name)
+
+    def clear_synonyms(self) -> int:
+        """Remove the index's synonyms; returns how many rules there were."""
+        count = len(self.synonyms())
+        if count or self.store.setting("synonyms") is not None:
+            self.store.set_setting("synonyms", None, self.lock_timeout)
+        return count
+
+    def _synonym_table(self) -> Synonyms:
+        rules = self.store.setting("synonyms")
+        if rules is not self._synonyms[0]:  # the same list while searchkit.json is unchanged
+            self._synonyms = (rules, Synonyms(self.synonyms()))
+        return self._synonyms[1]
 
     def analyze(self, text: str) -> TextAnalysis:
         """How this index's analyzer cuts ``text`` at index time."""

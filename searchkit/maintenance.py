@@ -23,6 +23,7 @@ from .engine import (
     Store,
     check_reindexable,
     existing_directory,
+    meta_extras,
     meta_problem,
     no_toc_message,
     recorded_settings,
@@ -239,6 +240,8 @@ def _rebuild(path: Path, settings: AnalyzerSettings, lock_timeout: float, batch_
                 shutil.rmtree(tmp)  # left by an interrupted reindex
         try:
             new = Store.open(tmp, settings, create=True)
+            for key, value in meta_extras(path).items():  # settings no rebuild changes (synonyms)
+                new.set_setting(key, value, lock_timeout)
             origins: dict[str, str | None] = {}
 
             def rebuilt() -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import analysis
@@ -49,6 +49,7 @@ from .engine import (
 from .documents import parse_date
 from .errors import QueryError
 from .highlight import Snippet, find_spans, make_snippet, merge_spans
+from .synonyms import MAX_ALTERNATIVES, Synonyms
 
 __all__ = [
     "Hit",
@@ -179,6 +180,7 @@ class Keyword:
     raw: str
     title: bool = False
     quoted: bool = False
+    alternatives: tuple[str, ...] = ()  # its synonyms (normalized): the keyword matches any of them too
 
 
 @dataclass(frozen=True)
@@ -199,14 +201,7 @@ class Or:
 Node = Keyword | Not | And | Or
 
 _TOKEN = re.compile(r'\s+|"[^"]*"?|\(|\)|[^\s"()]+')
-_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
-
-
-def _normalize_keyword(raw: str, quoted: bool) -> str:
-    text = " ".join(analysis.fold(raw).split())
-    if not quoted:
-        text = _EDGE_PUNCT.sub("", text)
-    return text
+_normalize_keyword = analysis.keyword_text
 
 
 class _Parser:
@@ -447,6 +442,26 @@ def parse_query(query: str) -> tuple[Node | None, list[str], Filters]:
     return node, parser.notes, filters
 
 
+def expand_synonyms(node: Node, synonyms: Synonyms) -> tuple[Node, list[str]]:
+    """The tree with each keyword's synonyms as its alternatives (excluded keywords' too), and notes on
+    keywords that had more than :data:`MAX_ALTERNATIVES`."""
+    notes: list[str] = []
+
+    def expand(part: Node) -> Node:
+        if isinstance(part, Keyword):
+            alternatives, every = synonyms.alternatives(part.text)
+            if every > len(alternatives):
+                note = f"synonyms of {part.text!r}: used the first {MAX_ALTERNATIVES} of {every}"
+                if note not in notes:
+                    notes.append(note)
+            return replace(part, alternatives=tuple(alternatives)) if alternatives else part
+        if isinstance(part, Not):
+            return Not(expand(part.node))
+        return type(part)(tuple(expand(n) for n in part.nodes))
+
+    return expand(node), notes
+
+
 def _answerable(node: Node) -> bool:
     """Whether every part of the query can be matched: each group (and what an
     exclusion excludes) holds a keyword that is not itself excluded."""
@@ -474,19 +489,25 @@ def positive_keywords(node: Node) -> list[Keyword]:
 # Compiling to Whoosh
 
 
-def keyword_terms(keyword: Keyword, grams: int) -> list[str]:
-    """The grams the keyword matches as a phrase, on an index of the given ``grams`` setting."""
-    return analysis.keyword_grams(keyword.text, analysis.TITLE_GRAMS if keyword.title else grams)
+def keyword_terms(keyword: Keyword, grams: int, text: str | None = None) -> list[str]:
+    """The grams the keyword (or its alternative ``text``) matches as a phrase, on an index of the given ``grams`` setting."""
+    return analysis.keyword_grams(keyword.text if text is None else text, analysis.TITLE_GRAMS if keyword.title else grams)
 
 
 def exact_query(keyword: Keyword, grams: int) -> Query:
-    """Documents whose (title or paragraph) text holds the keyword exactly.
+    """Documents whose (title or paragraph) text holds the keyword exactly, or one of its alternatives.
 
     ``grams`` is the index's setting (:class:`analysis.AnalyzerSettings`).
     """
     fieldname = "title_grams" if keyword.title else "grams"
     # Also for one gram: paragraphs' characters have no postings, only suffix arrays.
-    return CharPhrase(fieldname, keyword_terms(keyword, grams))
+    phrases = [CharPhrase(fieldname, keyword_terms(keyword, grams, text)) for text in (keyword.text, *keyword.alternatives)]
+    return phrases[0] if len(phrases) == 1 else any_of(phrases)
+
+
+def as_typed(keyword: Keyword) -> Keyword:
+    """The keyword without its synonyms."""
+    return replace(keyword, alternatives=())
 
 
 def _filter(node: Node, grams: int) -> Query:
@@ -618,6 +639,7 @@ def run_search(
     facets: Sequence[str] = (),
     filters: Filters | None = None,
     max_chars: int = 120,
+    synonyms: Synonyms | None = None,
 ) -> SearchResult:
     """Ranked hits of ``query`` on the index ``searcher`` reads (of the given ``grams`` setting).
 
@@ -625,6 +647,8 @@ def run_search(
     ``relevance``, ``date`` or ``-date`` (undated articles last either way);
     ``facets`` counts every match by ``source``, ``author``, ``tag``,
     ``year`` or ``month`` (paragraphs, or articles at article level).
+    With ``synonyms``, each keyword matches any of its synonyms too; by
+    relevance, hits holding more keywords as typed come first.
     """
     if level not in LEVELS:
         raise QueryError(f"unknown level {level!r}: use paragraph or article")
@@ -638,15 +662,21 @@ def run_search(
     if unknown:
         raise QueryError(f"unknown facet {unknown[0]!r}: use {', '.join(FACETS)}")
     node, notes, query_filters = parse_query(query)
+    if node is not None and synonyms:
+        node, capped = expand_synonyms(node, synonyms)
+        notes = [*notes, *capped]
     filters = (filters or Filters()).also(query_filters)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
     words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
-    needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)
+    words += list(dict.fromkeys(w for k in keywords if not k.title for text in k.alternatives
+                                for w in lexicon.segment(text) if w not in words))
+    needles = sorted({text for k in keywords if not k.title for text in (k.text, *k.alternatives)}, key=len, reverse=True)
     allowed = filters.query() if filters else None
+    expanded = [k for k in keywords if k.alternatives]
 
     if level == "article" and node is not None:
-        results, total, matched = _article_page(searcher, node, grams, allowed, words, limit, offset, sort)
+        results, total, matched = _article_page(searcher, node, grams, allowed, words, limit, offset, sort, expanded)
     else:
         if node is None:  # filters only: every paragraph they let through
             scored = every("kind", "paragraph")
@@ -661,7 +691,10 @@ def run_search(
             ranking = _ranking_terms(words)
             scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
             matched = required  # the same documents, unscored: what facets count
-        results, total = _page(searcher, scored, limit, offset, level, sort)
+        if expanded and sort == "relevance" and node is not None:
+            results, total = _typed_first_page(searcher, scored, expanded, grams, limit, offset)
+        else:
+            results, total = _page(searcher, scored, limit, offset, level, sort)
     partial = False
     if total == 0 and node is not None:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
@@ -685,7 +718,7 @@ def run_search(
             if partial:
                 notes.append(PARTIAL_NOTE)
                 needles = sorted(set(needles) | set(fallback_words), key=len, reverse=True)
-    title_needles = sorted({k.text for k in keywords}, key=len, reverse=True)
+    title_needles = sorted({text for k in keywords for text in (k.text, *k.alternatives)}, key=len, reverse=True)
     hits = _hits(searcher, results, needles, title_needles, max_chars)
     counted = _facets(searcher, matched, "paragraph" if level == "article" and node is not None and not partial else level,
                       facets) if facets else None
@@ -694,14 +727,16 @@ def run_search(
 
 
 def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, words: list[str], limit: int,
-                  offset: int, sort: str) -> tuple[list[tuple[int, dict[str, Any], float]], int, Query]:
+                  offset: int, sort: str, expanded: Sequence[Keyword] = ()
+                  ) -> tuple[list[tuple[int, dict[str, Any], float]], int, Query]:
     """Articles in which each keyword is in the title or in some paragraph (not
     necessarily the same one), ranked by their best paragraph; and a query of
     one paragraph per matched article (for facets).
 
     A paragraph ranks by the query's words (text and title) and the exact
     keywords it holds; an article whose title alone holds a keyword is
-    represented by its opening paragraph.
+    represented by its opening paragraph. Of the ``expanded`` keywords (those
+    with synonyms), articles holding more as typed rank first.
     """
     def articles_of(q: Query) -> dict[str, list[int]]:
         docnums = sorted(searcher.docs_for_query(q))
@@ -716,12 +751,13 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
 
     in_text: dict[str, dict[str, list[int]]] = {}  # keyword -> article -> its paragraphs holding it
 
-    def holding(keyword: Keyword) -> set[str]:
-        found = set(articles_of(narrowed(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams))))
+    def holding(keyword: Keyword, record: bool = True) -> set[str]:
+        found = set(articles_of(narrowed(exact_query(replace(keyword, title=True), grams))))
         if not keyword.title:
-            in_text[keyword.text] = articles_of(
-                narrowed(exact_query(Keyword(keyword.text, keyword.raw, False, keyword.quoted), grams)))
-            found |= set(in_text[keyword.text])
+            in_paragraphs = articles_of(narrowed(exact_query(replace(keyword, title=False), grams)))
+            if record:
+                in_text[keyword.text] = in_paragraphs
+            found |= set(in_paragraphs)
         return found
 
     universe: list[set[str]] = []
@@ -762,7 +798,12 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     ranking = _ranking_terms(words)
     scored = RankedFilter(required, ranking) if ranking else required
     best = _per_level(searcher, all_matches(searcher, scored), "article")
-    if sort == "relevance":
+    if sort == "relevance" and expanded:
+        typed = [holding(as_typed(k), record=False) for k in expanded]
+        articles = column_values(searcher, "article_id", [docnum for docnum, _score in best])
+        tiers = {docnum: sum(article in held for held in typed) for (docnum, _score), article in zip(best, articles)}
+        ordered = sorted(best, key=lambda item: (-tiers[item[0]], -item[1], item[0]))
+    elif sort == "relevance":
         ordered = sorted(best, key=lambda item: (-item[1], item[0]))
     else:
         ordered = _by_date(searcher, best, sort)
@@ -795,6 +836,16 @@ def _page(searcher: Any, q: Query, limit: int, offset: int, level: str, sort: st
         return [(docnum, fields, score) for docnum, fields, score, _matched in found[offset:wanted]], total
     ordered = _by_date(searcher, _per_level(searcher, all_matches(searcher, q), level), sort)
     return [(docnum, searcher.stored_fields(docnum), score) for docnum, score in ordered[offset:offset + limit]], len(ordered)
+
+
+def _typed_first_page(searcher: Any, q: Query, expanded: Sequence[Keyword], grams: int, limit: int,
+                      offset: int) -> tuple[list[tuple[int, dict[str, Any], float]], int]:
+    """Paragraphs by relevance, those holding more of the ``expanded`` keywords as typed (not only a synonym) first."""
+    typed = [searcher.docs_for_query(exact_query(as_typed(k), grams)) for k in expanded]
+    held = [found if isinstance(found, set) else set(found) for found in typed]
+    ordered = sorted(all_matches(searcher, q), key=lambda item: (-sum(item[0] in h for h in held), -item[1], item[0]))
+    page = ordered[offset:offset + limit]
+    return [(docnum, searcher.stored_fields(docnum), score) for docnum, score in page], len(ordered)
 
 
 def _descending(date: str) -> tuple[int, ...]:
@@ -919,6 +970,7 @@ class KeywordPlan:
     field: str
     grams: list[str]
     words: list[str]
+    synonyms: list[str] = field(default_factory=list)  # alternatives it matches too (exactly)
 
 
 @dataclass
@@ -936,22 +988,29 @@ class QueryPlan:
         return {
             "query": self.query,
             "normalized": self.normalized,
-            "keywords": [plan.__dict__.copy() for plan in self.keywords],
+            "keywords": [{key: value for key, value in plan.__dict__.items() if key != "synonyms" or value}
+                         for plan in self.keywords],
             "ranking_words": [{"word": word, "doc_frequency": frequency} for word, frequency in self.ranking_words],
             "filters": self.filters,
             "notes": self.notes,
         }
 
 
-def explain_query(searcher: Any, grams: int, query: str) -> QueryPlan:
-    """The keywords, their exact grams, and the ranking words :func:`run_search` uses, with their document frequencies."""
+def explain_query(searcher: Any, grams: int, query: str, synonyms: Synonyms | None = None) -> QueryPlan:
+    """The keywords, their exact grams and synonyms, and the ranking words :func:`run_search` uses,
+    with their document frequencies."""
     node, notes, filters = parse_query(query)
+    if node is not None and synonyms:
+        node, capped = expand_synonyms(node, synonyms)
+        notes = [*notes, *capped]
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
     plans = [
-        KeywordPlan(k.text, "title" if k.title else "text", keyword_terms(k, grams), [] if k.title else lexicon.main_words(k.text))
+        KeywordPlan(k.text, "title" if k.title else "text", keyword_terms(k, grams), [] if k.title else lexicon.main_words(k.text),
+                    list(k.alternatives))
         for k in keywords
     ]
-    words = dict.fromkeys(w for k in keywords if not k.title for w in lexicon.segment(k.text))
+    words = dict.fromkeys(w for k in keywords if not k.title for text in (k.text, *k.alternatives)
+                          for w in lexicon.segment(text))
     ranking = [(word, lexicon.doc_frequency(word)) for word in words]
     return QueryPlan(query, analysis.fold(query), plans, ranking, notes, filters.describe())

@@ -86,6 +86,7 @@ from .layout import (
     check_reindexable,
     damaged_message,
     existing_directory,
+    meta_extras,
     meta_problem,
     no_toc_message,
     recorded_settings,
@@ -121,7 +122,7 @@ __all__ = [
     "RANKING_WORDS_FIELD", "READABLE_SCHEMA_VERSIONS", "RankedFilter", "Ranked", "RankingWordsField",
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
-    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message", "all_matches", "any_term", "column_values", "documents", "every", "restricted", "value_range",
+    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_extras", "meta_problem", "negated", "no_toc_message", "all_matches", "any_term", "column_values", "documents", "every", "restricted", "value_range",
     "FILTER_FIELDS",
     "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock", "writing_to",
 ]

@@ -31,6 +31,7 @@ from .layout import (
     damaged_message,
     existing_directory,
     locked_error,
+    meta_extras,
     missing_index_error,
     no_toc_message,
     refuse_other_files,
@@ -73,6 +74,10 @@ class Store:
         self._local = threading.local()
         # Segment id -> hashes of its article ids (see SearchkitWriter.delete_present).
         self.article_hashes: dict[str, frozenset[int]] = {}
+        # Index settings besides the analyzer (layout.meta_extras), and the
+        # signature of the searchkit.json they were read from.
+        self._extras: dict[str, Any] = {}
+        self._extras_signature: tuple[int, int, int] | None = None
 
     @classmethod
     def in_memory(cls, settings: AnalyzerSettings) -> Store:
@@ -188,6 +193,33 @@ class Store:
         if progress:
             progress("advance", 1)
         return len(segments), len(self.segment_readers()), dropped
+
+    # -- index settings that need no rebuild (synonyms)
+
+    def setting(self, key: str) -> Any:
+        """The value searchkit.json records for ``key`` besides the analyzer (None when it records none),
+        read again when another process changed it."""
+        if self.path is not None:
+            try:
+                stat = (self.path / META_FILE).stat()
+            except OSError:
+                return self._extras.get(key)
+            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            if signature != self._extras_signature:
+                self._extras = meta_extras(self.path)
+                self._extras_signature = signature
+        return self._extras.get(key)
+
+    def set_setting(self, key: str, value: Any, lock_timeout: float) -> None:
+        """Record ``value`` for ``key`` (None removes it), under the write lock; no segment changes."""
+        if self.path is None:
+            if value is None:
+                self._extras.pop(key, None)
+            else:
+                self._extras[key] = value
+            return
+        with write_lock(self.path, lock_timeout), writing_to(self.path):
+            write_meta(self.path, self.settings, {key: value}, schema_version=self.schema_version)
 
     # -- reading
 
