@@ -5,6 +5,7 @@
 """
 
 from .analysis import AnalyzerSettings
+from .dictionary import DictionaryReport
 from .documents import Article
 from .errors import (
     ArticleNotFoundError,
@@ -33,6 +34,7 @@ __all__ = [
     "ArticleInfo",
     "ArticleNotFoundError",
     "CorruptIndexError",
+    "DictionaryReport",
     "EmptySourceError",
     "Hit",
     "IndexLockedError",

@@ -576,11 +576,25 @@ def analyze_command(ctx: click.Context, text: str, query_mode: bool, as_json: bo
         click.echo(f"note: {note}")
 
 
+def list_file_options(what: str) -> Any:
+    """FILE, --show and --clear: a command that sets, prints or removes one of the index's lists (defined once)."""
+
+    def decorate(command: Any) -> Any:
+        command = click.option("--clear", is_flag=True, help=f"Remove the index's {what}.")(command)
+        command = click.option("--show", is_flag=True, help=f"Print the index's {what}, as set.")(command)
+        return click.argument("file", required=False, type=click.Path(dir_okay=False))(command)
+
+    return decorate
+
+
+def _one_of(name: str, file: str | None, show: bool, clear: bool) -> None:
+    if (file is not None) + show + clear != 1:
+        raise SearchkitClickError(f"{name} takes FILE, --show or --clear (one of them)", EXIT_USAGE)
+
+
 @cli.command("synonyms")
 @index_option
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
-@click.option("--show", is_flag=True, help="Print the index's synonyms, one rule a line.")
-@click.option("--clear", is_flag=True, help="Remove the index's synonyms.")
+@list_file_options("synonyms")
 @click.pass_context
 def synonyms_command(ctx: click.Context, file: str | None, show: bool, clear: bool) -> None:
     """Set the index's synonyms from FILE (replacing any before), or --show or --clear them.
@@ -592,8 +606,7 @@ def synonyms_command(ctx: click.Context, file: str | None, show: bool, clear: bo
     with the keyword as typed rank first. A malformed line is reported
     (FILE:LINE: reason, exit 1) and the rest is set.
     """
-    if (file is not None) + show + clear != 1:
-        raise SearchkitClickError("synonyms takes FILE, --show or --clear (one of them)", EXIT_USAGE)
+    _one_of("synonyms", file, show, clear)
     index = _open(ctx)
     if show:
         with _errors():
@@ -611,6 +624,37 @@ def synonyms_command(ctx: click.Context, file: str | None, show: bool, clear: bo
     for error in report.errors:
         click.echo(f"error: {error}", err=True)
     click.echo(f"synonyms: {report.summary()}")
+    if not report.ok:
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command("dictionary")
+@index_option
+@list_file_options("user dictionary")
+@click.pass_context
+def dictionary_command(ctx: click.Context, file: str | None, show: bool, clear: bool) -> None:
+    """Set the index's user dictionary from FILE (replacing any before), or --show or --clear it.
+
+    jieba's user-dictionary format, one word a line: "word [frequency] [tag]"
+    (both optional); # starts a comment. The words go to this index's own
+    segmenter: they change the words that rank paragraphs, never which
+    paragraphs a keyword finds. Only the paragraphs and titles holding a word
+    that changed are analysed again (found by exact search), and counted. A
+    malformed line is reported (FILE:LINE: reason, exit 1) and the rest is set.
+    """
+    _one_of("dictionary", file, show, clear)
+    index = _open(ctx)
+    if show:
+        with _errors():
+            lines = index.dictionary()
+        for line in lines:
+            click.echo(line)
+        return
+    with _errors():
+        report = index.clear_dictionary() if clear else index.load_dictionary(file)
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    click.echo(f"dictionary: {report.summary()}")
     if not report.ok:
         ctx.exit(EXIT_FAILED)
 

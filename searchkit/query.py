@@ -510,6 +510,16 @@ def as_typed(keyword: Keyword) -> Keyword:
     return replace(keyword, alternatives=())
 
 
+def paragraphs_holding(searcher: Any, grams: int, texts: Sequence[str], *, title: bool = False) -> set[int]:
+    """The paragraph documents whose text (or with ``title``, whose article's title) holds any of the
+    (normalized) ``texts`` exactly."""
+    paragraphs = every("kind", "paragraph")
+    found: set[int] = set()
+    for text in texts:
+        found.update(searcher.docs_for_query(restricted(exact_query(Keyword(text, text, title=title), grams), paragraphs)))
+    return found
+
+
 def _filter(node: Node, grams: int) -> Query:
     if isinstance(node, Keyword):
         return exact_query(node, grams)

@@ -172,12 +172,22 @@ def check_meta(path: Path, settings: AnalyzerSettings) -> int:
             f"index at {path} was built with grams={recorded.get('grams')}: "
             f"rebuild it with `searchkit --index {path} reindex --grams {settings.grams}` to change that"
         )
+    if isinstance(recorded, dict) and recorded.get("dictionary", "") != settings.dictionary and _but_dictionary(
+            recorded) == _but_dictionary(settings.to_dict()):
+        raise IndexVersionError(
+            f"index at {path} was segmented with another user dictionary: open it with the settings it records, "
+            f"or change its dictionary with `searchkit --index {path} dictionary FILE`"
+        )
     if recorded != settings.to_dict():
         raise IndexVersionError(
             f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
             f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
         )
     return version
+
+
+def _but_dictionary(analyzer: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in analyzer.items() if key != "dictionary"}
 
 
 def meta_problem(path: Path, settings: AnalyzerSettings) -> str | None:
