@@ -618,13 +618,14 @@ class SearchIndex:
         article_ids = sorted(set(column_values(searcher, "article_id", sorted(in_text | in_title))))
         paragraphs = titles = 0
         cut = self.segmenter.words
-        with self.writer() as writer:
+        with self.writer(workers=default_workers()) as writer:
             for article_id in article_ids:
-                fields = searcher.document(kind="article", article_id=article_id)
+                # By the article id alone: with kind= too, Whoosh would intersect with every paragraph's.
+                stored = [(n, searcher.stored_fields(n)) for n in searcher.document_numbers(article_id=article_id)]
+                fields = next((f for _n, f in stored if f.get("kind") == "article"), None)
                 if fields is None:
                     continue
-                docs = sorted((searcher.stored_fields(n)["ordinal"], n)
-                              for n in searcher.document_numbers(kind="paragraph", article_id=article_id))
+                docs = sorted((f["ordinal"], n) for n, f in stored if f.get("kind") == "paragraph")
                 texts = [searcher.stored_fields(n)["text"] for _ordinal, n in docs]
                 old = [recorded_words(searcher, n) for _ordinal, n in docs]
                 title_changed = any(n in in_title for _ordinal, n in docs)

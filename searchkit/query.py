@@ -513,10 +513,9 @@ def as_typed(keyword: Keyword) -> Keyword:
 def paragraphs_holding(searcher: Any, grams: int, texts: Sequence[str], *, title: bool = False) -> set[int]:
     """The paragraph documents whose text (or with ``title``, whose article's title) holds any of the
     (normalized) ``texts`` exactly."""
-    paragraphs = every("kind", "paragraph")
     found: set[int] = set()
-    for text in texts:
-        found.update(searcher.docs_for_query(restricted(exact_query(Keyword(text, text, title=title), grams), paragraphs)))
+    for text in texts:  # (only paragraph documents have the grams fields)
+        found.update(searcher.docs_for_query(exact_query(Keyword(text, text, title=title), grams)))
     return found
 
 
