@@ -91,11 +91,16 @@ class AnalyzerSettings:
     # kept in searchkit.json, and an index records it here so that no process
     # segments with another.
     dictionary: str = ""
+    # Whether paragraphs' characters carry their pinyin readings (searchkit.pinyin).
+    pinyin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        if not self.dictionary:  # as indexes made before dictionaries record their settings
+        # Settings that are off are not recorded: as indexes made before them record theirs.
+        if not self.dictionary:
             del data["dictionary"]
+        if not self.pinyin:
+            del data["pinyin"]
         return data
 
 

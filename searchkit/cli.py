@@ -47,6 +47,13 @@ GRAMS_HELP = (
 )
 
 
+PINYIN_HELP = (
+    "A new index records each Chinese character's pinyin readings: an ASCII keyword that reads as pinyin "
+    "(zhufeng, zf, zhuf, 珠feng) then finds the characters too, after literal matches. A larger index, "
+    "slower to build; `reindex --pinyin` adds them to an index."
+)
+
+
 class SearchkitClickError(click.ClickException):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
@@ -70,11 +77,12 @@ def _errors() -> Iterator[None]:
 _OPENED: list[Any] = []
 
 
-def _open(ctx: click.Context, create: bool = False, grams: int | None = None) -> Any:
+def _open(ctx: click.Context, create: bool = False, grams: int | None = None, pinyin: bool = False) -> Any:
     opts = ctx.obj
     settings = None
-    if grams is not None:  # the index's own settings but for grams (a new index: the defaults)
-        settings = replace(SearchIndex.recorded_settings(opts["index"]) or AnalyzerSettings(), grams=grams)
+    if grams is not None or pinyin:  # the index's own settings but for these (a new index: the defaults)
+        settings = SearchIndex.recorded_settings(opts["index"]) or AnalyzerSettings()
+        settings = replace(settings, grams=settings.grams if grams is None else grams, pinyin=settings.pinyin or pinyin)
     with _errors():
         index = SearchIndex(opts["index"], create=create, settings=settings, lock_timeout=opts["lock_timeout"])
     _OPENED.append(index)
@@ -187,6 +195,7 @@ def index_option(command: Any) -> Any:
     help="Processes analyzing and writing text (default: CPUs, at most 4; 1 = none besides this one).",
 )
 @click.option("--grams", type=click.Choice(["1", "2"]), default=None, help=GRAMS_HELP)
+@click.option("--pinyin", is_flag=True, help=PINYIN_HELP)
 @click.option("--prune", is_flag=True,
               help="Remove the articles of files indexed before under the folders given that are gone.")
 @click.pass_context
@@ -199,6 +208,7 @@ def index_command(
     batch_size: int,
     workers: int | None,
     grams: str | None,
+    pinyin: bool,
     prune: bool,
 ) -> None:
     """Index files and folders (.txt, .md, .jsonl); - reads stdin.
@@ -211,7 +221,7 @@ def index_command(
     articles: killed, it keeps the batches committed so far, and running the
     same command again completes the rest.
     """
-    index = _open(ctx, create=True, grams=None if grams is None else int(grams))
+    index = _open(ctx, create=True, grams=None if grams is None else int(grams), pinyin=pinyin)
     with _progress() as progress, _errors():
         report = index.add_files(
             list(paths),
@@ -487,8 +497,9 @@ def check_command(ctx: click.Context, quick: bool, as_json: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Articles per commit.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes analyzing and writing text.")
 @click.option("--grams", type=click.Choice(["1", "2"]), default=None, help="1 or 2, as for `index` (default: the index's own).")
+@click.option("--pinyin", is_flag=True, help="Add pinyin readings, as `index --pinyin` (an index keeps them once it has them).")
 @click.pass_context
-def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, grams: str | None) -> None:
+def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, grams: str | None, pinyin: bool) -> None:
     """Rebuild the index from its own stored texts with this searchkit's schema and analyzer.
 
     For an index of an older schema version or other analyzer settings. The
@@ -496,7 +507,10 @@ def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, gr
     interruption leaves the old one as it was. Holds the write lock meanwhile.
     """
     path = ctx.obj["index"]
-    settings = None if grams is None else AnalyzerSettings(grams=int(grams))
+    settings = None
+    if grams is not None or pinyin:  # the index's own choices but for these
+        recorded = SearchIndex.recorded_settings(path) or AnalyzerSettings()
+        settings = AnalyzerSettings(grams=recorded.grams if grams is None else int(grams), pinyin=recorded.pinyin or pinyin)
     with _errors():
         report = SearchIndex.reindex(path, settings=settings, lock_timeout=ctx.obj["lock_timeout"], batch_size=batch_size,
                                      workers=workers)
@@ -567,6 +581,7 @@ def analyze_command(ctx: click.Context, text: str, query_mode: bool, as_json: bo
     for k in data["keywords"]:
         split = f"; words {' '.join(k['words'])}" if k["words"] else ""
         also = f"; or its synonyms {', '.join(k['synonyms'])}" if k.get("synonyms") else ""
+        also += f"; or read as pinyin {k['pinyin']}" if k.get("pinyin") else ""
         click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}{split}{also}")
     ranking = "  ".join(f"{w['word']} ({w['doc_frequency']})" for w in data["ranking_words"])
     click.echo(f"ranking words (document frequency in text + titles): {ranking or 'none'}")

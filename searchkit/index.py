@@ -515,7 +515,7 @@ class SearchIndex:
             self._require_metadata()
         return run_search(self.searcher(), self.settings.grams, query, limit=limit, offset=offset, level=level,
                           sort=sort, facets=facets, filters=filters, max_chars=max_chars,
-                          synonyms=self._synonym_table() if synonyms else None)
+                          synonyms=self._synonym_table() if synonyms else None, pinyin=self.settings.pinyin)
 
     def _require_metadata(self) -> None:
         lacking = self.store.segments_without_metadata()
@@ -529,7 +529,7 @@ class SearchIndex:
         """What :meth:`search` does with ``query`` here: its keywords, their exact grams and synonyms,
         the lexicon's split, and the ranking words with their document frequencies."""
         return explain_query(self.searcher(), self.settings.grams, query,
-                             synonyms=self._synonym_table() if synonyms else None)
+                             synonyms=self._synonym_table() if synonyms else None, pinyin=self.settings.pinyin)
 
     # -- synonyms (see searchkit.synonyms): applied at query time, no reindex
 
@@ -693,8 +693,9 @@ class SearchIndex:
         exchanged with it by rename, so an interruption leaves the old one
         intact. Holds the index's write lock throughout.
         """
-        if settings is None:  # this searchkit's analyzer, with the index's own choice of grams
-            settings = AnalyzerSettings(grams=(recorded_settings(Path(path)) or AnalyzerSettings()).grams)
+        if settings is None:  # this searchkit's analyzer, with the index's own choice of grams and pinyin
+            recorded = recorded_settings(Path(path)) or AnalyzerSettings()
+            settings = AnalyzerSettings(grams=recorded.grams, pinyin=recorded.pinyin)
         return reindex(Path(path), settings=settings, lock_timeout=lock_timeout,
                        batch_size=batch_size, workers=default_workers() if workers is None else workers)
 

@@ -25,6 +25,7 @@ from typing import Any
 from . import analysis
 from .engine import (
     CharPhrase,
+    PinyinPhrase,
     Query,
     RankedFilter,
     Ranked,
@@ -49,6 +50,7 @@ from .engine import (
 from .documents import parse_date
 from .errors import QueryError
 from .highlight import Snippet, find_spans, make_snippet, merge_spans
+from .pinyin import describe_units, pinyin_units
 from .synonyms import MAX_ALTERNATIVES, Synonyms
 
 __all__ = [
@@ -181,6 +183,10 @@ class Keyword:
     title: bool = False
     quoted: bool = False
     alternatives: tuple[str, ...] = ()  # its synonyms (normalized): the keyword matches any of them too
+    # Read as pinyin (on an index with pinyin): each way to read it, per character the terms that
+    # character must hold; and the query of each (searchkit.pinyin).
+    pinyin: tuple[tuple[tuple[str, ...], ...], ...] = ()
+    pinyin_queries: tuple[Any, ...] = field(default=(), compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -462,6 +468,18 @@ def expand_synonyms(node: Node, synonyms: Synonyms) -> tuple[Node, list[str]]:
     return expand(node), notes
 
 
+def expand_pinyin(node: Node) -> Node:
+    """The tree with each text keyword that reads as pinyin (:func:`~searchkit.pinyin.pinyin_units`) matching so too."""
+    if isinstance(node, Keyword):
+        readings = [] if node.title else pinyin_units(node.text)
+        if not readings:
+            return node
+        return replace(node, pinyin=tuple(readings), pinyin_queries=tuple(PinyinPhrase("pinyin", units) for units in readings))
+    if isinstance(node, Not):
+        return Not(expand_pinyin(node.node))
+    return type(node)(tuple(expand_pinyin(n) for n in node.nodes))
+
+
 def _answerable(node: Node) -> bool:
     """Whether every part of the query can be matched: each group (and what an
     exclusion excludes) holds a keyword that is not itself excluded."""
@@ -502,12 +520,14 @@ def exact_query(keyword: Keyword, grams: int) -> Query:
     fieldname = "title_grams" if keyword.title else "grams"
     # Also for one gram: paragraphs' characters have no postings, only suffix arrays.
     phrases = [CharPhrase(fieldname, keyword_terms(keyword, grams, text)) for text in (keyword.text, *keyword.alternatives)]
+    if not keyword.title:
+        phrases.extend(keyword.pinyin_queries)
     return phrases[0] if len(phrases) == 1 else any_of(phrases)
 
 
 def as_typed(keyword: Keyword) -> Keyword:
-    """The keyword without its synonyms."""
-    return replace(keyword, alternatives=())
+    """The keyword as typed: without its synonyms, not read as pinyin."""
+    return replace(keyword, alternatives=(), pinyin=(), pinyin_queries=())
 
 
 def paragraphs_holding(searcher: Any, grams: int, texts: Sequence[str], *, title: bool = False) -> set[int]:
@@ -649,6 +669,7 @@ def run_search(
     filters: Filters | None = None,
     max_chars: int = 120,
     synonyms: Synonyms | None = None,
+    pinyin: bool = False,
 ) -> SearchResult:
     """Ranked hits of ``query`` on the index ``searcher`` reads (of the given ``grams`` setting).
 
@@ -657,7 +678,9 @@ def run_search(
     ``facets`` counts every match by ``source``, ``author``, ``tag``,
     ``year`` or ``month`` (paragraphs, or articles at article level).
     With ``synonyms``, each keyword matches any of its synonyms too; by
-    relevance, hits holding more keywords as typed come first.
+    relevance, hits holding more keywords as typed come first. With ``pinyin``
+    (an index with pinyin), a keyword that reads as pinyin matches so too,
+    after the hits that hold it as typed.
     """
     if level not in LEVELS:
         raise QueryError(f"unknown level {level!r}: use paragraph or article")
@@ -674,6 +697,8 @@ def run_search(
     if node is not None and synonyms:
         node, capped = expand_synonyms(node, synonyms)
         notes = [*notes, *capped]
+    if node is not None and pinyin:
+        node = expand_pinyin(node)
     filters = (filters or Filters()).also(query_filters)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
@@ -682,7 +707,7 @@ def run_search(
                                 for w in lexicon.segment(text) if w not in words))
     needles = sorted({text for k in keywords if not k.title for text in (k.text, *k.alternatives)}, key=len, reverse=True)
     allowed = filters.query() if filters else None
-    expanded = [k for k in keywords if k.alternatives]
+    expanded = [k for k in keywords if k.alternatives or k.pinyin]
 
     if level == "article" and node is not None:
         results, total, matched = _article_page(searcher, node, grams, allowed, words, limit, offset, sort, expanded)
@@ -728,7 +753,7 @@ def run_search(
                 notes.append(PARTIAL_NOTE)
                 needles = sorted(set(needles) | set(fallback_words), key=len, reverse=True)
     title_needles = sorted({text for k in keywords for text in (k.text, *k.alternatives)}, key=len, reverse=True)
-    hits = _hits(searcher, results, needles, title_needles, max_chars)
+    hits = _hits(searcher, results, needles, title_needles, max_chars, _pinyin_needles(results, keywords))
     counted = _facets(searcher, matched, "paragraph" if level == "article" and node is not None and not partial else level,
                       facets) if facets else None
     return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes,
@@ -873,20 +898,35 @@ def _per_level(searcher: Any, matches: list[tuple[int, float]], level: str) -> l
     return sorted(best.values())
 
 
+def _pinyin_needles(results: list[tuple[int, dict[str, Any], float]], keywords: Sequence[Keyword]) -> dict[int, list[str]]:
+    """Per hit, the text its keywords read as pinyin matched (normalized, as needles)."""
+    found: dict[int, list[str]] = {}
+    for keyword in keywords:
+        for query in keyword.pinyin_queries:
+            for docnum, doc, _score in results:
+                starts = query.found.get(docnum)
+                if starts:
+                    stream = analysis.gram_stream(analysis.fold(doc["text"]))[0]
+                    found.setdefault(docnum, []).extend(stream[p:p + len(query.units)] for p in starts)
+    return found
+
+
 def _hits(searcher: Any, results: list[tuple[int, dict[str, Any], float]], needles: list[str],
-          title_needles: list[str], max_chars: int) -> list[Hit]:
+          title_needles: list[str], max_chars: int, more: dict[int, list[str]] | None = None) -> list[Hit]:
     docnums = [docnum for docnum, _fields, _score in results]
     metadata = {name: column_values(searcher, name, docnums) for name in ("f_date", "f_source", "f_author", "f_tag")}
     hits = []
-    for position, (_docnum, doc, score) in enumerate(results):
+    for position, (docnum, doc, score) in enumerate(results):
         title = doc.get("title") or ""
+        found = (more or {}).get(docnum)
+        shown = sorted(set(needles) | set(found), key=len, reverse=True) if found else needles
         date, source = metadata["f_date"][position], metadata["f_source"][position]
         hits.append(Hit(
             article_id=doc["article_id"],
             paragraph=doc["ordinal"],
             title=title,
             score=score,
-            snippet=make_snippet(doc["text"], needles, max_chars=max_chars),
+            snippet=make_snippet(doc["text"], shown, max_chars=max_chars),
             path=doc.get("source"),
             date=date[0] if date else None,
             source=source[0] if source else None,
@@ -980,6 +1020,7 @@ class KeywordPlan:
     grams: list[str]
     words: list[str]
     synonyms: list[str] = field(default_factory=list)  # alternatives it matches too (exactly)
+    pinyin: str = ""  # what it matches read as pinyin, per character (zhu f*), when it does
 
 
 @dataclass
@@ -997,7 +1038,7 @@ class QueryPlan:
         return {
             "query": self.query,
             "normalized": self.normalized,
-            "keywords": [{key: value for key, value in plan.__dict__.items() if key != "synonyms" or value}
+            "keywords": [{key: value for key, value in plan.__dict__.items() if key not in ("synonyms", "pinyin") or value}
                          for plan in self.keywords],
             "ranking_words": [{"word": word, "doc_frequency": frequency} for word, frequency in self.ranking_words],
             "filters": self.filters,
@@ -1005,18 +1046,21 @@ class QueryPlan:
         }
 
 
-def explain_query(searcher: Any, grams: int, query: str, synonyms: Synonyms | None = None) -> QueryPlan:
+def explain_query(searcher: Any, grams: int, query: str, synonyms: Synonyms | None = None,
+                  pinyin: bool = False) -> QueryPlan:
     """The keywords, their exact grams and synonyms, and the ranking words :func:`run_search` uses,
     with their document frequencies."""
     node, notes, filters = parse_query(query)
     if node is not None and synonyms:
         node, capped = expand_synonyms(node, synonyms)
         notes = [*notes, *capped]
+    if node is not None and pinyin:
+        node = expand_pinyin(node)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
     plans = [
         KeywordPlan(k.text, "title" if k.title else "text", keyword_terms(k, grams), [] if k.title else lexicon.main_words(k.text),
-                    list(k.alternatives))
+                    list(k.alternatives), " | ".join(describe_units(units) for units in k.pinyin))
         for k in keywords
     ]
     words = dict.fromkeys(w for k in keywords if not k.title for text in (k.text, *k.alternatives)

@@ -18,7 +18,7 @@ Modules, lowest first:
 * ``chars``: the ``grams`` statistics of an index of characters;
 * ``merge``: streaming merges and the merge policy;
 * ``writer``: the segment writer, writer processes, background merges;
-* ``matchers``: exact phrases, ranking words and ranked filters, a block at a time;
+* ``matchers``: exact phrases, pinyin phrases, ranking words and ranked filters, a block at a time;
 * ``queries``: combining queries, collecting hits with exact totals;
 * ``store``: one index's Whoosh files, writers under the lock, searchers;
 * ``verify``: reading every part of every segment, for ``check``.
@@ -92,7 +92,7 @@ from .layout import (
     recorded_settings,
     writing_to,
 )
-from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
+from .matchers import CharPhrase, PinyinPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
 from .queries import (
     Query,
     Ranked,
@@ -118,7 +118,7 @@ from .words import RANKING_WORDS_FIELD, RankingWordsField, encode_ranking_words,
 from .writer import BackgroundMerge, SearchkitWriter, fork_available
 
 __all__ = [
-    "BackgroundMerge", "CharPhrase", "ExactID", "META_FILE", "Prepared", "PreparedField", "Query",
+    "BackgroundMerge", "CharPhrase", "PinyinPhrase", "ExactID", "META_FILE", "Prepared", "PreparedField", "Query",
     "RANKING_WORDS_FIELD", "READABLE_SCHEMA_VERSIONS", "RankedFilter", "Ranked", "RankingWordsField",
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",

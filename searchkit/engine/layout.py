@@ -172,6 +172,12 @@ def check_meta(path: Path, settings: AnalyzerSettings) -> int:
             f"index at {path} was built with grams={recorded.get('grams')}: "
             f"rebuild it with `searchkit --index {path} reindex --grams {settings.grams}` to change that"
         )
+    if isinstance(recorded, dict) and bool(recorded.get("pinyin")) != settings.pinyin and {
+            k: v for k, v in recorded.items() if k != "pinyin"} == {k: v for k, v in settings.to_dict().items() if k != "pinyin"}:
+        raise IndexVersionError(
+            f"index at {path} was built {'with' if recorded.get('pinyin') else 'without'} pinyin: "
+            + (f"add it with `searchkit --index {path} reindex --pinyin`" if settings.pinyin else
+               "open it with the settings it records"))
     if isinstance(recorded, dict) and recorded.get("dictionary", "") != settings.dictionary and _but_dictionary(
             recorded) == _but_dictionary(settings.to_dict()):
         raise IndexVersionError(

@@ -821,3 +821,77 @@ class _ScoredList(wm.ListMatcher):  # type: ignore[misc]
 
     def score(self) -> float:
         return float(self._weights[self._i])
+
+
+class PinyinPhrase(_Query):
+    """Documents whose ``fieldname`` holds, at consecutive positions, one term of each unit
+    (``units``: per position, the terms that may stand there), scored by how often it does.
+
+    A match scores ``n / (n + 1.2)`` times the boost for ``n`` occurrences (the
+    same for every unit: all it says is that the run reads so). ``found`` keeps,
+    per document (the searcher's numbers), where the occurrences start: a
+    query's highlights. Each unit's postings are read whole, in every segment.
+    """
+
+    def __init__(self, fieldname: str, units: Sequence[Sequence[str]], boost: float = 1.0) -> None:
+        self.fieldname = fieldname
+        self.units = tuple(tuple(unit) for unit in units)
+        self.boost = boost
+        self.found: dict[int, list[int]] = {}  # shared by copies: filled as segments are matched
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.fieldname!r}, {len(self.units)} units, boost={self.boost})"
+
+    def _key(self) -> tuple[Any, ...]:
+        return self.fieldname, self.units, self.boost
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PinyinPhrase:
+        # Whoosh copies queries deeply (Query.copy, when boosted): the copy records where the original does.
+        clone = PinyinPhrase(self.fieldname, self.units, self.boost)
+        clone.found = self.found
+        return clone
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return int(ixreader.doc_count_all())
+
+    def _positions(self, reader: Any, unit: tuple[str, ...]) -> dict[int, set[int]]:
+        decode = _positions_decoder(reader.schema[self.fieldname].format)
+        held: dict[int, set[int]] = {}
+        for text in unit:
+            btext = term_bytes(reader.schema, self.fieldname, text)
+            if btext is None or (self.fieldname, btext) not in reader:
+                continue
+            postings = reader.postings(self.fieldname, btext)
+            while postings.is_active():
+                held.setdefault(postings.id(), set()).update(decode(postings.value()))
+                postings.next()
+        return held
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        reader = searcher.reader()
+        if self.fieldname not in reader.schema or not self.units:
+            return wm.NullMatcher()
+        parent = searcher.get_parent()
+        offset = 0
+        if parent is not searcher:
+            offset = next(start for sub, start in parent.subsearchers if sub is searcher)
+        per_unit: list[dict[int, set[int]]] = []
+        candidates: set[int] | None = None
+        # The unit with fewest terms first: it narrows the documents the others are kept for.
+        for index in sorted(range(len(self.units)), key=lambda i: len(self.units[i])):
+            held = self._positions(reader, self.units[index])
+            candidates = set(held) if candidates is None else candidates & held.keys()
+            if not candidates:
+                return wm.NullMatcher()
+            per_unit.append((index, held))  # type: ignore[arg-type]
+        per_unit.sort()
+        ids: list[int] = []
+        scores: list[float] = []
+        for docnum in sorted(candidates or ()):
+            first = per_unit[0][1][docnum]  # type: ignore[index]
+            starts = sorted(p for p in first if all(p + i in held[docnum] for i, held in per_unit[1:]))  # type: ignore[misc]
+            if starts:
+                ids.append(docnum)
+                scores.append(len(starts) / (len(starts) + 1.2) * self.boost)
+                self.found[offset + docnum] = starts
+        return _ScoredList(ids, scores) if ids else wm.NullMatcher()
