@@ -1,11 +1,11 @@
 """A user dictionary changes only what it should: the words of the paragraphs holding its words.
 
-    python benchmarks/dictionary_check.py [SQUAD_JSON ...] [--keywords N] [--seed S]
+    python benchmarks/dictionary_check.py [SQUAD_JSON ...] [--keywords N] [--titles N] [--seed S]
 
 Indexes the QA paragraphs (default: the shared CMRC 2018 trial and DRCD dev
 files, one searchkit article per paragraph, titled with its article's title),
-then sets a user dictionary of the distinct titles (``set_dictionary``) and
-checks:
+then sets a user dictionary of the distinct titles (``--titles N``: N of them,
+at random) with ``set_dictionary``, and checks:
 
 * every paragraph whose text and title hold no dictionary word keeps exactly
   the words it had (the column of words);
@@ -50,12 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", type=Path, default=DEFAULT_QA)
     parser.add_argument("--keywords", type=int, default=300)
+    parser.add_argument("--titles", type=int, default=None, help="a dictionary of N random titles (default: all)")
     parser.add_argument("--seed", type=int, default=26)
     args = parser.parse_args(argv)
     docs = [doc for path in args.files for doc in load_squad(path).docs]
     titles = list(dict.fromkeys(" ".join(doc.title.split()) for doc in docs if doc.title.strip()))
     lines = [title for title in titles if " " not in title]
     rng = random.Random(args.seed)
+    if args.titles is not None:
+        lines = rng.sample(lines, min(args.titles, len(lines)))
     texts = [paragraph for doc in docs for paragraph in doc.paragraphs]
     keywords = []
     while len(keywords) < args.keywords:
