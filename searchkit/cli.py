@@ -624,21 +624,30 @@ def synonyms_command(ctx: click.Context, file: str | None, show: bool, clear: bo
     _one_of("synonyms", file, show, clear)
     index = _open(ctx)
     if show:
-        with _errors():
-            rules = index.synonyms()
-        for rule in rules:
-            click.echo(rule)
-        return
-    if clear:
+        _echo_lines(index.synonyms)
+    elif clear:
         with _errors():
             count = index.clear_synonyms()
         click.echo(f"synonyms: {count} rule{'s' if count != 1 else ''} removed")
-        return
+    else:
+        _echo_report(ctx, "synonyms", index.load_synonyms, file)
+
+
+def _echo_lines(listed: Any) -> None:
+    """A list setting's lines, as set."""
     with _errors():
-        report = index.load_synonyms(file)
+        lines = listed()
+    for line in lines:
+        click.echo(line)
+
+
+def _echo_report(ctx: click.Context, name: str, load: Any, *args: Any) -> None:
+    """Set a list from a file: an error line per malformed line, the summary, exit 1 if any was malformed."""
+    with _errors():
+        report = load(*args)
     for error in report.errors:
         click.echo(f"error: {error}", err=True)
-    click.echo(f"synonyms: {report.summary()}")
+    click.echo(f"{name}: {report.summary()}")
     if not report.ok:
         ctx.exit(EXIT_FAILED)
 
@@ -660,18 +669,11 @@ def dictionary_command(ctx: click.Context, file: str | None, show: bool, clear: 
     _one_of("dictionary", file, show, clear)
     index = _open(ctx)
     if show:
-        with _errors():
-            lines = index.dictionary()
-        for line in lines:
-            click.echo(line)
-        return
-    with _errors():
-        report = index.clear_dictionary() if clear else index.load_dictionary(file)
-    for error in report.errors:
-        click.echo(f"error: {error}", err=True)
-    click.echo(f"dictionary: {report.summary()}")
-    if not report.ok:
-        ctx.exit(EXIT_FAILED)
+        _echo_lines(index.dictionary)
+    elif clear:
+        _echo_report(ctx, "dictionary", index.clear_dictionary)
+    else:
+        _echo_report(ctx, "dictionary", index.load_dictionary, file)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .analysis import DictionaryEntry, fold
+from .synonyms import parse_lines
 
 __all__ = ["DictionaryReport", "changed_words", "parse_entry", "read_entries"]
 
@@ -82,21 +83,12 @@ class DictionaryReport:
 def read_entries(lines: Iterable[str], where: str) -> tuple[list[str], list[DictionaryEntry], DictionaryReport]:
     """The valid lines (stripped), their entries (the last line of a word wins), and a report
     naming each malformed line as ``where:LINE: reason``."""
-    kept: list[str] = []
+    kept, parsed, errors = parse_lines(lines, where, parse_entry)
     entries: dict[str, DictionaryEntry] = {}
-    report = DictionaryReport()
-    for number, line in enumerate(lines, 1):
-        try:
-            entry = parse_entry(line)
-        except ValueError as error:
-            report.errors.append(f"{where}:{number}: {error}")
-            continue
-        if entry is not None:
-            kept.append(line.strip())
-            entries.pop(entry[0], None)
-            entries[entry[0]] = entry
-    report.words = len(entries)
-    return kept, list(entries.values()), report
+    for entry in parsed:  # the last line of a word wins, in its place
+        entries.pop(entry[0], None)
+        entries[entry[0]] = entry
+    return kept, list(entries.values()), DictionaryReport(len(entries), errors)
 
 
 def entries_of(lines: Sequence[str]) -> list[DictionaryEntry]:

@@ -21,13 +21,15 @@ The index keeps the rules as written (the valid lines), so that
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .analysis import keyword_text
 
-__all__ = ["MAX_ALTERNATIVES", "Synonyms", "SynonymsReport", "parse_rule", "read_rules"]
+__all__ = ["MAX_ALTERNATIVES", "Synonyms", "SynonymsReport", "parse_lines", "parse_rule", "read_rules"]
 
+T = TypeVar("T")
 MAX_ALTERNATIVES = 8  # synonyms per keyword, besides the keyword itself
 _SEPARATOR = re.compile("[,，]")  # an ASCII or a full-width comma
 
@@ -85,20 +87,28 @@ class SynonymsReport:
         return text
 
 
-def read_rules(lines: Iterable[str], where: str) -> tuple[list[str], SynonymsReport]:
-    """The valid rule lines (stripped), and a report naming each malformed one as ``where:LINE: reason``."""
+def parse_lines(lines: Iterable[str], where: str, parse: Callable[[str], T | None]) -> tuple[list[str], list[T], list[str]]:
+    """A list file's lines read with ``parse`` (None: a blank or comment line; :class:`ValueError`:
+    malformed): the valid lines (stripped), what they parse to, and ``where:LINE: reason`` per malformed one."""
     kept: list[str] = []
-    report = SynonymsReport()
+    parsed: list[T] = []
+    errors: list[str] = []
     for number, line in enumerate(lines, 1):
         try:
-            rule = parse_rule(line)
+            value = parse(line)
         except ValueError as error:
-            report.errors.append(f"{where}:{number}: {error}")
+            errors.append(f"{where}:{number}: {error}")
             continue
-        if rule is not None:
+        if value is not None:
             kept.append(line.strip())
-    report.rules = len(kept)
-    return kept, report
+            parsed.append(value)
+    return kept, parsed, errors
+
+
+def read_rules(lines: Iterable[str], where: str) -> tuple[list[str], SynonymsReport]:
+    """The valid rule lines (stripped), and a report naming each malformed one as ``where:LINE: reason``."""
+    kept, _rules, errors = parse_lines(lines, where, parse_rule)
+    return kept, SynonymsReport(len(kept), errors)
 
 
 class Synonyms:
