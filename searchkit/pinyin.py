@@ -146,7 +146,8 @@ def reading_postings(stream: str, cut: Any) -> dict[str, list[int]]:
         else:
             readings = []
         if len(readings) != len(word):  # mixed with other characters: each Chinese one on its own
-            readings = [pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore")[0]
+            # (a character pypinyin has no reading for gives none: it stays findable as itself)
+            readings = [(pinyin(char, style=Style.NORMAL, heteronym=True, errors="ignore") or [[]])[0]
                         if _CJK.match(char) else [] for char in word]
         for offset, (char, listed) in enumerate(zip(word, readings)):
             if not _CJK.match(char):

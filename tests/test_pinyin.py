@@ -127,3 +127,10 @@ def test_cli_index_pinyin_and_analyze_query(tmp_path: Path) -> None:
     plan = runner.invoke(cli, ["--index", str(index_dir), "analyze", "--query", "zhuf"]).stdout
     assert "keyword 'zhuf' (text): exact on grams z h u f; or read as pinyin zhu f*\n" in plan
     assert runner.invoke(cli, ["--index", str(index_dir), "check"]).exit_code == 0
+
+
+def test_a_character_without_a_reading_is_indexed_and_found_as_itself() -> None:
+    ix = SearchIndex.in_memory(settings=AnalyzerSettings(pinyin=True))
+    ix.add_articles([Article(id="r", title="t", paragraphs=["春风䔫又绿江南岸。"])])  # pypinyin lists no reading of 䔫
+    assert [h.snippet.highlighted() for h in ix.search("䔫", level="paragraph").hits] == [["䔫"]]
+    assert [h.snippet.highlighted() for h in ix.search("chunfeng䔫", level="paragraph").hits] == [["春风䔫"]]
