@@ -854,17 +854,29 @@ class PinyinPhrase(_Query):
     def estimate_size(self, ixreader: Any) -> int:
         return int(ixreader.doc_count_all())
 
-    def _positions(self, reader: Any, unit: tuple[str, ...]) -> dict[int, set[int]]:
-        decode = _positions_decoder(reader.schema[self.fieldname].format)
-        held: dict[int, set[int]] = {}
+    def _postings(self, reader: Any, unit: tuple[str, ...]) -> list[Any]:
+        """A postings matcher per term of the unit the segment holds."""
+        found = []
         for text in unit:
             btext = term_bytes(reader.schema, self.fieldname, text)
-            if btext is None or (self.fieldname, btext) not in reader:
-                continue
-            postings = reader.postings(self.fieldname, btext)
-            while postings.is_active():
-                held.setdefault(postings.id(), set()).update(decode(postings.value()))
-                postings.next()
+            if btext is not None and (self.fieldname, btext) in reader:
+                found.append(reader.postings(self.fieldname, btext))
+        return found
+
+    def _positions(self, reader: Any, unit: tuple[str, ...], wanted: list[int]) -> dict[int, set[int]]:
+        """Where the unit's terms are in each of the ``wanted`` documents (ascending): values decoded only there."""
+        decode = _positions_decoder(reader.schema[self.fieldname].format)
+        held: dict[int, set[int]] = {}
+        for postings in self._postings(reader, unit):
+            for docnum in wanted:
+                if not postings.is_active():
+                    break
+                if postings.id() < docnum:
+                    postings.skip_to(docnum)
+                    if not postings.is_active():
+                        break
+                if postings.id() == docnum:
+                    held.setdefault(docnum, set()).update(decode(postings.value()))
         return held
 
     def matcher(self, searcher: Any, context: Any = None) -> Any:
@@ -875,23 +887,25 @@ class PinyinPhrase(_Query):
         offset = 0
         if parent is not searcher:
             offset = next(start for sub, start in parent.subsearchers if sub is searcher)
-        per_unit: list[dict[int, set[int]]] = []
+        # The documents holding every unit, from the ids alone (the cheap part)...
         candidates: set[int] | None = None
-        # The unit with fewest terms first: it narrows the documents the others are kept for.
-        for index in sorted(range(len(self.units)), key=lambda i: len(self.units[i])):
-            held = self._positions(reader, self.units[index])
-            candidates = set(held) if candidates is None else candidates & held.keys()
+        for unit in sorted(set(self.units), key=len):
+            ids: set[int] = set()
+            for postings in self._postings(reader, unit):
+                ids.update(postings.all_ids())
+            candidates = ids if candidates is None else candidates & ids
             if not candidates:
                 return wm.NullMatcher()
-            per_unit.append((index, held))  # type: ignore[arg-type]
-        per_unit.sort()
-        ids: list[int] = []
+        wanted = sorted(candidates or ())
+        # ... then the positions, there only.
+        per_unit = [self._positions(reader, unit, wanted) for unit in self.units]
+        ids_found: list[int] = []
         scores: list[float] = []
-        for docnum in sorted(candidates or ()):
-            first = per_unit[0][1][docnum]  # type: ignore[index]
-            starts = sorted(p for p in first if all(p + i in held[docnum] for i, held in per_unit[1:]))  # type: ignore[misc]
+        for docnum in wanted:
+            first = per_unit[0].get(docnum, ())
+            starts = sorted(p for p in first if all(p + i in per_unit[i].get(docnum, ()) for i in range(1, len(per_unit))))
             if starts:
-                ids.append(docnum)
+                ids_found.append(docnum)
                 scores.append(len(starts) / (len(starts) + 1.2) * self.boost)
                 self.found[offset + docnum] = starts
-        return _ScoredList(ids, scores) if ids else wm.NullMatcher()
+        return _ScoredList(ids_found, scores) if ids_found else wm.NullMatcher()
