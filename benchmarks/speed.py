@@ -1,7 +1,7 @@
 """Speed, memory and disk: searchkit against naive Whoosh and SQLite FTS5.
 
     python benchmarks/speed.py [CORPUS ...] [--tang 10000 50000 [200000]] [--repeat R]
-                               [--queries N] [--systems searchkit,searchkit-bigrams,naive,fts5] [--no-cold]
+                               [--queries N] [--systems searchkit,searchkit-bigrams,searchkit-pinyin,naive,fts5] [--no-cold]
 
 CORPUS: SQuAD JSON or JSONL (default: the shared CMRC and DRCD files; each is
 one corpus). ``--tang N``: the first N Tang poems as a corpus (repeatable;
@@ -11,7 +11,8 @@ authors, a made-up date each (a day apart from 0618-01-01) and one of four
 sources in turn.
 
 Per corpus and system (searchkit-bigrams: searchkit's index with character
-bigrams, ``index --grams 2``):
+bigrams, ``index --grams 2``; searchkit-pinyin: with pinyin, ``index --pinyin``,
+not in the default systems):
 
 * index time: the build runs in a fresh subprocess (searchkit: its CLI JSONL
   import; baselines: ``baselines.py build``), wall time including start-up;
@@ -21,7 +22,10 @@ bigrams, ``index --grams 2``):
   keyword queries (random 2-4 character substrings; searchkit plain keyword,
   naive AND-parser, FTS5 phrase) and question queries (the QA questions; for
   Tang: the first 5 characters of random lines; searchkit as typed, naive
-  OR-parser, FTS5 OR of tokens).
+  OR-parser, FTS5 OR of tokens);
+* searchkit-pinyin also answers the keyword queries written in toneless
+  pinyin (pypinyin's ``lazy_pinyin`` of each, joined: 春风 -> chunfeng),
+  reported as "pinyin kw p50/p95".
 
 On the poems, searchkit's filters, facets and date sorting (``--filter-rounds``,
 0 for none): the keyword queries on a warm searcher, at paragraph and at
@@ -80,10 +84,11 @@ from common import (  # noqa: E402
 )
 from keywords import _ok  # noqa: E402
 
-ALL_SYSTEMS = ["searchkit", "searchkit-bigrams", "naive", "fts5"]
+DEFAULT_SYSTEMS = ["searchkit", "searchkit-bigrams", "naive", "fts5"]
+ALL_SYSTEMS = [*DEFAULT_SYSTEMS, "searchkit-pinyin"]
 # searchkit's index with character bigrams (`index --grams 2`): not the default
 # (a larger index, slower to build), measured beside it for its query times.
-SEARCHKIT_SYSTEMS = ("searchkit", "searchkit-bigrams")
+SEARCHKIT_SYSTEMS = ("searchkit", "searchkit-bigrams", "searchkit-pinyin")
 COLD_QUERY = "民族团结"
 
 
@@ -104,6 +109,18 @@ def keyword_queries(unit_list: list[tuple[str, str]], n: int, seed: int) -> list
     return out
 
 
+def pinyin_queries(keywords: list[str]) -> list[str]:
+    """The keywords in toneless pinyin, joined (春风 -> chunfeng); those that are all Chinese."""
+    from pypinyin import lazy_pinyin
+
+    out = []
+    for keyword in keywords:
+        spelled = "".join(lazy_pinyin(keyword))
+        if spelled.isascii() and spelled.isalpha():
+            out.append(spelled)
+    return out
+
+
 def line_queries(unit_list: list[tuple[str, str]], n: int, seed: int) -> list[str]:
     r = rng(seed + 1)
     out = []
@@ -119,7 +136,7 @@ def line_queries(unit_list: list[tuple[str, str]], n: int, seed: int) -> list[st
 
 def build_cmd(system: str, jsonl: Path, index_dir: Path) -> list[str]:
     if system in SEARCHKIT_SYSTEMS:
-        grams = ["--grams", "2"] if system == "searchkit-bigrams" else []
+        grams = {"searchkit-bigrams": ["--grams", "2"], "searchkit-pinyin": ["--pinyin"]}.get(system, [])
         return searchkit_cmd() + ["--index", str(index_dir), "index", *grams, str(jsonl)]
     return [sys.executable, str(BENCH_DIR / "baselines.py"), "build", system, str(jsonl), str(index_dir)]
 
@@ -280,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="builds per system and corpus (median)")
     parser.add_argument("--queries", type=int, default=200, help="queries of each kind per corpus")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--systems", default=",".join(ALL_SYSTEMS))
+    parser.add_argument("--systems", default=",".join(DEFAULT_SYSTEMS))
     parser.add_argument("--no-cold", action="store_true", help="skip the cold CLI timing")
     parser.add_argument("--filter-rounds", type=int, default=3,
                         help="rounds of the filtered, faceted and sorted poem queries (0: none)")
@@ -341,10 +358,13 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     k = time_queries(run, kw, "keyword")
                     q = time_queries(run, qs, "question")
+                    py = time_queries(run, pinyin_queries(kw), "keyword") if system == "searchkit-pinyin" else None
                 finally:
                     close()
                 eprint(f"    keyword p50 {k['p50']:.1f} ms p95 {k['p95']:.1f} ms; question p50 {q['p50']:.1f} ms p95 {q['p95']:.1f} ms")
-                results.append({"corpus": name, "system": system, "paragraphs": len(unit_list), **b, "kw": k, "q": q})
+                if py is not None:
+                    eprint(f"    pinyin kw p50 {py['p50']:.1f} ms p95 {py['p95']:.1f} ms, with hits {py['with_hits']:.2f}")
+                results.append({"corpus": name, "system": system, "paragraphs": len(unit_list), **b, "kw": k, "q": q, "py": py})
                 if system == "searchkit" and args.filter_rounds > 0 and any(doc.meta for doc in docs):
                     eprint(f"  {system}: filters, facets, sorting x{args.filter_rounds} rounds ...")
                     filtered.append({"corpus": name, "rows": time_filters(index_dir, docs, kw, args.filter_rounds)})
@@ -366,6 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(
         ["corpus", "system", "paragraphs", "index s", "peak RSS MiB", "size MiB", "kw p50 ms", "kw p95 ms", "q p50 ms", "q p95 ms", "kw with hits", "q with hits"],
         rows, digits=2))
+
+    pinyin_rows = [[r["corpus"], r["py"]["n"], r["kw"]["p50"], r["kw"]["p95"], r["py"]["p50"], r["py"]["p95"], r["py"]["with_hits"]]
+                   for r in results if r.get("py")]
+    if pinyin_rows:
+        print("\nsearchkit-pinyin: the keyword queries as typed and in toneless pinyin\n")
+        print(markdown_table(["corpus", "queries", "kw p50 ms", "kw p95 ms", "pinyin kw p50 ms", "pinyin kw p95 ms", "pinyin with hits"],
+                             pinyin_rows, digits=2))
 
     ratio_rows = []
     by = {(r["corpus"], r["system"]): r for r in results}

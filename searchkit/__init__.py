@@ -5,6 +5,7 @@
 """
 
 from .analysis import AnalyzerSettings
+from .dictionary import DictionaryReport
 from .documents import Article
 from .errors import (
     ArticleNotFoundError,
@@ -21,6 +22,7 @@ from .errors import (
 from .highlight import Snippet, render_ansi, render_html, render_plain
 from .index import ArticleInfo, IndexReport, IndexStats, OptimizeReport, SearchIndex, TextAnalysis, analyze
 from .query import Hit, KeywordPlan, QueryPlan, SearchResult
+from .synonyms import SynonymsReport
 from .writing import DEFAULT_BATCH_SIZE
 
 __version__ = "0.1.0"
@@ -32,6 +34,7 @@ __all__ = [
     "ArticleInfo",
     "ArticleNotFoundError",
     "CorruptIndexError",
+    "DictionaryReport",
     "EmptySourceError",
     "Hit",
     "IndexLockedError",
@@ -48,6 +51,7 @@ __all__ = [
     "SearchResult",
     "SearchkitError",
     "Snippet",
+    "SynonymsReport",
     "TextAnalysis",
     "UnreadableFileError",
     "analyze",

@@ -35,7 +35,9 @@ Offsets always point into the ORIGINAL text.
 
 from __future__ import annotations
 
+import hashlib
 import importlib.machinery
+import json
 import importlib.util
 import io
 import marshal
@@ -49,7 +51,7 @@ import threading
 import unicodedata
 from collections import Counter, defaultdict
 from operator import add
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,9 @@ __all__ = [
     "gram_stream",
     "gram_terms",
     "keyword_grams",
+    "keyword_text",
+    "DictionaryEntry",
+    "dictionary_hash",
 ]
 
 _PACK_UINT = struct.Struct("!I").pack
@@ -82,9 +87,32 @@ class AnalyzerSettings:
     hmm: bool = True
     normalization: str = "per-char nfkc+lower+opencc-t2s"
     grams: int = 1  # 1: characters; 2: characters and bigrams (see the module's docstring)
+    # The user dictionary's hash (dictionary_hash), "" for none; its words are
+    # kept in searchkit.json, and an index records it here so that no process
+    # segments with another.
+    dictionary: str = ""
+    # Whether paragraphs' characters carry their pinyin readings (searchkit.pinyin).
+    pinyin: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        # Settings that are off are not recorded: as indexes made before them record theirs.
+        if not self.dictionary:
+            del data["dictionary"]
+        if not self.pinyin:
+            del data["pinyin"]
+        return data
+
+
+DictionaryEntry = tuple[str, int | None, str | None]  # (normalized word, frequency, tag)
+
+
+def dictionary_hash(entries: Sequence[DictionaryEntry]) -> str:
+    """What an index records of its user dictionary: a hash of its entries ("" for none)."""
+    if not entries:
+        return ""
+    data = json.dumps([list(entry) for entry in entries], ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------
@@ -184,6 +212,18 @@ _FOLD = _FoldTable()
 def fold(text: str) -> str:
     """The normalized form of ``text`` (no offset map)."""
     return text.translate(_FOLD)
+
+
+_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+
+
+def keyword_text(raw: str, quoted: bool = False) -> str:
+    """A query keyword (or a synonym) as it is matched: normalized, white space
+    runs as one space, and (unless quoted) leading and trailing punctuation dropped."""
+    text = " ".join(fold(raw).split())
+    if not quoted:
+        text = _EDGE_PUNCT.sub("", text)
+    return text
 
 
 class Normalized:
@@ -311,8 +351,11 @@ class Segmenter:
     own cache folder, touching none of jieba's global state.
     """
 
-    def __init__(self, settings: AnalyzerSettings | None = None) -> None:
+    def __init__(self, settings: AnalyzerSettings | None = None, dictionary: Sequence[DictionaryEntry] = ()) -> None:
         self.settings = settings or AnalyzerSettings()
+        self.dictionary = tuple(tuple(entry) for entry in dictionary)
+        if dictionary_hash(self.dictionary) != self.settings.dictionary:  # type: ignore[arg-type]
+            raise SearchkitError("the user dictionary does not match the analyzer settings' dictionary hash")
         if self.settings.segmenter not in SEGMENTERS:
             raise SearchkitError(f"unknown segmenter {self.settings.segmenter!r}: choose one of {', '.join(SEGMENTERS)}")
         if self.settings.grams not in GRAM_SIZES:
@@ -321,20 +364,20 @@ class Segmenter:
 
     def __getstate__(self) -> dict[str, Any]:
         # Whoosh pickles the schema (and so this) into its table of contents.
-        return {"settings": self.settings}
+        return {"settings": self.settings, "dictionary": self.dictionary}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["settings"])  # type: ignore[misc]
+        self.__init__(state["settings"], state.get("dictionary", ()))  # type: ignore[misc]
 
     @property
     def tokenizer(self) -> Callable[[str, str, bool], Iterable[tuple[str, int, int]]]:
         """``cut(text, mode, hmm)`` -> (word, start, end), as jieba's ``tokenize``."""
         if self._tokenizer is None:
-            self._tokenizer = _shared_tokenizer(self.settings.segmenter)
+            self._tokenizer = _shared_tokenizer(self.settings.segmenter, self.dictionary)  # type: ignore[arg-type]
         return self._tokenizer
 
     @staticmethod
-    def _load_jieba() -> Callable[[str, str, bool], Iterable[tuple[str, int, int]]]:
+    def _load_jieba(dictionary: Sequence[DictionaryEntry] = ()) -> Callable[[str, str, bool], Iterable[tuple[str, int, int]]]:
         import jieba
 
         tokenizer = jieba.Tokenizer()
@@ -357,11 +400,16 @@ class Segmenter:
                 pass  # no cache: slower next start, nothing worse
         tokenizer.FREQ, tokenizer.total = freq, total
         tokenizer.initialized = True
+        for word, frequency, tag in dictionary:  # this tokenizer's own (jieba's global one is never touched)
+            tokenizer.add_word(word, frequency, tag)
         return lambda text, mode, hmm: tokenizer.tokenize(text, mode=mode, HMM=hmm)
 
     @staticmethod
-    def _load_jieba_rs() -> Callable[[str, str, bool], Iterable[tuple[str, int, int]]]:
+    def _load_jieba_rs(dictionary: Sequence[DictionaryEntry] = ()) -> Callable[[str, str, bool], Iterable[tuple[str, int, int]]]:
         tokenizer = _rjieba_class()()
+        for word, frequency, tag in dictionary:
+            # jieba's add_word: without a frequency, the one that keeps the word whole on its own.
+            tokenizer.add_word(word, frequency if frequency is not None else tokenizer.suggest_freq(word), tag)
 
         def cut(text: str, mode: str, hmm: bool) -> Iterable[tuple[str, int, int]]:
             try:
@@ -413,16 +461,18 @@ def _rjieba_class() -> Any:
 
 
 _tokenizer_lock = threading.Lock()
-_tokenizers: dict[str, Any] = {}
+_tokenizers: dict[tuple[str, str], Any] = {}
 
 
-def _shared_tokenizer(name: str) -> Any:
-    """One private tokenizer per segmenter and process: read-only once loaded."""
-    if name not in _tokenizers:
+def _shared_tokenizer(name: str, dictionary: Sequence[DictionaryEntry] = ()) -> Any:
+    """One private tokenizer per segmenter, user dictionary and process: read-only once loaded."""
+    key = (name, dictionary_hash(dictionary))
+    if key not in _tokenizers:
         with _tokenizer_lock:
-            if name not in _tokenizers:
-                _tokenizers[name] = Segmenter._load_jieba_rs() if name == "jieba-rs" else Segmenter._load_jieba()
-    return _tokenizers[name]
+            if key not in _tokenizers:
+                load = Segmenter._load_jieba_rs if name == "jieba-rs" else Segmenter._load_jieba
+                _tokenizers[key] = load(dictionary)
+    return _tokenizers[key]
 
 
 # --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from .errors import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
+    EXIT_USAGE,
     QueryError,
     SearchkitError,
 )
@@ -43,6 +44,13 @@ GRAMS_HELP = (
     "A new index's keyword grams: 1, characters (the default: keywords are answered from "
     "suffix arrays), or 2, characters and their bigrams (a larger index, slower to build, "
     "no faster since suffix arrays; kept for indexes made with it)."
+)
+
+
+PINYIN_HELP = (
+    "A new index records each Chinese character's pinyin readings: an ASCII keyword that reads as pinyin "
+    "(zhufeng, zf, zhuf, 珠feng) then finds the characters too, after literal matches. A larger index, "
+    "slower to build; `reindex --pinyin` adds them to an index."
 )
 
 
@@ -69,11 +77,12 @@ def _errors() -> Iterator[None]:
 _OPENED: list[Any] = []
 
 
-def _open(ctx: click.Context, create: bool = False, grams: int | None = None) -> Any:
+def _open(ctx: click.Context, create: bool = False, grams: int | None = None, pinyin: bool = False) -> Any:
     opts = ctx.obj
     settings = None
-    if grams is not None:  # the index's own settings but for grams (a new index: the defaults)
-        settings = replace(SearchIndex.recorded_settings(opts["index"]) or AnalyzerSettings(), grams=grams)
+    if grams is not None or pinyin:  # the index's own settings but for these (a new index: the defaults)
+        settings = SearchIndex.recorded_settings(opts["index"]) or AnalyzerSettings()
+        settings = replace(settings, grams=settings.grams if grams is None else grams, pinyin=settings.pinyin or pinyin)
     with _errors():
         index = SearchIndex(opts["index"], create=create, settings=settings, lock_timeout=opts["lock_timeout"])
     _OPENED.append(index)
@@ -186,6 +195,7 @@ def index_option(command: Any) -> Any:
     help="Processes analyzing and writing text (default: CPUs, at most 4; 1 = none besides this one).",
 )
 @click.option("--grams", type=click.Choice(["1", "2"]), default=None, help=GRAMS_HELP)
+@click.option("--pinyin", is_flag=True, help=PINYIN_HELP)
 @click.option("--prune", is_flag=True,
               help="Remove the articles of files indexed before under the folders given that are gone.")
 @click.pass_context
@@ -198,6 +208,7 @@ def index_command(
     batch_size: int,
     workers: int | None,
     grams: str | None,
+    pinyin: bool,
     prune: bool,
 ) -> None:
     """Index files and folders (.txt, .md, .jsonl); - reads stdin.
@@ -210,7 +221,7 @@ def index_command(
     articles: killed, it keeps the batches committed so far, and running the
     same command again completes the rest.
     """
-    index = _open(ctx, create=True, grams=None if grams is None else int(grams))
+    index = _open(ctx, create=True, grams=None if grams is None else int(grams), pinyin=pinyin)
     with _progress() as progress, _errors():
         report = index.add_files(
             list(paths),
@@ -302,6 +313,7 @@ def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
 @click.argument("query")
 @search_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (one per line with QUERY -).")
+@click.option("--no-synonyms", "no_synonyms", is_flag=True, help="Keywords match as typed only, not the index's synonyms.")
 @click.option(
     "--render",
     type=click.Choice(["auto", "color", "plain", "html"]),
@@ -310,14 +322,16 @@ def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
     help="Highlighting: colour on a terminal, [brackets] otherwise, or HTML <mark>.",
 )
 @click.pass_context
-def search_command(ctx: click.Context, query: str, as_json: bool, render: str, **options: Any) -> None:
+def search_command(ctx: click.Context, query: str, as_json: bool, render: str, no_synonyms: bool, **options: Any) -> None:
     """Search; QUERY - reads one query per line from stdin and prints JSON lines.
 
     The query may hold filters (source:新华社 author:卓玛 tag:民生 date:2023-12
     date:2023-12-01..2024-01-31); they and the options' filters all hold.
+    Each keyword also matches its synonyms (see `synonyms`); hits holding
+    the keywords as typed rank first.
     """
     index = _open(ctx)
-    arguments = _search_arguments(options)
+    arguments = {**_search_arguments(options), "synonyms": not no_synonyms}
     if query == "-":
         failed = False
         with _errors():
@@ -483,8 +497,9 @@ def check_command(ctx: click.Context, quick: bool, as_json: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=DEFAULT_BATCH_SIZE, show_default=True, help="Articles per commit.")
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Processes analyzing and writing text.")
 @click.option("--grams", type=click.Choice(["1", "2"]), default=None, help="1 or 2, as for `index` (default: the index's own).")
+@click.option("--pinyin", is_flag=True, help="Add pinyin readings, as `index --pinyin` (an index keeps them once it has them).")
 @click.pass_context
-def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, grams: str | None) -> None:
+def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, grams: str | None, pinyin: bool) -> None:
     """Rebuild the index from its own stored texts with this searchkit's schema and analyzer.
 
     For an index of an older schema version or other analyzer settings. The
@@ -492,7 +507,10 @@ def reindex_command(ctx: click.Context, batch_size: int, workers: int | None, gr
     interruption leaves the old one as it was. Holds the write lock meanwhile.
     """
     path = ctx.obj["index"]
-    settings = None if grams is None else AnalyzerSettings(grams=int(grams))
+    settings = None
+    if grams is not None or pinyin:  # the index's own choices but for these
+        recorded = SearchIndex.recorded_settings(path) or AnalyzerSettings()
+        settings = AnalyzerSettings(grams=recorded.grams if grams is None else int(grams), pinyin=recorded.pinyin or pinyin)
     with _errors():
         report = SearchIndex.reindex(path, settings=settings, lock_timeout=ctx.obj["lock_timeout"], batch_size=batch_size,
                                      workers=workers)
@@ -588,13 +606,100 @@ def analyze_command(ctx: click.Context, text: str, query_mode: bool, as_json: bo
         return
     for k in data["keywords"]:
         split = f"; words {' '.join(k['words'])}" if k["words"] else ""
-        click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}{split}")
+        also = f"; or its synonyms {', '.join(k['synonyms'])}" if k.get("synonyms") else ""
+        also += f"; or read as pinyin {k['pinyin']}" if k.get("pinyin") else ""
+        click.echo(f"keyword {k['keyword']!r} ({k['field']}): exact on grams {' '.join(k['grams'])}{split}{also}")
     ranking = "  ".join(f"{w['word']} ({w['doc_frequency']})" for w in data["ranking_words"])
     click.echo(f"ranking words (document frequency in text + titles): {ranking or 'none'}")
     for condition in data["filters"]:
         click.echo(f"filter: {condition}")
     for note in data["notes"]:
         click.echo(f"note: {note}")
+
+
+def list_file_options(what: str) -> Any:
+    """FILE, --show and --clear: a command that sets, prints or removes one of the index's lists (defined once)."""
+
+    def decorate(command: Any) -> Any:
+        command = click.option("--clear", is_flag=True, help=f"Remove the index's {what}.")(command)
+        command = click.option("--show", is_flag=True, help=f"Print the index's {what}, as set.")(command)
+        return click.argument("file", required=False, type=click.Path(dir_okay=False))(command)
+
+    return decorate
+
+
+def _one_of(name: str, file: str | None, show: bool, clear: bool) -> None:
+    if (file is not None) + show + clear != 1:
+        raise SearchkitClickError(f"{name} takes FILE, --show or --clear (one of them)", EXIT_USAGE)
+
+
+@cli.command("synonyms")
+@index_option
+@list_file_options("synonyms")
+@click.pass_context
+def synonyms_command(ctx: click.Context, file: str | None, show: bool, clear: bool) -> None:
+    """Set the index's synonyms from FILE (replacing any before), or --show or --clear them.
+
+    One rule a line, in the Solr format: "珠峰, 珠穆朗玛峰" (each term finds the
+    others), "沪 => 上海" (沪 finds 上海 too, not the reverse); # starts a
+    comment. Terms are normalized as text is. Searches apply the list at once
+    (no reindex): each keyword also matches its synonyms (at most 8), and hits
+    with the keyword as typed rank first. A malformed line is reported
+    (FILE:LINE: reason, exit 1) and the rest is set.
+    """
+    _one_of("synonyms", file, show, clear)
+    index = _open(ctx)
+    if show:
+        _echo_lines(index.synonyms)
+    elif clear:
+        with _errors():
+            count = index.clear_synonyms()
+        click.echo(f"synonyms: {count} rule{'s' if count != 1 else ''} removed")
+    else:
+        _echo_report(ctx, "synonyms", index.load_synonyms, file)
+
+
+def _echo_lines(listed: Any) -> None:
+    """A list setting's lines, as set."""
+    with _errors():
+        lines = listed()
+    for line in lines:
+        click.echo(line)
+
+
+def _echo_report(ctx: click.Context, name: str, load: Any, *args: Any) -> None:
+    """Set a list from a file: an error line per malformed line, the summary, exit 1 if any was malformed."""
+    with _errors():
+        report = load(*args)
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    click.echo(f"{name}: {report.summary()}")
+    if not report.ok:
+        ctx.exit(EXIT_FAILED)
+
+
+@cli.command("dictionary")
+@index_option
+@list_file_options("user dictionary")
+@click.pass_context
+def dictionary_command(ctx: click.Context, file: str | None, show: bool, clear: bool) -> None:
+    """Set the index's user dictionary from FILE (replacing any before), or --show or --clear it.
+
+    jieba's user-dictionary format, one word a line: "word [frequency] [tag]"
+    (both optional); # starts a comment. The words go to this index's own
+    segmenter: they change the words that rank paragraphs, never which
+    paragraphs a keyword finds. Only the paragraphs and titles holding a word
+    that changed are analysed again (found by exact search), and counted. A
+    malformed line is reported (FILE:LINE: reason, exit 1) and the rest is set.
+    """
+    _one_of("dictionary", file, show, clear)
+    index = _open(ctx)
+    if show:
+        _echo_lines(index.dictionary)
+    elif clear:
+        _echo_report(ctx, "dictionary", index.clear_dictionary)
+    else:
+        _echo_report(ctx, "dictionary", index.load_dictionary, file)
 
 
 def main() -> None:

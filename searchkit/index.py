@@ -12,12 +12,13 @@ import functools
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from . import analysis, readers
-from .analysis import AnalyzedToken, AnalyzerSettings, Segmenter
+from .analysis import AnalyzedToken, AnalyzerSettings, Segmenter, dictionary_hash
+from .dictionary import DictionaryReport, changed_words, entries_of, read_entries
 from .documents import Article, ArticleInfo, stored_article
 from .engine import (
     META_FILE,
@@ -27,13 +28,26 @@ from .engine import (
     PreparedField,
     RankingWordsField,
     Store,
+    column_values,
     damaged_message,
+    meta_extras,
     recorded_settings,
     recorded_words,
 )
 from .errors import ArticleNotFoundError, EmptySourceError, IndexVersionError, ReaderError, SearchkitError
+from .synonyms import Synonyms, SynonymsReport, read_rules
 from .maintenance import CheckReport, ReindexReport, check_index, check_path, reindex
-from .query import Filters, QueryPlan, SearchResult, article_highlights, explain_query, has_filter_terms as _has_filter_terms, parse_query, run_search
+from .query import (
+    Filters,
+    QueryPlan,
+    SearchResult,
+    article_highlights,
+    explain_query,
+    has_filter_terms as _has_filter_terms,
+    paragraphs_holding,
+    parse_query,
+    run_search,
+)
 from .writing import DEFAULT_BATCH_SIZE, IndexWriter, default_workers
 
 __all__ = [
@@ -146,7 +160,6 @@ class SearchIndex:
             settings = recorded_settings(Path(path))  # an index keeps its own analyzer
         self.settings = settings or AnalyzerSettings()
         self.lock_timeout = lock_timeout
-        self.segmenter = Segmenter(self.settings)
         self.path = Path(path) if path is not None else None
         if _store is not None:
             self.store = _store
@@ -154,6 +167,13 @@ class SearchIndex:
             raise SearchkitError("an index needs a path (or use SearchIndex.in_memory())")
         else:
             self.store = Store.open(self.path, self.settings, create=create)
+        entries = entries_of(self.dictionary())
+        if dictionary_hash(entries) != self.settings.dictionary:
+            raise IndexVersionError(
+                f"index at {self.path} records a user dictionary that does not match its analyzer settings: "
+                f"rebuild it with `searchkit --index {self.path} reindex`")
+        self.segmenter = Segmenter(self.settings, entries)
+        self._synonyms: tuple[Any, Synonyms] = (None, Synonyms([]))
 
     @classmethod
     def create(cls, path: str | os.PathLike[str], **kwargs: Any) -> SearchIndex:
@@ -487,6 +507,7 @@ class SearchIndex:
         date_from: str | None = None,
         date_to: str | None = None,
         max_chars: int = 120,
+        synonyms: bool = True,
     ) -> SearchResult:
         """Ranked hits with highlighted snippets. See :mod:`searchkit.query`.
 
@@ -495,12 +516,15 @@ class SearchIndex:
         ``source:``, ``author:``, ``tag:`` and ``date:`` do; ``facets`` counts
         every match by ``source``, ``author``, ``tag``, ``year`` or ``month``;
         ``sort`` is ``relevance``, ``date`` or ``-date``; ``offset`` pages.
+        With ``synonyms`` (the default), each keyword also matches its
+        synonyms in the index's list (:meth:`set_synonyms`).
         """
         filters = Filters.of(source=source, author=author, tag=tag, date_from=date_from, date_to=date_to)
         if filters or facets or sort != "relevance" or _has_filter_terms(query):
             self._require_metadata()
         return run_search(self.searcher(), self.settings.grams, query, limit=limit, offset=offset, level=level,
-                          sort=sort, facets=facets, filters=filters, max_chars=max_chars)
+                          sort=sort, facets=facets, filters=filters, max_chars=max_chars,
+                          synonyms=self._synonym_table() if synonyms else None, pinyin=self.settings.pinyin)
 
     def _require_metadata(self) -> None:
         lacking = self.store.segments_without_metadata()
@@ -510,14 +534,132 @@ class SearchIndex:
                 f"filters, facets and sorting: run `searchkit --index {self.path} reindex` to add them"
             )
 
-    def explain(self, query: str) -> QueryPlan:
-        """What :meth:`search` does with ``query`` here: its keywords and their exact grams,
+    def explain(self, query: str, *, synonyms: bool = True) -> QueryPlan:
+        """What :meth:`search` does with ``query`` here: its keywords, their exact grams and synonyms,
         the lexicon's split, and the ranking words with their document frequencies."""
-        return explain_query(self.searcher(), self.settings.grams, query)
+        return explain_query(self.searcher(), self.settings.grams, query,
+                             synonyms=self._synonym_table() if synonyms else None, pinyin=self.settings.pinyin)
+
+    # -- synonyms (see searchkit.synonyms): applied at query time, no reindex
+
+    def synonyms(self) -> list[str]:
+        """The index's synonym rules, one line each, as set (an empty list when it has none)."""
+        rules = self.store.setting("synonyms")
+        return [rule for rule in rules if isinstance(rule, str)] if isinstance(rules, list) else []
+
+    def set_synonyms(self, rules: Iterable[str], *, where: str = "synonyms") -> SynonymsReport:
+        """Make ``rules`` (lines in the Solr synonyms format) the index's synonyms, replacing
+        any before. A malformed line is skipped and reported as ``where:LINE: reason``; the
+        rest is set. Searches apply the list from then on; nothing is reindexed."""
+        kept, report = read_rules(rules, where)
+        self.store.set_setting("synonyms", kept or None, self.lock_timeout)
+        return report
+
+    def load_synonyms(self, path: str | os.PathLike[str]) -> SynonymsReport:
+        """:meth:`set_synonyms` with the lines of the file at ``path`` (UTF-8, GB18030 or Big5),
+        naming it in the report. :class:`ReaderError` if it cannot be read (nothing changes)."""
+        return self.set_synonyms(_read_lines(path), where=os.fspath(path))
+
+    def clear_synonyms(self) -> int:
+        """Remove the index's synonyms; returns how many rules there were."""
+        count = len(self.synonyms())
+        if count or self.store.setting("synonyms") is not None:
+            self.store.set_setting("synonyms", None, self.lock_timeout)
+        return count
+
+    # -- the user dictionary (see searchkit.dictionary)
+
+    def dictionary(self) -> list[str]:
+        """The index's user dictionary, one word a line, as set (an empty list when it has none)."""
+        lines = self.store.setting("dictionary")
+        return [line for line in lines if isinstance(line, str)] if isinstance(lines, list) else []
+
+    def set_dictionary(self, lines: Iterable[str], *, where: str = "dictionary") -> DictionaryReport:
+        """Make ``lines`` (jieba's user-dictionary format) the index's own words, replacing any before.
+
+        A malformed line is skipped and reported as ``where:LINE: reason``; the
+        rest is set. The index then records the new dictionary, and only the
+        paragraphs (and titles) holding a word that changed (added, removed,
+        or given another frequency or tag), found by exact search, are
+        analysed again; the report counts them. An earlier change that was
+        interrupted is completed too.
+        """
+        kept, entries, report = read_entries(lines, where)
+        old = entries_of(self.dictionary())
+        pending = self.store.setting("dictionary_changed")  # words of a change that did not finish
+        changed = changed_words(old, entries)
+        if isinstance(pending, list):
+            changed |= {word for word in pending if isinstance(word, str)}
+        settings = replace(self.settings, dictionary=dictionary_hash(entries))
+        # Recorded first, with the words still to re-analyse: another process's writer now
+        # refuses to write with the old dictionary, and an interruption is completed next time.
+        self.store.change_settings(
+            settings, {"dictionary": kept or None, "dictionary_changed": sorted(changed) or None}, self.lock_timeout)
+        self.settings = settings
+        self.segmenter = Segmenter(settings, entries)
+        report.changed = len(changed)
+        if changed:
+            report.paragraphs, report.titles, report.articles = self._reanalyse(sorted(changed))
+        if pending is not None or changed:
+            self.store.set_setting("dictionary_changed", None, self.lock_timeout)
+        return report
+
+    def load_dictionary(self, path: str | os.PathLike[str]) -> DictionaryReport:
+        """:meth:`set_dictionary` with the lines of the file at ``path`` (UTF-8, GB18030 or Big5),
+        naming it in the report. :class:`ReaderError` if it cannot be read (nothing changes)."""
+        return self.set_dictionary(_read_lines(path), where=os.fspath(path))
+
+    def clear_dictionary(self) -> DictionaryReport:
+        """Remove the user dictionary (re-analysing the paragraphs holding its words)."""
+        return self.set_dictionary([])
+
+    def _reanalyse(self, words: Sequence[str]) -> tuple[int, int, int]:
+        """Analyse again the paragraphs and titles holding any of ``words``: (paragraphs, titles, articles).
+
+        Their articles are written again; a paragraph that holds none of the
+        words keeps the words the index recorded for it (the column of words),
+        so nothing else is cut again (but in segments written before that column).
+        """
+        searcher = self.searcher()
+        grams = self.settings.grams
+        in_text = paragraphs_holding(searcher, grams, words)
+        in_title = paragraphs_holding(searcher, grams, words, title=True)
+        article_ids = sorted(set(column_values(searcher, "article_id", sorted(in_text | in_title))))
+        paragraphs = titles = 0
+        cut = self.segmenter.words
+        with self.writer(workers=default_workers()) as writer:
+            for article_id in article_ids:
+                # By the article id alone: with kind= too, Whoosh would intersect with every paragraph's.
+                stored = [(n, searcher.stored_fields(n)) for n in searcher.document_numbers(article_id=article_id)]
+                fields = next((f for _n, f in stored if f.get("kind") == "article"), None)
+                if fields is None:
+                    continue
+                docs = sorted((f["ordinal"], n) for n, f in stored if f.get("kind") == "paragraph")
+                texts = [searcher.stored_fields(n)["text"] for _ordinal, n in docs]
+                old = [recorded_words(searcher, n) for _ordinal, n in docs]
+                title_changed = any(n in in_title for _ordinal, n in docs)
+                recorded: list[list[str]] | None = None
+                if docs and all(words_of is not None for words_of in old):
+                    title = fields.get("title") or ""
+                    recorded = [[w for w, _s, _e in cut(analysis.fold(title))] if title_changed else old[0][1]]  # type: ignore[index]
+                    for (_ordinal, n), text, words_of in zip(docs, texts, old):
+                        recorded.append([w for w, _s, _e in cut(analysis.fold(text))] if n in in_text else words_of[0])  # type: ignore[index]
+                    paragraphs += sum(1 for _ordinal, n in docs if n in in_text)
+                else:  # no recorded words: all of it is cut again
+                    paragraphs += len(docs)
+                titles += title_changed
+                writer.add_article(stored_article(fields, texts), origin=fields.get("source"), recorded=recorded)
+        return paragraphs, titles, len(article_ids)
+
+    def _synonym_table(self) -> Synonyms:
+        rules = self.store.setting("synonyms")
+        if rules is not self._synonyms[0]:  # the same list while searchkit.json is unchanged
+            self._synonyms = (rules, Synonyms(self.synonyms()))
+        return self._synonyms[1]
 
     def analyze(self, text: str) -> TextAnalysis:
-        """How this index's analyzer cuts ``text`` at index time."""
-        return analyze_text(text, self.settings)
+        """How this index's analyzer (its user dictionary included) cuts ``text`` at index time."""
+        return analyze_text(text, self.segmenter)
 
     def optimize(self, progress: ProgressCallback | None = None) -> OptimizeReport:
         """Merge every segment into one, leaving deleted documents out.
@@ -560,8 +702,9 @@ class SearchIndex:
         exchanged with it by rename, so an interruption leaves the old one
         intact. Holds the index's write lock throughout.
         """
-        if settings is None:  # this searchkit's analyzer, with the index's own choice of grams
-            settings = AnalyzerSettings(grams=(recorded_settings(Path(path)) or AnalyzerSettings()).grams)
+        if settings is None:  # this searchkit's analyzer, with the index's own choice of grams and pinyin
+            recorded = recorded_settings(Path(path)) or AnalyzerSettings()
+            settings = AnalyzerSettings(grams=recorded.grams, pinyin=recorded.pinyin)
         return reindex(Path(path), settings=settings, lock_timeout=lock_timeout,
                        batch_size=batch_size, workers=default_workers() if workers is None else workers)
 
@@ -604,9 +747,10 @@ class TextAnalysis:
         }
 
 
-def analyze_text(text: str, settings: AnalyzerSettings) -> TextAnalysis:
-    normalized, tokens = analysis.analyze(text, Segmenter(settings))
-    return TextAnalysis(text, normalized, tokens, analysis.gram_terms(analysis.gram_stream(normalized)[0], settings.grams))
+def analyze_text(text: str, segmenter: Segmenter) -> TextAnalysis:
+    normalized, tokens = analysis.analyze(text, segmenter)
+    grams = analysis.gram_terms(analysis.gram_stream(normalized)[0], segmenter.settings.grams)
+    return TextAnalysis(text, normalized, tokens, grams)
 
 
 def analyze(path: str | os.PathLike[str], text: str, *, query: bool = False,
@@ -621,7 +765,24 @@ def analyze(path: str | os.PathLike[str], text: str, *, query: bool = False,
         parse_query(text)
         with SearchIndex(path, lock_timeout=lock_timeout) as index:
             return index.explain(text)
-    return analyze_text(text, recorded_settings(Path(path)) or AnalyzerSettings())
+    settings = recorded_settings(Path(path)) or AnalyzerSettings()
+    lines = meta_extras(Path(path)).get("dictionary") if settings.dictionary else None
+    entries = entries_of([line for line in lines if isinstance(line, str)]) if isinstance(lines, list) else []
+    if dictionary_hash(entries) != settings.dictionary:
+        settings = replace(settings, dictionary="")  # opening the index would refuse it: the plain analyzer
+        entries = []
+    return analyze_text(text, Segmenter(settings, entries))
+
+
+def _read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """A list file's lines (UTF-8, GB18030 or Big5); :class:`ReaderError` naming it if it cannot be read."""
+    name = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ReaderError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    text, _encoding = readers.decode_bytes(data, name)
+    return text.split("\n")
 
 
 def _note_repeat(report: IndexReport, seen: dict[str, str], article_id: str, where: str) -> None:

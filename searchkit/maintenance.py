@@ -13,16 +13,18 @@ import os
 import shutil
 import sys
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .analysis import AnalyzerSettings, Segmenter
+from .analysis import AnalyzerSettings, Segmenter, dictionary_hash
+from .dictionary import entries_of
 from .documents import stored_article
 from .engine import (
     Store,
     check_reindexable,
     existing_directory,
+    meta_extras,
     meta_problem,
     no_toc_message,
     recorded_settings,
@@ -108,6 +110,10 @@ def check_path(path: Path, settings: AnalyzerSettings | None = None, postings: b
     problem = meta_problem(path, settings)
     if problem:
         report.problems.append(problem)
+    if meta_extras(path).get("dictionary_changed"):
+        report.problems.append(
+            f"index at {path} is part way through a change of its user dictionary: set it again with "
+            f"`searchkit --index {path} dictionary FILE` (or rebuild it with `searchkit --index {path} reindex`)")
     try:
         store = Store.open_unchecked(path, settings)
     except Exception as exc:  # noqa: BLE001 - any failure is the finding
@@ -226,6 +232,13 @@ def reindex(
 
 def _rebuild(path: Path, settings: AnalyzerSettings, lock_timeout: float, batch_size: int, workers: int) -> ReindexReport:
     report = ReindexReport(path=str(path))
+    # Settings no rebuild changes (synonyms, the user dictionary) come along; the
+    # dictionary's words are the ones the index keeps, whatever ``settings`` say.
+    extras = meta_extras(path)
+    extras.pop("dictionary_changed", None)  # all of it is analysed again
+    lines = extras.get("dictionary")
+    entries = entries_of([line for line in lines if isinstance(line, str)]) if isinstance(lines, list) else []
+    settings = replace(settings, dictionary=dictionary_hash(entries))
     tmp = path.parent / f".{path.name}.reindex"
     reader = None
     try:
@@ -239,6 +252,8 @@ def _rebuild(path: Path, settings: AnalyzerSettings, lock_timeout: float, batch_
                 shutil.rmtree(tmp)  # left by an interrupted reindex
         try:
             new = Store.open(tmp, settings, create=True)
+            for key, value in extras.items():
+                new.set_setting(key, value, lock_timeout)
             origins: dict[str, str | None] = {}
 
             def rebuilt() -> Any:
@@ -250,7 +265,7 @@ def _rebuild(path: Path, settings: AnalyzerSettings, lock_timeout: float, batch_
                     report.paragraphs += len(texts)
                     yield stored_article(fields, texts)
 
-            with IndexWriter(new, Segmenter(settings), lock_timeout, batch_size=batch_size, workers=workers) as writer:
+            with IndexWriter(new, Segmenter(settings, entries), lock_timeout, batch_size=batch_size, workers=workers) as writer:
                 for article in rebuilt():
                     writer.add_article(article, origin=origins.pop(article.id, None))
                 for source, content_hash in sources.items():

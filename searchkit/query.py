@@ -19,12 +19,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import analysis
 from .engine import (
     CharPhrase,
+    PinyinPhrase,
     Query,
     RankedFilter,
     Ranked,
@@ -51,6 +52,8 @@ from .engine import (
 from .documents import parse_date
 from .errors import QueryError
 from .highlight import Snippet, find_spans, make_snippet, merge_spans
+from .pinyin import describe_units, pinyin_units
+from .synonyms import MAX_ALTERNATIVES, Synonyms
 
 __all__ = [
     "Hit",
@@ -184,6 +187,11 @@ class Keyword:
     raw: str
     title: bool = False
     quoted: bool = False
+    alternatives: tuple[str, ...] = ()  # its synonyms (normalized): the keyword matches any of them too
+    # Read as pinyin (on an index with pinyin): each way to read it, per character the terms that
+    # character must hold; and the query of each (searchkit.pinyin).
+    pinyin: tuple[tuple[tuple[str, ...], ...], ...] = ()
+    pinyin_queries: tuple[Any, ...] = field(default=(), compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -204,14 +212,7 @@ class Or:
 Node = Keyword | Not | And | Or
 
 _TOKEN = re.compile(r'\s+|"[^"]*"?|\(|\)|[^\s"()]+')
-_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
-
-
-def _normalize_keyword(raw: str, quoted: bool) -> str:
-    text = " ".join(analysis.fold(raw).split())
-    if not quoted:
-        text = _EDGE_PUNCT.sub("", text)
-    return text
+_normalize_keyword = analysis.keyword_text
 
 
 class _Parser:
@@ -452,6 +453,38 @@ def parse_query(query: str) -> tuple[Node | None, list[str], Filters]:
     return node, parser.notes, filters
 
 
+def expand_synonyms(node: Node, synonyms: Synonyms) -> tuple[Node, list[str]]:
+    """The tree with each keyword's synonyms as its alternatives (excluded keywords' too), and notes on
+    keywords that had more than :data:`MAX_ALTERNATIVES`."""
+    notes: list[str] = []
+
+    def expand(part: Node) -> Node:
+        if isinstance(part, Keyword):
+            alternatives, every = synonyms.alternatives(part.text)
+            if every > len(alternatives):
+                note = f"synonyms of {part.text!r}: used the first {MAX_ALTERNATIVES} of {every}"
+                if note not in notes:
+                    notes.append(note)
+            return replace(part, alternatives=tuple(alternatives)) if alternatives else part
+        if isinstance(part, Not):
+            return Not(expand(part.node))
+        return type(part)(tuple(expand(n) for n in part.nodes))
+
+    return expand(node), notes
+
+
+def expand_pinyin(node: Node) -> Node:
+    """The tree with each text keyword that reads as pinyin (:func:`~searchkit.pinyin.pinyin_units`) matching so too."""
+    if isinstance(node, Keyword):
+        readings = [] if node.title else pinyin_units(node.text)
+        if not readings:
+            return node
+        return replace(node, pinyin=tuple(readings), pinyin_queries=tuple(PinyinPhrase("pinyin", units) for units in readings))
+    if isinstance(node, Not):
+        return Not(expand_pinyin(node.node))
+    return type(node)(tuple(expand_pinyin(n) for n in node.nodes))
+
+
 def _answerable(node: Node) -> bool:
     """Whether every part of the query can be matched: each group (and what an
     exclusion excludes) holds a keyword that is not itself excluded."""
@@ -495,19 +528,36 @@ def article_highlights(query: str, title: str, paragraphs: Sequence[str]) -> tup
 # Compiling to Whoosh
 
 
-def keyword_terms(keyword: Keyword, grams: int) -> list[str]:
-    """The grams the keyword matches as a phrase, on an index of the given ``grams`` setting."""
-    return analysis.keyword_grams(keyword.text, analysis.TITLE_GRAMS if keyword.title else grams)
+def keyword_terms(keyword: Keyword, grams: int, text: str | None = None) -> list[str]:
+    """The grams the keyword (or its alternative ``text``) matches as a phrase, on an index of the given ``grams`` setting."""
+    return analysis.keyword_grams(keyword.text if text is None else text, analysis.TITLE_GRAMS if keyword.title else grams)
 
 
 def exact_query(keyword: Keyword, grams: int) -> Query:
-    """Documents whose (title or paragraph) text holds the keyword exactly.
+    """Documents whose (title or paragraph) text holds the keyword exactly, or one of its alternatives.
 
     ``grams`` is the index's setting (:class:`analysis.AnalyzerSettings`).
     """
     fieldname = "title_grams" if keyword.title else "grams"
     # Also for one gram: paragraphs' characters have no postings, only suffix arrays.
-    return CharPhrase(fieldname, keyword_terms(keyword, grams))
+    phrases = [CharPhrase(fieldname, keyword_terms(keyword, grams, text)) for text in (keyword.text, *keyword.alternatives)]
+    if not keyword.title:
+        phrases.extend(keyword.pinyin_queries)
+    return phrases[0] if len(phrases) == 1 else any_of(phrases)
+
+
+def as_typed(keyword: Keyword) -> Keyword:
+    """The keyword as typed: without its synonyms, not read as pinyin."""
+    return replace(keyword, alternatives=(), pinyin=(), pinyin_queries=())
+
+
+def paragraphs_holding(searcher: Any, grams: int, texts: Sequence[str], *, title: bool = False) -> set[int]:
+    """The paragraph documents whose text (or with ``title``, whose article's title) holds any of the
+    (normalized) ``texts`` exactly."""
+    found: set[int] = set()
+    for text in texts:  # (only paragraph documents have the grams fields)
+        found.update(searcher.docs_for_query(exact_query(Keyword(text, text, title=title), grams)))
+    return found
 
 
 def _filter(node: Node, grams: int) -> Query:
@@ -639,6 +689,8 @@ def run_search(
     facets: Sequence[str] = (),
     filters: Filters | None = None,
     max_chars: int = 120,
+    synonyms: Synonyms | None = None,
+    pinyin: bool = False,
 ) -> SearchResult:
     """Ranked hits of ``query`` on the index ``searcher`` reads (of the given ``grams`` setting).
 
@@ -646,6 +698,10 @@ def run_search(
     ``relevance``, ``date`` or ``-date`` (undated articles last either way);
     ``facets`` counts every match by ``source``, ``author``, ``tag``,
     ``year`` or ``month`` (paragraphs, or articles at article level).
+    With ``synonyms``, each keyword matches any of its synonyms too; by
+    relevance, hits holding more keywords as typed come first. With ``pinyin``
+    (an index with pinyin), a keyword that reads as pinyin matches so too,
+    after the hits that hold it as typed.
     """
     if level not in LEVELS:
         raise QueryError(f"unknown level {level!r}: use paragraph or article")
@@ -659,15 +715,23 @@ def run_search(
     if unknown:
         raise QueryError(f"unknown facet {unknown[0]!r}: use {', '.join(FACETS)}")
     node, notes, query_filters = parse_query(query)
+    if node is not None and synonyms:
+        node, capped = expand_synonyms(node, synonyms)
+        notes = [*notes, *capped]
+    if node is not None and pinyin:
+        node = expand_pinyin(node)
     filters = (filters or Filters()).also(query_filters)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
     words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
-    needles = sorted({k.text for k in keywords if not k.title}, key=len, reverse=True)
+    words += list(dict.fromkeys(w for k in keywords if not k.title for text in k.alternatives
+                                for w in lexicon.segment(text) if w not in words))
+    needles = sorted({text for k in keywords if not k.title for text in (k.text, *k.alternatives)}, key=len, reverse=True)
     allowed = filters.query() if filters else None
+    expanded = [k for k in keywords if k.alternatives or k.pinyin]
 
     if level == "article" and node is not None:
-        results, total, matched = _article_page(searcher, node, grams, allowed, words, limit, offset, sort)
+        results, total, matched = _article_page(searcher, node, grams, allowed, words, limit, offset, sort, expanded)
     else:
         if node is None:  # filters only: every paragraph they let through
             scored = every("kind", "paragraph")
@@ -682,7 +746,10 @@ def run_search(
             ranking = _ranking_terms(words)
             scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
             matched = required  # the same documents, unscored: what facets count
-        results, total = _page(searcher, scored, limit, offset, level, sort)
+        if expanded and sort == "relevance" and node is not None:
+            results, total = _typed_first_page(searcher, scored, expanded, grams, limit, offset)
+        else:
+            results, total = _page(searcher, scored, limit, offset, level, sort)
     partial = False
     if total == 0 and node is not None:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
@@ -706,8 +773,8 @@ def run_search(
             if partial:
                 notes.append(PARTIAL_NOTE)
                 needles = sorted(set(needles) | set(fallback_words), key=len, reverse=True)
-    title_needles = sorted({k.text for k in keywords}, key=len, reverse=True)
-    hits = _hits(searcher, results, needles, title_needles, max_chars)
+    title_needles = sorted({text for k in keywords for text in (k.text, *k.alternatives)}, key=len, reverse=True)
+    hits = _hits(searcher, results, needles, title_needles, max_chars, _pinyin_needles(results, keywords))
     counted = _facets(searcher, matched, "paragraph" if level == "article" and node is not None and not partial else level,
                       facets) if facets else None
     return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes,
@@ -715,14 +782,16 @@ def run_search(
 
 
 def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, words: list[str], limit: int,
-                  offset: int, sort: str) -> tuple[list[tuple[int, dict[str, Any], float]], int, Query]:
+                  offset: int, sort: str, expanded: Sequence[Keyword] = ()
+                  ) -> tuple[list[tuple[int, dict[str, Any], float]], int, Query]:
     """Articles in which each keyword is in the title or in some paragraph (not
     necessarily the same one), ranked by their best paragraph; and a query of
     one paragraph per matched article (for facets).
 
     A paragraph ranks by the query's words (text and title) and the exact
     keywords it holds; an article whose title alone holds a keyword is
-    represented by its opening paragraph.
+    represented by its opening paragraph. Of the ``expanded`` keywords (those
+    with synonyms), articles holding more as typed rank first.
     """
     def articles_of(q: Query) -> dict[str, list[int]]:
         docnums = matching(searcher, q)
@@ -739,14 +808,16 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     # keyword -> article whose title holds it -> its paragraphs (each paragraph carries its article's title)
     in_title: dict[str, dict[str, list[int]]] = {}
 
-    def holding(keyword: Keyword) -> set[str]:
-        in_title[keyword.text] = articles_of(
-            narrowed(exact_query(Keyword(keyword.text, keyword.raw, True, keyword.quoted), grams)))
-        found = set(in_title[keyword.text])
+    def holding(keyword: Keyword, record: bool = True) -> set[str]:
+        titled = articles_of(narrowed(exact_query(replace(keyword, title=True), grams)))
+        if record:
+            in_title[keyword.text] = titled
+        found = set(titled)
         if not keyword.title:
-            in_text[keyword.text] = articles_of(
-                narrowed(exact_query(Keyword(keyword.text, keyword.raw, False, keyword.quoted), grams)))
-            found |= set(in_text[keyword.text])
+            in_paragraphs = articles_of(narrowed(exact_query(replace(keyword, title=False), grams)))
+            if record:
+                in_text[keyword.text] = in_paragraphs
+            found |= set(in_paragraphs)
         return found
 
     universe: list[set[str]] = []
@@ -786,7 +857,12 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     ranking = _ranking_terms(words)
     scored = RankedFilter(required, ranking) if ranking else required
     best = _per_level(searcher, all_matches(searcher, scored), "article")
-    if sort == "relevance":
+    if sort == "relevance" and expanded:
+        typed = [holding(as_typed(k), record=False) for k in expanded]
+        articles = column_values(searcher, "article_id", [docnum for docnum, _score in best])
+        tiers = {docnum: sum(article in held for held in typed) for (docnum, _score), article in zip(best, articles)}
+        ordered = sorted(best, key=lambda item: (-tiers[item[0]], -item[1], item[0]))
+    elif sort == "relevance":
         ordered = sorted(best, key=lambda item: (-item[1], item[0]))
     else:
         ordered = _by_date(searcher, best, sort)
@@ -821,6 +897,16 @@ def _page(searcher: Any, q: Query, limit: int, offset: int, level: str, sort: st
     return [(docnum, searcher.stored_fields(docnum), score) for docnum, score in ordered[offset:offset + limit]], len(ordered)
 
 
+def _typed_first_page(searcher: Any, q: Query, expanded: Sequence[Keyword], grams: int, limit: int,
+                      offset: int) -> tuple[list[tuple[int, dict[str, Any], float]], int]:
+    """Paragraphs by relevance, those holding more of the ``expanded`` keywords as typed (not only a synonym) first."""
+    typed = [searcher.docs_for_query(exact_query(as_typed(k), grams)) for k in expanded]
+    held = [found if isinstance(found, set) else set(found) for found in typed]
+    ordered = sorted(all_matches(searcher, q), key=lambda item: (-sum(item[0] in h for h in held), -item[1], item[0]))
+    page = ordered[offset:offset + limit]
+    return [(docnum, searcher.stored_fields(docnum), score) for docnum, score in page], len(ordered)
+
+
 def _descending(date: str) -> tuple[int, ...]:
     """A key that sorts ISO dates newest first, a day before its month and year (as ascending puts them after)."""
     return tuple(-ord(char) for char in date) + (1,)
@@ -837,20 +923,35 @@ def _per_level(searcher: Any, matches: list[tuple[int, float]], level: str) -> l
     return sorted(best.values())
 
 
+def _pinyin_needles(results: list[tuple[int, dict[str, Any], float]], keywords: Sequence[Keyword]) -> dict[int, list[str]]:
+    """Per hit, the text its keywords read as pinyin matched (normalized, as needles)."""
+    found: dict[int, list[str]] = {}
+    for keyword in keywords:
+        for query in keyword.pinyin_queries:
+            for docnum, doc, _score in results:
+                starts = query.found.get(docnum)
+                if starts:
+                    stream = analysis.gram_stream(analysis.fold(doc["text"]))[0]
+                    found.setdefault(docnum, []).extend(stream[p:p + len(query.units)] for p in starts)
+    return found
+
+
 def _hits(searcher: Any, results: list[tuple[int, dict[str, Any], float]], needles: list[str],
-          title_needles: list[str], max_chars: int) -> list[Hit]:
+          title_needles: list[str], max_chars: int, more: dict[int, list[str]] | None = None) -> list[Hit]:
     docnums = [docnum for docnum, _fields, _score in results]
     metadata = {name: column_values(searcher, name, docnums) for name in ("f_date", "f_source", "f_author", "f_tag")}
     hits = []
-    for position, (_docnum, doc, score) in enumerate(results):
+    for position, (docnum, doc, score) in enumerate(results):
         title = doc.get("title") or ""
+        found = (more or {}).get(docnum)
+        shown = sorted(set(needles) | set(found), key=len, reverse=True) if found else needles
         date, source = metadata["f_date"][position], metadata["f_source"][position]
         hits.append(Hit(
             article_id=doc["article_id"],
             paragraph=doc["ordinal"],
             title=title,
             score=score,
-            snippet=make_snippet(doc["text"], needles, max_chars=max_chars),
+            snippet=make_snippet(doc["text"], shown, max_chars=max_chars),
             path=doc.get("source"),
             date=date[0] if date else None,
             source=source[0] if source else None,
@@ -944,6 +1045,8 @@ class KeywordPlan:
     field: str
     grams: list[str]
     words: list[str]
+    synonyms: list[str] = field(default_factory=list)  # alternatives it matches too (exactly)
+    pinyin: str = ""  # what it matches read as pinyin, per character (zhu f*), when it does
 
 
 @dataclass
@@ -961,22 +1064,32 @@ class QueryPlan:
         return {
             "query": self.query,
             "normalized": self.normalized,
-            "keywords": [plan.__dict__.copy() for plan in self.keywords],
+            "keywords": [{key: value for key, value in plan.__dict__.items() if key not in ("synonyms", "pinyin") or value}
+                         for plan in self.keywords],
             "ranking_words": [{"word": word, "doc_frequency": frequency} for word, frequency in self.ranking_words],
             "filters": self.filters,
             "notes": self.notes,
         }
 
 
-def explain_query(searcher: Any, grams: int, query: str) -> QueryPlan:
-    """The keywords, their exact grams, and the ranking words :func:`run_search` uses, with their document frequencies."""
+def explain_query(searcher: Any, grams: int, query: str, synonyms: Synonyms | None = None,
+                  pinyin: bool = False) -> QueryPlan:
+    """The keywords, their exact grams and synonyms, and the ranking words :func:`run_search` uses,
+    with their document frequencies."""
     node, notes, filters = parse_query(query)
+    if node is not None and synonyms:
+        node, capped = expand_synonyms(node, synonyms)
+        notes = [*notes, *capped]
+    if node is not None and pinyin:
+        node = expand_pinyin(node)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
     plans = [
-        KeywordPlan(k.text, "title" if k.title else "text", keyword_terms(k, grams), [] if k.title else lexicon.main_words(k.text))
+        KeywordPlan(k.text, "title" if k.title else "text", keyword_terms(k, grams), [] if k.title else lexicon.main_words(k.text),
+                    list(k.alternatives), " | ".join(describe_units(units) for units in k.pinyin))
         for k in keywords
     ]
-    words = dict.fromkeys(w for k in keywords if not k.title for w in lexicon.segment(k.text))
+    words = dict.fromkeys(w for k in keywords if not k.title for text in (k.text, *k.alternatives)
+                          for w in lexicon.segment(text))
     ranking = [(word, lexicon.doc_frequency(word)) for word in words]
     return QueryPlan(query, analysis.fold(query), plans, ranking, notes, filters.describe())

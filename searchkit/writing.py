@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from hashlib import sha1
 from typing import Any
 
-from . import analysis
+from . import analysis, pinyin
 from .analysis import Segmenter
 from .documents import Article, article_meta, checked_date
 from .engine import RANKING_WORDS_FIELD, BackgroundMerge, Prepared, Store, encode_ranking_words, fork_available, writing_to
@@ -73,6 +73,13 @@ def _recorded_postings(text: str, words: list[str], grams: int, suffixes: bool =
         Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams)),
         words,
     )
+
+
+def _pinyin_postings(text: str, segmenter: Segmenter) -> Prepared:
+    """The text's characters and their pinyin readings, at their positions in its grams' stream."""
+    stream, _ = analysis.gram_stream(analysis.fold(text))
+    readings = pinyin.reading_postings(stream, lambda t: segmenter.words(t, search=False))
+    return Prepared(analysis.position_items(readings) if readings else [])
 
 
 def article_id_for(article: Article) -> str:
@@ -134,8 +141,14 @@ def paragraph_docs(pending: PendingArticle, segmenter: Segmenter) -> list[dict[s
             words, grams, word_list = _text_postings(text, segmenter, grams_setting, suffixes)
         else:
             words, grams, word_list = _recorded_postings(text, recorded[ordinal + 1], grams_setting, suffixes)
+        extra = {}
+        if segmenter.settings.pinyin:
+            readings = _pinyin_postings(text, segmenter)
+            if readings.items:
+                extra["pinyin"] = readings
         docs.append(
             {
+                **extra,
                 "kind": "paragraph",
                 "article_id": pending.article_id,
                 "ordinal": ordinal,
@@ -294,6 +307,8 @@ class IndexWriter:
                     # files' markers: no segment of its own for a few documents
                     # (every query pays for every segment).
                     segmenter.tokenizer
+                    if segmenter.settings.pinyin:
+                        _pinyin_postings("重", segmenter)  # pypinyin's dictionaries too
                     for number, part in enumerate(parts, 1):
                         payload = (part, markers if number == len(parts) else [])
                         writer.add_child(

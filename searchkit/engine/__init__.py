@@ -18,7 +18,7 @@ Modules, lowest first:
 * ``chars``: the ``grams`` statistics of an index of characters;
 * ``merge``: streaming merges and the merge policy;
 * ``writer``: the segment writer, writer processes, background merges;
-* ``matchers``: exact phrases, ranking words and ranked filters, a block at a time;
+* ``matchers``: exact phrases, pinyin phrases, ranking words and ranked filters, a block at a time;
 * ``queries``: combining queries, collecting hits with exact totals;
 * ``store``: one index's Whoosh files, writers under the lock, searchers;
 * ``verify``: reading every part of every segment, for ``check``.
@@ -88,12 +88,13 @@ from .layout import (
     check_reindexable,
     damaged_message,
     existing_directory,
+    meta_extras,
     meta_problem,
     no_toc_message,
     recorded_settings,
     writing_to,
 )
-from .matchers import CharPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
+from .matchers import CharPhrase, PinyinPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
 from .queries import (
     Query,
     Ranked,
@@ -121,11 +122,11 @@ from .words import RANKING_WORDS_FIELD, RankingWordsField, encode_ranking_words,
 from .writer import BackgroundMerge, SearchkitWriter, fork_available
 
 __all__ = [
-    "BackgroundMerge", "CharPhrase", "ExactID", "META_FILE", "Prepared", "PreparedField", "Query",
+    "BackgroundMerge", "CharPhrase", "PinyinPhrase", "ExactID", "META_FILE", "Prepared", "PreparedField", "Query",
     "RANKING_WORDS_FIELD", "READABLE_SCHEMA_VERSIONS", "RankedFilter", "Ranked", "RankingWordsField",
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
-    "encode_ranking_words", "excluding", "existing_directory", "fork_available", "meta_problem", "negated", "no_toc_message", "all_matches", "any_term", "column_counts", "column_values", "documents", "matching", "every", "restricted", "value_range",
+    "all_matches", "any_term", "column_counts", "column_values", "documents", "encode_ranking_words", "every", "excluding", "existing_directory", "fork_available", "matching", "meta_extras", "meta_problem", "negated", "no_toc_message", "restricted", "value_range",
     "FILTER_FIELDS",
     "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock", "writing_to",
 ]

@@ -20,7 +20,7 @@ from ..errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, In
 
 __all__ = [
     "META_FILE", "META_FORMAT", "READABLE_SCHEMA_VERSIONS", "SCHEMA_VERSION", "check_meta", "check_reindexable",
-    "damaged_message", "existing_directory", "locked_error", "meta_problem", "missing_index_error", "no_toc_message",
+    "damaged_message", "existing_directory", "locked_error", "meta_extras", "meta_problem", "missing_index_error", "no_toc_message",
     "recorded_settings", "refuse_other_files", "refused_write", "write_meta", "writing_to",
 ]
 
@@ -121,10 +121,30 @@ def recorded_settings(path: Path) -> AnalyzerSettings | None:
     return settings if settings.segmenter in SEGMENTERS and settings.grams in GRAM_SIZES else None
 
 
-def write_meta(path: Path, settings: AnalyzerSettings) -> None:
-    meta = {"format": META_FORMAT, "schema_version": SCHEMA_VERSION, "analyzer": settings.to_dict()}
+# searchkit.json's own keys; any other (``synonyms``, say) is an index setting
+# that no rebuild changes: kept when the file is written again, and by reindex.
+_META_KEYS = ("format", "schema_version", "analyzer")
+
+
+def meta_extras(path: Path) -> dict[str, Any]:
+    """The index settings searchkit.json records besides its schema and analyzer ({} when none, or unreadable)."""
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {key: value for key, value in meta.items() if key not in _META_KEYS} if isinstance(meta, dict) else {}
+
+
+def write_meta(path: Path, settings: AnalyzerSettings, extras: dict[str, Any] | None = None,
+               schema_version: int = SCHEMA_VERSION) -> None:
+    """Write searchkit.json for ``settings``, keeping the settings it records besides
+    (:func:`meta_extras`), updated with ``extras`` (a value of None removes its key)."""
+    kept = meta_extras(path)
+    kept.update(extras or {})
+    meta = {"format": META_FORMAT, "schema_version": schema_version, "analyzer": settings.to_dict(),
+            **{key: value for key, value in kept.items() if value is not None}}
     tmp = (path / META_FILE).with_suffix(".tmp")
-    tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path / META_FILE)
 
 
@@ -152,12 +172,28 @@ def check_meta(path: Path, settings: AnalyzerSettings) -> int:
             f"index at {path} was built with grams={recorded.get('grams')}: "
             f"rebuild it with `searchkit --index {path} reindex --grams {settings.grams}` to change that"
         )
+    if isinstance(recorded, dict) and bool(recorded.get("pinyin")) != settings.pinyin and {
+            k: v for k, v in recorded.items() if k != "pinyin"} == {k: v for k, v in settings.to_dict().items() if k != "pinyin"}:
+        raise IndexVersionError(
+            f"index at {path} was built {'with' if recorded.get('pinyin') else 'without'} pinyin: "
+            + (f"add it with `searchkit --index {path} reindex --pinyin`" if settings.pinyin else
+               "open it with the settings it records"))
+    if isinstance(recorded, dict) and recorded.get("dictionary", "") != settings.dictionary and _but_dictionary(
+            recorded) == _but_dictionary(settings.to_dict()):
+        raise IndexVersionError(
+            f"index at {path} was segmented with another user dictionary: open it with the settings it records, "
+            f"or change its dictionary with `searchkit --index {path} dictionary FILE`"
+        )
     if recorded != settings.to_dict():
         raise IndexVersionError(
             f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
             f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
         )
     return version
+
+
+def _but_dictionary(analyzer: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in analyzer.items() if key != "dictionary"}
 
 
 def meta_problem(path: Path, settings: AnalyzerSettings) -> str | None:

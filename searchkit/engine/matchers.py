@@ -1094,3 +1094,91 @@ class ScoredList(wm.ListMatcher):  # type: ignore[misc]
 
     def score(self) -> float:
         return float(self._weights[self._i])
+
+
+class PinyinPhrase(_Query):
+    """Documents whose ``fieldname`` holds, at consecutive positions, one term of each unit
+    (``units``: per position, the terms that may stand there), scored by how often it does.
+
+    A match scores ``n / (n + 1.2)`` times the boost for ``n`` occurrences (the
+    same for every unit: all it says is that the run reads so). ``found`` keeps,
+    per document (the searcher's numbers), where the occurrences start: a
+    query's highlights. Each unit's postings are read whole, in every segment.
+    """
+
+    def __init__(self, fieldname: str, units: Sequence[Sequence[str]], boost: float = 1.0) -> None:
+        self.fieldname = fieldname
+        self.units = tuple(tuple(unit) for unit in units)
+        self.boost = boost
+        self.found: dict[int, list[int]] = {}  # shared by copies: filled as segments are matched
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.fieldname!r}, {len(self.units)} units, boost={self.boost})"
+
+    def _key(self) -> tuple[Any, ...]:
+        return self.fieldname, self.units, self.boost
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PinyinPhrase:
+        # Whoosh copies queries deeply (Query.copy, when boosted): the copy records where the original does.
+        clone = PinyinPhrase(self.fieldname, self.units, self.boost)
+        clone.found = self.found
+        return clone
+
+    def estimate_size(self, ixreader: Any) -> int:
+        return int(ixreader.doc_count_all())
+
+    def _postings(self, reader: Any, unit: tuple[str, ...]) -> list[Any]:
+        """A postings matcher per term of the unit the segment holds."""
+        found = []
+        for text in unit:
+            btext = term_bytes(reader.schema, self.fieldname, text)
+            if btext is not None and (self.fieldname, btext) in reader:
+                found.append(reader.postings(self.fieldname, btext))
+        return found
+
+    def _positions(self, reader: Any, unit: tuple[str, ...], wanted: list[int]) -> dict[int, set[int]]:
+        """Where the unit's terms are in each of the ``wanted`` documents (ascending): values decoded only there."""
+        decode = _positions_decoder(reader.schema[self.fieldname].format)
+        held: dict[int, set[int]] = {}
+        for postings in self._postings(reader, unit):
+            for docnum in wanted:
+                if not postings.is_active():
+                    break
+                if postings.id() < docnum:
+                    postings.skip_to(docnum)
+                    if not postings.is_active():
+                        break
+                if postings.id() == docnum:
+                    held.setdefault(docnum, set()).update(decode(postings.value()))
+        return held
+
+    def matcher(self, searcher: Any, context: Any = None) -> Any:
+        reader = searcher.reader()
+        if self.fieldname not in reader.schema or not self.units:
+            return wm.NullMatcher()
+        parent = searcher.get_parent()
+        offset = 0
+        if parent is not searcher:
+            offset = next(start for sub, start in parent.subsearchers if sub is searcher)
+        # The documents holding every unit, from the ids alone (the cheap part)...
+        candidates: set[int] | None = None
+        for unit in sorted(set(self.units), key=len):
+            ids: set[int] = set()
+            for postings in self._postings(reader, unit):
+                ids.update(postings.all_ids())
+            candidates = ids if candidates is None else candidates & ids
+            if not candidates:
+                return wm.NullMatcher()
+        wanted = sorted(candidates or ())
+        # ... then the positions, there only.
+        per_unit = [self._positions(reader, unit, wanted) for unit in self.units]
+        ids_found: list[int] = []
+        scores: list[float] = []
+        for docnum in wanted:
+            first = per_unit[0].get(docnum, ())
+            starts = sorted(p for p in first if all(p + i in per_unit[i].get(docnum, ()) for i in range(1, len(per_unit))))
+            if starts:
+                ids_found.append(docnum)
+                scores.append(len(starts) / (len(starts) + 1.2) * self.boost)
+                self.found[offset + docnum] = starts
+        return _ScoredList(ids_found, scores) if ids_found else wm.NullMatcher()

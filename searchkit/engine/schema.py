@@ -127,6 +127,8 @@ def make_schema() -> wfields.Schema:
         grams=PreparedField(formats.Positions(), tokenizer),
         title_words=PreparedField(formats.Existence(), tokenizer),
         title_grams=PreparedField(formats.Positions(), tokenizer),
+        # On an index with pinyin: each Chinese character of the text and its readings, at its position.
+        pinyin=PreparedField(formats.Positions(), tokenizer),
         **{RANKING_WORDS_FIELD: RankingWordsField()},
         **{fieldname: KeywordsField() for fieldname in FILTER_FIELDS},
     )

@@ -22,7 +22,7 @@ from whoosh.reading import EmptyReader, SegmentReader
 from whoosh.util.filelock import try_for
 
 from ..analysis import AnalyzerSettings
-from ..errors import CorruptIndexError
+from ..errors import CorruptIndexError, IndexVersionError
 from .codec import make_codec
 from .layout import (
     META_FILE,
@@ -31,8 +31,10 @@ from .layout import (
     damaged_message,
     existing_directory,
     locked_error,
+    meta_extras,
     missing_index_error,
     no_toc_message,
+    recorded_settings,
     refuse_other_files,
     write_meta,
     writing_to,
@@ -73,6 +75,10 @@ class Store:
         self._local = threading.local()
         # Segment id -> hashes of its article ids (see SearchkitWriter.delete_present).
         self.article_hashes: dict[str, frozenset[int]] = {}
+        # Index settings besides the analyzer (layout.meta_extras), and the
+        # signature of the searchkit.json they were read from.
+        self._extras: dict[str, Any] = {}
+        self._extras_signature: tuple[int, int, int] | None = None
 
     @classmethod
     def in_memory(cls, settings: AnalyzerSettings) -> Store:
@@ -139,6 +145,13 @@ class Store:
                 writer = SearchkitWriter(self._ix, timeout=lock_timeout, delay=0.05, codec=make_codec(char_streams=self.char_streams))
         except windex.LockError as exc:
             raise locked_error(self.path, lock_timeout) from exc
+        if self.path is not None and recorded_settings(self.path) not in (None, self.settings):
+            # Another process changed the analyzer (a user dictionary) since this one opened the index:
+            # what it would write now would be segmented otherwise.
+            writer.cancel()
+            raise IndexVersionError(
+                f"index at {self.path} changed its analyzer settings (its user dictionary) since it was opened here: "
+                "open it again")
         if self.schema_version != SCHEMA_VERSION and self.path is not None:
             try:  # under the lock: what this writer commits or merges is of the current version
                 with writing_to(self.path):
@@ -188,6 +201,40 @@ class Store:
         if progress:
             progress("advance", 1)
         return len(segments), len(self.segment_readers()), dropped
+
+    # -- index settings that need no rebuild (synonyms)
+
+    def setting(self, key: str) -> Any:
+        """The value searchkit.json records for ``key`` besides the analyzer (None when it records none),
+        read again when another process changed it."""
+        if self.path is not None:
+            try:
+                stat = (self.path / META_FILE).stat()
+            except OSError:
+                return self._extras.get(key)
+            signature = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            if signature != self._extras_signature:
+                self._extras = meta_extras(self.path)
+                self._extras_signature = signature
+        return self._extras.get(key)
+
+    def change_settings(self, settings: AnalyzerSettings, extras: dict[str, Any], lock_timeout: float) -> None:
+        """Record other analyzer settings (a user dictionary) and index settings (None removes one), under the
+        write lock; the segments are the caller's to bring in line."""
+        if self.path is not None:
+            with write_lock(self.path, lock_timeout), writing_to(self.path):
+                write_meta(self.path, settings, extras, schema_version=self.schema_version)
+        else:
+            for key, value in extras.items():
+                if value is None:
+                    self._extras.pop(key, None)
+                else:
+                    self._extras[key] = value
+        self.settings = settings
+
+    def set_setting(self, key: str, value: Any, lock_timeout: float) -> None:
+        """Record ``value`` for ``key`` (None removes it), under the write lock; no segment changes."""
+        self.change_settings(self.settings, {key: value}, lock_timeout)
 
     # -- reading
 
