@@ -25,11 +25,12 @@ EXIT_CODES: dict[int, str] = {
     "only exclusions, over 2,000 characters)",
     EXIT_INDEX: "no index at DIR, or a damaged, foreign or incompatible one; `check` found a problem",
     EXIT_LOCKED: "another writer held the index lock past `--lock-timeout`",
-    EXIT_REFUSED: "the operating system refused to write the index (no permission, disk full, too many open files); "
-    "what was committed before stays",
+    EXIT_REFUSED: "the operating system refused to write the index (no permission, disk full, too many open files; "
+    "what was committed before stays), or `serve` to listen on its address",
     EXIT_INTERNAL: "internal error (a bug: please report it; `SEARCHKIT_DEBUG=1` shows the traceback)",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C): the batch in progress is dropped, the lock released",
-    EXIT_TERMINATED: "terminated (SIGTERM): handled as Ctrl-C is, with the same `interrupted` line",
+    EXIT_TERMINATED: "terminated (SIGTERM): handled as Ctrl-C is, with the same `interrupted` line "
+    "(`serve` answers the requests in flight and exits 0)",
 }
 
 __all__ = [

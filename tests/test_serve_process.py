@@ -86,3 +86,15 @@ def test_without_a_key_it_says_writes_are_off_and_warns_off_loopback(tmp_path: P
     keyed = LiveServer(tmp_path / "ix", "--host", "0.0.0.0", api_key=KEY)
     assert keyed.lines[:-1] == []
     assert keyed.stop()[0] == 0
+
+
+def test_the_listening_socket_is_tcp_so_answers_are_not_held_back() -> None:
+    # asyncio disables Nagle's algorithm only on sockets that name IPPROTO_TCP; without it every
+    # keep-alive answer waited for the client's delayed ACK (40 ms).
+    from searchkit.server import _listen
+
+    sock = _listen("127.0.0.1", 0)
+    try:
+        assert sock.proto == socket.IPPROTO_TCP
+    finally:
+        sock.close()
