@@ -1181,4 +1181,4 @@ class PinyinPhrase(_Query):
                 ids_found.append(docnum)
                 scores.append(len(starts) / (len(starts) + 1.2) * self.boost)
                 self.found[offset + docnum] = starts
-        return _ScoredList(ids_found, scores) if ids_found else wm.NullMatcher()
+        return ScoredList(ids_found, scores) if ids_found else wm.NullMatcher()
