@@ -27,7 +27,16 @@ import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DEFAULT_TANG, eprint, load_tang, markdown_table, percentile, provenance, searchkit_cmd, write_jsonl  # noqa: E402
+from common import (
+    DEFAULT_TANG,
+    eprint,
+    load_tang,
+    markdown_table,
+    percentile,
+    provenance,
+    searchkit_cmd,
+    write_jsonl,
+)
 
 KEY = "bench-key"
 

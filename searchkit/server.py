@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .documents import Article
-from .errors import EXIT_REFUSED, QueryError, RecordError, SearchkitError
+from .errors import EXIT_REFUSED, RecordError, SearchkitError
 from .index import SearchIndex
 
 try:
@@ -42,7 +42,7 @@ try:
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
     from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.responses import FileResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 except ImportError:  # the [serve] extra is not installed: serve() says so

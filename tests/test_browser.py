@@ -46,7 +46,7 @@ if _missing():
         raise RuntimeError(f"SEARCHKIT_REQUIRE_BROWSER is set, but {_missing()}")
     pytest.skip(_missing(), allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 NEWS = [
     {"id": f"n{i:02d}", "title": f"雪莲新闻第{i}篇", "paragraphs": [f"雪莲脚下的第{i}个故事。", "登山季结束。"],

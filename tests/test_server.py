@@ -11,13 +11,13 @@ import pytest
 pytest.importorskip("starlette", reason="the [serve] extra is not installed")
 pytest.importorskip("httpx", reason="httpx (the test client's transport) is not installed")
 
-from click.testing import CliRunner  # noqa: E402
-from starlette.routing import Mount, Route  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from click.testing import CliRunner
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
 
-from searchkit import SearchIndex  # noqa: E402
-from searchkit.cli import cli  # noqa: E402
-from searchkit.server import ServiceSettings, create_app  # noqa: E402
+from searchkit import SearchIndex
+from searchkit.cli import cli
+from searchkit.server import ServiceSettings, create_app
 
 KEY = "s3cret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
