@@ -564,6 +564,8 @@ def serve_command(ctx: click.Context, host: str, port: int, api_key: str | None,
     requests in flight are answered."""
     from . import server  # Starlette and uvicorn load only here
 
+    with _errors():
+        server.require_extra()  # before an empty index is made
     created = not SearchIndex.exists(ctx.obj["index"])
     index = _open(ctx, create=True)
     if created:

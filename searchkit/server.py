@@ -48,7 +48,7 @@ try:
 except ImportError:  # the [serve] extra is not installed: serve() says so
     Starlette = None
 
-__all__ = ["DEFAULT_PORT", "MAX_BODY_BYTES", "MAX_PAGE", "ServiceSettings", "create_app", "serve"]
+__all__ = ["DEFAULT_PORT", "MAX_BODY_BYTES", "MAX_PAGE", "ServiceSettings", "create_app", "require_extra", "serve"]
 
 DEFAULT_PORT = 8750
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -327,7 +327,7 @@ async def _internal_error(_request: Request, error: Exception) -> Response:
 
 def create_app(index: SearchIndex, settings: ServiceSettings | None = None) -> Any:
     """The ASGI application serving ``index`` (a :class:`Starlette` app)."""
-    _require_extra()
+    require_extra()
     settings = settings or ServiceSettings()
     service = _Service(index, settings)
 
@@ -357,7 +357,7 @@ def create_app(index: SearchIndex, settings: ServiceSettings | None = None) -> A
     return Starlette(routes=routes, middleware=middleware, exception_handlers=handlers, lifespan=lifespan)
 
 
-def _require_extra() -> None:
+def require_extra() -> None:
     if Starlette is None:
         raise SearchkitError("searchkit serve needs its extra: pip install 'searchkit[serve]'")
 
@@ -388,7 +388,7 @@ def serve(index: SearchIndex, *, host: str = "127.0.0.1", port: int = DEFAULT_PO
 
     ``announce`` gets the lines to show (the URL, and warnings about the key).
     """
-    _require_extra()
+    require_extra()
     settings = settings or ServiceSettings()
     sock = _listen(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
