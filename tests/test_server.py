@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("starlette", reason="the [serve] extra is not installed")
-pytest.importorskip("httpx", reason="httpx (the test client's transport) is not installed")
 
 from click.testing import CliRunner
 from starlette.routing import Mount, Route
