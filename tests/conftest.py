@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from searchkit import Article, SearchIndex
 from searchkit.analysis import AnalyzerSettings
+from searchkit.cli import cli
 from searchkit.engine.codec import make_codec
 
 SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_235373325ccc2d0f.txt"
@@ -52,3 +55,19 @@ def postings_codec(segid=None, **_settings):
     """The codec of a searchkit before schema version 3: characters' postings, no suffix arrays of its own
     (patched over ``searchkit.engine.store.make_codec`` to write such segments)."""
     return make_codec(segid, char_streams=False)
+
+
+def index_records(folder: Path, records: list[dict], *more: Path) -> Path:
+    """``folder/ix``: the records (JSONL form), and any further files, indexed through the CLI."""
+    data = folder / "news.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--index", str(folder / "ix"), "index", "--workers", "1", *map(str, more), str(data)])
+    assert result.exit_code == 0, result.output
+    return folder / "ix"
+
+
+def search_json(index: Path, *args: str) -> dict:
+    """``searchkit --index INDEX search ARGS --json``, parsed."""
+    result = CliRunner().invoke(cli, ["--index", str(index), "search", *args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)

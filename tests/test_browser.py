@@ -7,7 +7,6 @@ The screenshots go to ``SEARCHKIT_ARTIFACTS`` (default: ``test-artifacts/``).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import urllib.parse
@@ -15,10 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from searchkit.cli import cli
-from tests.conftest import SEED
+from tests.conftest import SEED, index_records
 from tests.live_server import LiveServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -57,12 +54,7 @@ NEWS = [
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    folder = tmp_path_factory.mktemp("browser")
-    news = folder / "news.jsonl"
-    news.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in NEWS), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--index", str(folder / "ix"), "index", "--workers", "1", str(SEED), str(news)])
-    assert result.exit_code == 0, result.output
-    live = LiveServer(folder / "ix")
+    live = LiveServer(index_records(tmp_path_factory.mktemp("browser"), NEWS, SEED))
     yield live
     assert live.stop()[0] == 0
 

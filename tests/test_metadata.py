@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from searchkit import QueryError, SearchIndex
 from searchkit.cli import cli
+from tests.conftest import index_records
+from tests.conftest import search_json as search
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "indexes"
 
@@ -28,17 +30,7 @@ RECORDS = [
 
 @pytest.fixture()
 def news(tmp_path: Path) -> Path:
-    data = tmp_path / "news.jsonl"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", "--workers", "1", str(data)])
-    assert result.exit_code == 0, result.output
-    return tmp_path / "ix"
-
-
-def search(index: Path, *args: str) -> dict:
-    result = CliRunner().invoke(cli, ["--index", str(index), "search", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
+    return index_records(tmp_path, RECORDS)
 
 
 def ids(data: dict) -> list[str]:

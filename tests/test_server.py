@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -10,13 +9,12 @@ import pytest
 
 pytest.importorskip("starlette", reason="the [serve] extra is not installed")
 
-from click.testing import CliRunner
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
 from searchkit import SearchIndex
-from searchkit.cli import cli
 from searchkit.server import ServiceSettings, create_app
+from tests.conftest import index_records, search_json
 
 KEY = "s3cret-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -32,11 +30,7 @@ RECORDS = [
 
 @pytest.fixture()
 def index_dir(tmp_path: Path) -> Path:
-    data = tmp_path / "news.jsonl"
-    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["--index", str(tmp_path / "ix"), "index", "--workers", "1", str(data)])
-    assert result.exit_code == 0, result.output
-    return tmp_path / "ix"
+    return index_records(tmp_path, RECORDS)
 
 
 def client_for(index_dir: Path, **settings: object) -> TestClient:
@@ -50,17 +44,11 @@ def client(index_dir: Path):
         yield test_client
 
 
-def cli_json(index_dir: Path, *args: str) -> dict:
-    result = CliRunner().invoke(cli, ["--index", str(index_dir), "search", *args, "--json"])
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
-
-
 def test_search_answers_the_clis_json(client: TestClient, index_dir: Path) -> None:
     response = client.get("/search", params={"q": "冬季", "facets": "source,year", "limit": 2, "offset": 1})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert response.json() == cli_json(index_dir, "冬季", "--facets", "source,year", "--limit", "2", "--offset", "1")
+    assert response.json() == search_json(index_dir, "冬季", "--facets", "source,year", "--limit", "2", "--offset", "1")
     assert response.json()["total"] == 4
 
 
@@ -68,7 +56,7 @@ def test_post_search_takes_the_same_fields_as_a_json_body(client: TestClient, in
     body = {"q": "冬季", "source": ["联合报", "人民日报"], "sort": "-date", "facets": ["author"], "level": "article"}
     response = client.post("/search", json=body)
     assert response.status_code == 200
-    expected = cli_json(index_dir, "冬季", "--source", "联合报", "--source", "人民日报", "--sort", "-date", "--facets", "author")
+    expected = search_json(index_dir, "冬季", "--source", "联合报", "--source", "人民日报", "--sort", "-date", "--facets", "author")
     assert response.json() == expected
     assert [hit["article_id"] for hit in expected["hits"]] == ["n2", "n3"]
     get = client.get("/search", params=[("q", "冬季"), ("source", "联合报"), ("source", "人民日报"), ("sort", "-date"),
