@@ -677,6 +677,17 @@ def _partial_query(words: Sequence[str]) -> WordUnion | None:
     return WordUnion(terms, recorded_fields=RANKING_FIELDS) if terms else None
 
 
+def _expanded_query(query: str, synonyms: Synonyms | None, pinyin: bool) -> tuple[Node | None, list[str], Filters]:
+    """:func:`parse_query`, each keyword with its synonyms and (on an index with pinyin) its pinyin readings."""
+    node, notes, filters = parse_query(query)
+    if node is not None and synonyms:
+        node, capped = expand_synonyms(node, synonyms)
+        notes = [*notes, *capped]
+    if node is not None and pinyin:
+        node = expand_pinyin(node)
+    return node, notes, filters
+
+
 def run_search(
     searcher: Any,
     grams: int,
@@ -714,12 +725,7 @@ def run_search(
     unknown = [name for name in facets if name not in FACETS]
     if unknown:
         raise QueryError(f"unknown facet {unknown[0]!r}: use {', '.join(FACETS)}")
-    node, notes, query_filters = parse_query(query)
-    if node is not None and synonyms:
-        node, capped = expand_synonyms(node, synonyms)
-        notes = [*notes, *capped]
-    if node is not None and pinyin:
-        node = expand_pinyin(node)
+    node, notes, query_filters = _expanded_query(query, synonyms, pinyin)
     filters = (filters or Filters()).also(query_filters)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
@@ -1076,12 +1082,7 @@ def explain_query(searcher: Any, grams: int, query: str, synonyms: Synonyms | No
                   pinyin: bool = False) -> QueryPlan:
     """The keywords, their exact grams and synonyms, and the ranking words :func:`run_search` uses,
     with their document frequencies."""
-    node, notes, filters = parse_query(query)
-    if node is not None and synonyms:
-        node, capped = expand_synonyms(node, synonyms)
-        notes = [*notes, *capped]
-    if node is not None and pinyin:
-        node = expand_pinyin(node)
+    node, notes, filters = _expanded_query(query, synonyms, pinyin)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
     plans = [

@@ -28,7 +28,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from importlib import resources
-from pathlib import Path
 from typing import Any, TypeVar
 
 from .documents import Article
@@ -283,7 +282,7 @@ class _Service:
         return _json({"status": "ok"})
 
     async def openapi(self, _request: Request) -> Response:
-        return _json(openapi_document())
+        return FileResponse(_web_file("openapi.json"), media_type="application/json")
 
     async def page(self, _request: Request) -> Response:
         return FileResponse(_web_file("index.html"), headers=_PAGE_HEADERS)
@@ -432,12 +431,3 @@ if Starlette is not None:
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
-
-
-# --------------------------------------------------------------------------
-# OpenAPI
-
-
-def openapi_document() -> dict[str, Any]:
-    """The API's OpenAPI 3.1 description (``GET /openapi.json``)."""
-    return json.loads((Path(_web_file("openapi.json"))).read_text(encoding="utf-8"))
