@@ -124,3 +124,15 @@ class IndexWriteError(SearchkitError):
 
     exit_code = EXIT_REFUSED
     http_status = 507
+
+
+class ShardUnavailableError(SearchkitError):
+    """A shard of a sharded index could not be reached or read (its worker is gone,
+    its directory is missing). The message names the shard."""
+
+    exit_code = EXIT_INDEX
+    http_status = 503
+
+
+class DistributedExtraError(SearchkitError):
+    """A sharded index needs the ``distributed`` extra (Dask), which is not installed."""
