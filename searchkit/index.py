@@ -27,12 +27,15 @@ from .engine import (
     ExactID,
     PreparedField,
     RankingWordsField,
+    Statistics,
     Store,
     column_values,
     damaged_message,
+    local_statistics,
     meta_extras,
     recorded_settings,
     recorded_words,
+    statistics_searcher,
 )
 from .errors import ArticleNotFoundError, EmptySourceError, IndexVersionError, ReaderError, SearchkitError
 from .synonyms import Synonyms, SynonymsReport, read_rules
@@ -44,9 +47,12 @@ from .query import (
     article_highlights,
     explain_query,
     has_filter_terms as _has_filter_terms,
+    SearchPart,
     paragraphs_holding,
     parse_query,
     run_search,
+    search_part,
+    statistics_keys,
 )
 from .writing import DEFAULT_BATCH_SIZE, IndexWriter, default_workers
 
@@ -519,12 +525,51 @@ class SearchIndex:
         With ``synonyms`` (the default), each keyword also matches its
         synonyms in the index's list (:meth:`set_synonyms`).
         """
+        options = self._search_options(query, limit=limit, offset=offset, level=level, sort=sort, facets=facets,
+                                       source=source, author=author, tag=tag, date_from=date_from, date_to=date_to,
+                                       max_chars=max_chars, synonyms=synonyms)
+        return run_search(self.searcher(), self.settings.grams, query, **options)
+
+    def _search_options(self, query: str, *, limit: int = 10, offset: int = 0, level: str = "article",
+                        sort: str = "relevance", facets: Sequence[str] = (), source: Sequence[str] | str = (),
+                        author: Sequence[str] | str = (), tag: Sequence[str] | str = (), date_from: str | None = None,
+                        date_to: str | None = None, max_chars: int = 120, synonyms: bool = True) -> dict[str, Any]:
+        """:meth:`search`'s options as :func:`run_search` takes them (metadata checked where they need it)."""
         filters = Filters.of(source=source, author=author, tag=tag, date_from=date_from, date_to=date_to)
         if filters or facets or sort != "relevance" or _has_filter_terms(query):
             self._require_metadata()
-        return run_search(self.searcher(), self.settings.grams, query, limit=limit, offset=offset, level=level,
-                          sort=sort, facets=facets, filters=filters, max_chars=max_chars,
-                          synonyms=self._synonym_table() if synonyms else None, pinyin=self.settings.pinyin)
+        return {"limit": limit, "offset": offset, "level": level, "sort": sort, "facets": facets, "filters": filters,
+                "max_chars": max_chars, "synonyms": self._synonym_table() if synonyms else None,
+                "pinyin": self.settings.pinyin}
+
+    # -- as a shard of a sharded index (searchkit.fanout asks; each call is one round of a search)
+
+    def term_statistics(self, query: str | None, keys: Iterable[tuple[str, bytes]] = (), *,
+                        synonyms: bool = True) -> Statistics:
+        """This index's counts for scoring: documents, field lengths, and the frequencies of the terms
+        a search of ``query`` reads (see :func:`statistics_keys`) and of ``keys``."""
+        searcher = self.searcher()
+        wanted = list(keys)
+        if query is not None:
+            table = self._synonym_table() if synonyms else None
+            wanted = statistics_keys(searcher, self.settings.grams, query, table, self.settings.pinyin) + wanted
+        return local_statistics(searcher, wanted)
+
+    def search_part(self, query: str, statistics: Statistics, shard: int, fallback: bool | None = None,
+                    **options: Any) -> SearchPart:
+        """This index's part of a search (:meth:`search`'s ``options``) over shards, scored with the
+        shards' summed ``statistics``; ``shard`` is its number (ties go to the lower)."""
+        searcher = statistics_searcher(self.searcher(), statistics)
+        return search_part(searcher, self.settings.grams, query, shard=shard, fallback=fallback,
+                           **self._search_options(query, **options))
+
+    def explain_part(self, query: str, statistics: Statistics, *, synonyms: bool = True
+                     ) -> tuple[QueryPlan, set[tuple[str, bytes]]]:
+        """:meth:`explain` scored with the shards' summed ``statistics``, and the terms they lacked."""
+        searcher = statistics_searcher(self.searcher(), statistics)
+        plan = explain_query(searcher, self.settings.grams, query,
+                             synonyms=self._synonym_table() if synonyms else None, pinyin=self.settings.pinyin)
+        return plan, set(searcher.missing)
 
     def _require_metadata(self) -> None:
         lacking = self.store.segments_without_metadata()

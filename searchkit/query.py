@@ -56,6 +56,11 @@ from .pinyin import describe_units, pinyin_units
 from .synonyms import MAX_ALTERNATIVES, Synonyms
 
 __all__ = [
+    "SearchPart",
+    "add_facet_counts",
+    "facet_table",
+    "search_part",
+    "statistics_keys",
     "Hit",
     "SearchResult",
     "article_highlights",
@@ -70,6 +75,8 @@ __all__ = [
 ]
 
 Spans = list[tuple[int, int]]
+# Facet counts before they are shown: name -> folded value -> spelling -> matches.
+FacetCounts = dict[str, dict[str, dict[str, int]]]
 
 PARTIAL_NOTE = "no result has every keyword; showing partial matches"
 MAX_QUERY_CHARS = 2000
@@ -159,6 +166,7 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)
     offset: int = 0
     facets: dict[str, dict[str, int]] | None = None  # name -> value -> matches (paragraphs or articles)
+    partial_shards: list[str] = field(default_factory=list)  # of a sharded index, those that did not answer
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -174,6 +182,8 @@ class SearchResult:
             data["partial"] = True
         if self.notes:
             data["notes"] = self.notes
+        if self.partial_shards:
+            data["partial_shards"] = self.partial_shards
         return data
 
 
@@ -611,7 +621,7 @@ class Lexicon:
         return frequency
 
     def idf(self, word: str) -> float:
-        documents = max(1, self.reader.doc_count())
+        documents = max(1, self.searcher.doc_count())
         return math.log(1 + documents / (1 + self.doc_frequency(word)))
 
     def main_words(self, text: str) -> list[str]:
@@ -647,7 +657,7 @@ class Lexicon:
         covers is skipped at the price of an unseen word.
         """
         n = len(chunk)
-        documents = max(2, self.reader.doc_count())
+        documents = max(2, self.searcher.doc_count())
         unseen = math.log(0.5 / documents)
         best: list[tuple[float, list[str]]] = [(0.0, [])] + [(-math.inf, [])] * n
         for i in range(n):
@@ -714,6 +724,40 @@ def run_search(
     (an index with pinyin), a keyword that reads as pinyin matches so too,
     after the hits that hold it as typed.
     """
+    part = search_part(searcher, grams, query, limit=limit, offset=offset, level=level, sort=sort, facets=facets,
+                       filters=filters, max_chars=max_chars, synonyms=synonyms, pinyin=pinyin)
+    return SearchResult(query=query, total=part.total, hits=part.hits, partial=part.partial, level=level,
+                        notes=part.notes, offset=offset, facets=None if part.facets is None else facet_table(part.facets))
+
+
+@dataclass
+class SearchPart:
+    """One index's share of a search over several (shards), or the whole of a search over one.
+
+    ``hits`` are rendered in the order of ``keys``, which compare across
+    shards (a tie goes to the lower shard, then the lower document number).
+    With ``rescored`` (partial matches by relevance), the first
+    :data:`RERANK_POOL` (or more) hits of all shards by ``keys`` are then
+    re-ordered by it. ``missing`` are terms the global statistics lacked:
+    the part is to be asked again with them.
+    """
+
+    hits: list[Hit]
+    keys: list[tuple[Any, ...]]
+    total: int
+    partial: bool = False
+    notes: list[str] = field(default_factory=list)
+    facets: FacetCounts | None = None  # (see facet_table)
+    rescored: list[float] | None = None
+    keywords: bool = True  # the query has keywords: where no shard has a hit, ask again with fallback=True
+    missing: set[tuple[str, bytes]] = field(default_factory=set)
+
+
+# A ranked document: its number, its score, and its place in the ordering (shard and number last, for ties).
+Entry = tuple[int, float, tuple[Any, ...]]
+
+
+def _check_options(limit: int, offset: int, level: str, sort: str, facets: Sequence[str]) -> None:
     if level not in LEVELS:
         raise QueryError(f"unknown level {level!r}: use paragraph or article")
     if limit < 1 or limit > MAX_LIMIT:
@@ -725,6 +769,37 @@ def run_search(
     unknown = [name for name in facets if name not in FACETS]
     if unknown:
         raise QueryError(f"unknown facet {unknown[0]!r}: use {', '.join(FACETS)}")
+
+
+def search_part(
+    searcher: Any,
+    grams: int,
+    query: str,
+    *,
+    limit: int = 10,
+    offset: int = 0,
+    level: str = "article",
+    sort: str = "relevance",
+    facets: Sequence[str] = (),
+    filters: Filters | None = None,
+    max_chars: int = 120,
+    synonyms: Synonyms | None = None,
+    pinyin: bool = False,
+    shard: int | None = None,
+    fallback: bool | None = None,
+) -> SearchPart:
+    """:func:`run_search`'s answer on one index; with ``shard`` (its number), that shard's part of it.
+
+    Alone (``shard`` None), the hits are the page ``offset`` to ``offset +
+    limit``, in their final order, and the partial fallback runs when
+    nothing has every keyword. As a shard, the hits are its first ``offset +
+    limit`` (its first :data:`RERANK_POOL` or more, with ``rescored``, for
+    partial matches) for the caller to merge, and ``fallback`` says which
+    search runs: False the exact one only, True the partial one only.
+    """
+    _check_options(limit, offset, level, sort, facets)
+    alone = shard is None
+    tie = 0 if shard is None else shard
     node, notes, query_filters = _expanded_query(query, synonyms, pinyin)
     filters = (filters or Filters()).also(query_filters)
     lexicon = Lexicon(searcher)
@@ -735,64 +810,85 @@ def run_search(
     needles = sorted({text for k in keywords if not k.title for text in (k.text, *k.alternatives)}, key=len, reverse=True)
     allowed = filters.query() if filters else None
     expanded = [k for k in keywords if k.alternatives or k.pinyin]
+    wanted = offset + limit
 
-    if level == "article" and node is not None:
-        results, total, matched = _article_page(searcher, node, grams, allowed, words, limit, offset, sort, expanded)
-    else:
-        if node is None:  # filters only: every paragraph they let through
-            scored = every("kind", "paragraph")
-            if allowed is not None:
-                scored = restricted(scored, allowed)
-            matched = scored
+    entries: list[Entry] = []
+    total = 0
+    matched: Query | None = None
+    fields: dict[int, dict[str, Any]] = {}
+    rescored: list[float] | None = None
+    if fallback is not True:
+        if level == "article" and node is not None:
+            entries, total, matched = _article_page(searcher, node, grams, allowed, words, sort, tie, expanded)
         else:
-            # No kind filter: only paragraph documents have the analyzed fields.
-            required = _filter(node, grams)
-            if allowed is not None:  # inside the ranked filter: its fast path stays
-                required = restricted(required, allowed)
-            ranking = _ranking_terms(words)
-            scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
-            matched = required  # the same documents, unscored: what facets count
-        if expanded and sort == "relevance" and node is not None:
-            results, total = _typed_first_page(searcher, scored, expanded, grams, limit, offset)
-        else:
-            results, total = _page(searcher, scored, limit, offset, level, sort)
+            if node is None:  # filters only: every paragraph they let through
+                scored = every("kind", "paragraph")
+                if allowed is not None:
+                    scored = restricted(scored, allowed)
+                matched = scored
+            else:
+                # No kind filter: only paragraph documents have the analyzed fields.
+                required = _filter(node, grams)
+                if allowed is not None:  # inside the ranked filter: its fast path stays
+                    required = restricted(required, allowed)
+                ranking = _ranking_terms(words)
+                scored = RankedFilter(boosted(required, GRAMS_WEIGHT), ranking) if ranking else required
+                matched = required  # the same documents, unscored: what facets count
+            if expanded and sort == "relevance" and node is not None:
+                entries, total = _typed_first_page(searcher, scored, expanded, grams, tie)
+            else:
+                entries, total, _rescored, fields = _page(searcher, scored, wanted, level, sort, tie)
     partial = False
-    if total == 0 and node is not None:
+    if total == 0 and node is not None and fallback is not False:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
         main = [lexicon.main_words(text) for text in asked]
         fallback_words = [w for found in main for w in lexicon.with_sub_words(found) if w not in QUESTION_WORDS]
         fallback_words = list(dict.fromkeys(fallback_words)) or list(dict.fromkeys(words))
-        fallback, union = _fallback_query(fallback_words, keywords, node, grams)
-        if fallback is not None:
+        partial_query, union = _fallback_query(fallback_words, keywords, node, grams)
+        if partial_query is not None:
             if allowed is not None:
-                fallback = restricted(fallback, allowed)
+                partial_query = restricted(partial_query, allowed)
             core = [w for found in main for w in found if w not in QUESTION_WORDS]
             core = list(dict.fromkeys(core)) or fallback_words
             weights = {w: lexicon.idf(w) for w in core}
 
-            def rerank(found: list[Ranked]) -> list[Ranked]:
-                return _rerank_by_coverage(found, weights, asked)
+            def rerank(found: list[Ranked]) -> list[float]:
+                return _coverage_scores(found, weights, asked)
 
-            results, total = _page(searcher, fallback, limit, offset, level, sort, union=union, rerank=rerank)
-            matched = fallback
+            entries, total, rescored, fields = _page(searcher, partial_query, wanted, level, sort, tie,
+                                                     union=union, rerank=rerank)
+            matched = partial_query
             partial = total > 0
             if partial:
                 notes.append(PARTIAL_NOTE)
                 needles = sorted(set(needles) | set(fallback_words), key=len, reverse=True)
+
+    scores = [score for _docnum, score, _key in entries]
+    if rescored is not None:
+        scores = rescored
+        if alone:  # the pool re-ordered by coverage (a stable sort: equal scores keep their order)
+            order = sorted(range(len(entries)), key=lambda i: -rescored[i])  # type: ignore[index]
+            entries = [entries[i] for i in order]
+            scores = [rescored[i] for i in order]
+    shown = range(offset, min(wanted, len(entries))) if alone else range(len(entries) if rescored else min(wanted, len(entries)))
+    results = [(entries[i][0], fields.get(entries[i][0]) or searcher.stored_fields(entries[i][0]), scores[i]) for i in shown]
     title_needles = sorted({text for k in keywords for text in (k.text, *k.alternatives)}, key=len, reverse=True)
     hits = _hits(searcher, results, needles, title_needles, max_chars, _pinyin_needles(results, keywords))
-    counted = _facets(searcher, matched, "paragraph" if level == "article" and node is not None and not partial else level,
-                      facets) if facets else None
-    return SearchResult(query=query, total=total, hits=hits, partial=partial, level=level, notes=notes,
-                        offset=offset, facets=counted)
+    counted = None
+    if facets:
+        counted = _facets(searcher, matched, "paragraph" if level == "article" and node is not None and not partial
+                          else level, facets) if matched is not None else {name: {} for name in facets}
+    missing = set(getattr(searcher, "missing", ()))
+    return SearchPart(hits=hits, keys=[entries[i][2] for i in shown], total=total, partial=partial, notes=notes,
+                      facets=counted, rescored=None if alone or rescored is None else [scores[i] for i in shown],
+                      keywords=node is not None, missing=missing)
 
 
-def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, words: list[str], limit: int,
-                  offset: int, sort: str, expanded: Sequence[Keyword] = ()
-                  ) -> tuple[list[tuple[int, dict[str, Any], float]], int, Query]:
+def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, words: list[str],
+                  sort: str, tie: int, expanded: Sequence[Keyword] = ()) -> tuple[list[Entry], int, Query]:
     """Articles in which each keyword is in the title or in some paragraph (not
-    necessarily the same one), ranked by their best paragraph; and a query of
-    one paragraph per matched article (for facets).
+    necessarily the same one), ranked by their best paragraph, in order; their
+    number; and a query of one paragraph per matched article (for facets).
 
     A paragraph ranks by the query's words (text and title) and the exact
     keywords it holds; an article whose title alone holds a keyword is
@@ -863,54 +959,52 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     ranking = _ranking_terms(words)
     scored = RankedFilter(required, ranking) if ranking else required
     best = _per_level(searcher, all_matches(searcher, scored), "article")
+    ordered: list[Entry]
     if sort == "relevance" and expanded:
         typed = [holding(as_typed(k), record=False) for k in expanded]
         articles = column_values(searcher, "article_id", [docnum for docnum, _score in best])
         tiers = {docnum: sum(article in held for held in typed) for (docnum, _score), article in zip(best, articles)}
-        ordered = sorted(best, key=lambda item: (-tiers[item[0]], -item[1], item[0]))
+        ordered = sorted(((d, s, (-tiers[d], -s, tie, d)) for d, s in best), key=lambda entry: entry[2])
     elif sort == "relevance":
-        ordered = sorted(best, key=lambda item: (-item[1], item[0]))
+        ordered = sorted(((d, s, (-s, tie, d)) for d, s in best), key=lambda entry: entry[2])
     else:
-        ordered = _by_date(searcher, best, sort)
-    page = ordered[offset:offset + limit]
-    return ([(docnum, searcher.stored_fields(docnum), score) for docnum, score in page], len(ordered),
-            documents([docnum for docnum, _score in best]))
+        ordered = _by_date(searcher, best, sort, tie)
+    return ordered, len(ordered), documents([docnum for docnum, _score in best])
 
 
-def _by_date(searcher: Any, matches: list[tuple[int, float]], sort: str) -> list[tuple[int, float]]:
+def _by_date(searcher: Any, matches: list[tuple[int, float]], sort: str, tie: int) -> list[Entry]:
     """Oldest (``date``) or newest (``-date``) first; on one date, the better match; undated last either way."""
     dates = column_values(searcher, "f_date", [docnum for docnum, _score in matches])
-    dated = [(d[0], docnum, score) for (docnum, score), d in zip(matches, dates) if d]
-    undated = [(docnum, score) for (docnum, score), d in zip(matches, dates) if not d]
-    if sort == "date":
-        dated.sort(key=lambda item: (item[0], -item[2], item[1]))
-    else:
-        dated.sort(key=lambda item: (_descending(item[0]), -item[2], item[1]))
-    undated.sort(key=lambda item: (-item[1], item[0]))
-    return [(docnum, score) for _date, docnum, score in dated] + undated
+    ordered: list[Entry] = []
+    for (docnum, score), date in zip(matches, dates):
+        if date:
+            when = date[0] if sort == "date" else _descending(date[0])
+            ordered.append((docnum, score, (0, when, -score, tie, docnum)))
+        else:
+            ordered.append((docnum, score, (1, -score, tie, docnum)))
+    ordered.sort(key=lambda entry: entry[2])
+    return ordered
 
 
-def _page(searcher: Any, q: Query, limit: int, offset: int, level: str, sort: str,
-          union: WordUnion | None = None, rerank: Any = None) -> tuple[list[tuple[int, dict[str, Any], float]], int]:
-    """The hits ``offset`` to ``offset + limit`` as (document number, stored fields, score), and the total."""
+def _page(searcher: Any, q: Query, wanted: int, level: str, sort: str, tie: int, union: WordUnion | None = None,
+          rerank: Any = None) -> tuple[list[Entry], int, list[float] | None, dict[int, dict[str, Any]]]:
+    """The first ``wanted`` hits in order (at least :data:`RERANK_POOL` with ``rerank``), the total,
+    ``rerank``'s scores of those hits, and the stored fields read on the way."""
     if sort == "relevance":
-        wanted = offset + limit
         found, total = collect(searcher, q, max(wanted, RERANK_POOL) if rerank else wanted, level, union=union)
-        if rerank:
-            found = rerank(found)
-        return [(docnum, fields, score) for docnum, fields, score, _matched in found[offset:wanted]], total
-    ordered = _by_date(searcher, _per_level(searcher, all_matches(searcher, q), level), sort)
-    return [(docnum, searcher.stored_fields(docnum), score) for docnum, score in ordered[offset:offset + limit]], len(ordered)
+        entries = [(docnum, score, (-score, tie, docnum)) for docnum, _fields, score, _matched in found]
+        return entries, total, rerank(found) if rerank else None, {docnum: fields for docnum, fields, _s, _m in found}
+    ordered = _by_date(searcher, _per_level(searcher, all_matches(searcher, q), level), sort, tie)
+    return ordered, len(ordered), None, {}
 
 
-def _typed_first_page(searcher: Any, q: Query, expanded: Sequence[Keyword], grams: int, limit: int,
-                      offset: int) -> tuple[list[tuple[int, dict[str, Any], float]], int]:
+def _typed_first_page(searcher: Any, q: Query, expanded: Sequence[Keyword], grams: int, tie: int) -> tuple[list[Entry], int]:
     """Paragraphs by relevance, those holding more of the ``expanded`` keywords as typed (not only a synonym) first."""
     typed = [searcher.docs_for_query(exact_query(as_typed(k), grams)) for k in expanded]
     held = [found if isinstance(found, set) else set(found) for found in typed]
-    ordered = sorted(all_matches(searcher, q), key=lambda item: (-sum(item[0] in h for h in held), -item[1], item[0]))
-    page = ordered[offset:offset + limit]
-    return [(docnum, searcher.stored_fields(docnum), score) for docnum, score in page], len(ordered)
+    ordered = sorted(((d, s, (-sum(d in h for h in held), -s, tie, d)) for d, s in all_matches(searcher, q)),
+                     key=lambda entry: entry[2])
+    return ordered, len(ordered)
 
 
 def _descending(date: str) -> tuple[int, ...]:
@@ -968,19 +1062,18 @@ def _hits(searcher: Any, results: list[tuple[int, dict[str, Any], float]], needl
     return hits
 
 
-def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> dict[str, dict[str, int]]:
-    """How many matches (paragraphs, or articles) hold each value, over every match of ``q``."""
+def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> FacetCounts:
+    """How many matches (paragraphs, or articles) hold each value, over every match of ``q``, per spelling."""
     docnums = matching(searcher, q)
     if level == "article":
         first: dict[str, int] = {}
         for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):
             first.setdefault(article_id, docnum)
         docnums = sorted(first.values())
-    counted: dict[str, dict[str, int]] = {}
+    counted: FacetCounts = {}
     for name in names:
         field = {"source": "f_source", "author": "f_author", "tag": "f_tag"}.get(name, "f_date")
-        counts: dict[str, int] = {}
-        shown: dict[str, str] = {}  # one spelling per folded value: the first seen
+        counts: dict[str, dict[str, int]] = {}
         prefix = {"year": 4, "month": 7}.get(name)  # (counted from the column's bytes)
         for values, held in column_counts(searcher, field, docnums, prefix):
             if name == "year":
@@ -988,18 +1081,42 @@ def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> dict[s
             elif name == "month":
                 values = [values[0][:7]] if values and len(values[0]) >= 7 else []
             for value in dict.fromkeys(values):
-                key = shown.setdefault(analysis.fold(value).strip(), value)
-                counts[key] = counts.get(key, 0) + held
-        counted[name] = dict(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+                spellings = counts.setdefault(analysis.fold(value).strip(), {})
+                spellings[value] = spellings.get(value, 0) + held
+        counted[name] = counts
     return counted
+
+
+def add_facet_counts(counted: Sequence[FacetCounts]) -> FacetCounts:
+    """Facet counts of several indexes (shards) added up."""
+    total: FacetCounts = {}
+    for counts in counted:
+        for name, values in counts.items():
+            into = total.setdefault(name, {})
+            for key, spellings in values.items():
+                kept = into.setdefault(key, {})
+                for spelling, count in spellings.items():
+                    kept[spelling] = kept.get(spelling, 0) + count
+    return total
+
+
+def facet_table(counted: FacetCounts) -> dict[str, dict[str, int]]:
+    """Per facet, each value (values equal once folded are one, shown as most of its matches spell it,
+    then the first in code-point order) with its matches, most first."""
+    shown: dict[str, dict[str, int]] = {}
+    for name, values in counted.items():
+        table = {min(spellings, key=lambda spelling: (-spellings[spelling], spelling)): sum(spellings.values())
+                 for spellings in values.values()}
+        shown[name] = dict(sorted(table.items(), key=lambda item: (-item[1], item[0])))
+    return shown
 
 
 def _bigrams(text: str) -> set[str]:
     return {chunk[i : i + 2] for chunk in re.findall(r"\w+", text) for i in range(len(chunk) - 1)}
 
 
-def _rerank_by_coverage(results: list[Ranked], weights: dict[str, float], asked: Sequence[str]) -> list[Ranked]:
-    """Scale each partial match's score by how much of the question it holds.
+def _coverage_scores(results: list[Ranked], weights: dict[str, float], asked: Sequence[str]) -> list[float]:
+    """Each partial match's score scaled by how much of the question it holds.
 
     Two shares: of the question's words, idf-weighted (holding the one rare
     word counts more than holding the common ones; BM25 alone lets many
@@ -1010,18 +1127,17 @@ def _rerank_by_coverage(results: list[Ranked], weights: dict[str, float], asked:
     """
     total = sum(weights.values())
     if total <= 0:
-        return results
+        return [score for _docnum, _doc, score, _matched in results]
     grams = set().union(*(_bigrams(text) for text in asked))
-    reranked = []
-    for docnum, doc, score, matched in results:
+    scores = []
+    for _docnum, doc, score, matched in results:
         share = sum(weight for word, weight in weights.items() if word in matched) / total
         phrasing = 1.0
         if grams:
             text = analysis.fold(f"{doc.get('title') or ''}\n{doc['text']}")
             phrasing += BIGRAM_WEIGHT * sum(1 for gram in grams if gram in text) / len(grams)
-        reranked.append((docnum, doc, score * share**COVERAGE_POWER * phrasing, matched))
-    reranked.sort(key=lambda item: -item[2])
-    return reranked
+        scores.append(score * share**COVERAGE_POWER * phrasing)
+    return scores
 
 
 def _fallback_query(
@@ -1076,6 +1192,44 @@ class QueryPlan:
             "filters": self.filters,
             "notes": self.notes,
         }
+
+
+def statistics_keys(searcher: Any, grams: int, query: str, synonyms: Synonyms | None = None,
+                    pinyin: bool = False) -> list[tuple[str, bytes]]:
+    """The terms whose document frequencies a search of ``query`` reads (as :func:`search_part`
+    runs it, partial fallback included): every word the lexicon can try, every exact gram.
+
+    A sharded search sums them over the shards first. Terms of pinyin
+    readings are not listed: a search that needs them reports them missing.
+    """
+    node, _notes, _filters = _expanded_query(query, synonyms, pinyin)
+    if node is None:
+        return []
+    schema = searcher.schema
+    texts: dict[str, None] = {}
+    gram_terms: dict[tuple[str, str], None] = {}
+
+    def visit(part: Node) -> None:
+        if isinstance(part, Keyword):
+            for text in (part.text, *part.alternatives):
+                texts[text] = None
+                for title in (False, True):
+                    kind = replace(part, title=title)
+                    for term in keyword_terms(kind, grams, text):
+                        gram_terms[("title_grams" if title else "grams", term)] = None
+            texts[QUESTION_PHRASES.sub(" ", part.text)] = None
+        elif isinstance(part, Not):
+            visit(part.node)
+        else:
+            for child in part.nodes:
+                visit(child)
+
+    visit(node)
+    words = {chunk[i:j] for text in texts for chunk in re.findall(r"\w+", text)
+             for i in range(len(chunk)) for j in range(i + 1, min(len(chunk), i + Lexicon.MAX_WORD) + 1)}
+    keys = [(fieldname, word) for word in sorted(words) for fieldname in RANKING_FIELDS] + list(gram_terms)
+    found = [(fieldname, term_bytes(schema, fieldname, text)) for fieldname, text in keys]
+    return [(fieldname, btext) for fieldname, btext in found if btext is not None]
 
 
 def explain_query(searcher: Any, grams: int, query: str, synonyms: Synonyms | None = None,

@@ -21,6 +21,7 @@ Modules, lowest first:
 * ``matchers``: exact phrases, pinyin phrases, ranking words and ranked filters, a block at a time;
 * ``queries``: combining queries, collecting hits with exact totals;
 * ``store``: one index's Whoosh files, writers under the lock, searchers;
+* ``statistics``: term statistics summed over shards, and searchers that score with them;
 * ``verify``: reading every part of every segment, for ``check``.
 
 Whoosh internals relied on (whoosh-reloaded 2.7.5, pinned for this reason;
@@ -70,6 +71,9 @@ Whoosh internals relied on (whoosh-reloaded 2.7.5, pinned for this reason;
   (``DEFAULT_MATCHER``), ``AndNot``, ``And``, ``Not``, ``Term``,
   ``ConstantScoreQuery`` (subclassed); ``whoosh.scoring.BM25F`` (``_field_B``);
   ``Searcher.search(limit=None)``'s ``top_n`` (every match, for date sorting);
+* ``whoosh.searching.Searcher`` (subclassed: ``_GlobalSearcher``, for a shard
+  scored with every shard's counts; ``_doccount``, ``_ix``, ``ixreader``, and
+  the ``doc_frequency`` it copies from its reader onto itself);
 * ``whoosh.util``: ``numlists.GrowableArray``, ``numeric.byte_to_length``,
   ``filelock.try_for``; ``whoosh.system.pack_ushort``; ``whoosh.fields``
   field types (subclassed) and ``whoosh.formats``.
@@ -115,6 +119,7 @@ from .queries import (
     value_range,
 )
 from .schema import FILTER_FIELDS, ExactID, Prepared, PreparedField
+from .statistics import Statistics, local_statistics, statistics_searcher
 from .store import Store, write_lock
 from .verify import SegmentScan, scan_segments
 from .version import WHOOSH_VERSION, check_whoosh_version
@@ -127,6 +132,6 @@ __all__ = [
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
     "all_matches", "any_term", "column_counts", "column_values", "documents", "encode_ranking_words", "every", "excluding", "existing_directory", "fork_available", "matching", "meta_extras", "meta_problem", "negated", "no_toc_message", "restricted", "value_range",
-    "FILTER_FIELDS",
+    "FILTER_FIELDS", "Statistics", "local_statistics", "statistics_searcher",
     "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock", "writing_to",
 ]

@@ -684,6 +684,11 @@ def cached_doc_frequency(searcher: Any, fieldname: str, btext: bytes) -> int:
     frequency again in each segment.
     """
     parent = searcher.get_parent()
+    table = getattr(parent, "table_frequency", None)  # a searcher with global statistics (engine.statistics)
+    if table is not None:
+        found = table(fieldname, btext)
+        if found is not None:
+            return found  # type: ignore[no-any-return]
     cache = searcher_cache(parent, "_searchkit_frequencies", MAX_CACHED_FREQUENCIES)
     key = (fieldname, btext)
     frequency = cache.get(key)
