@@ -8,11 +8,10 @@ module ties them into one object and is what the CLI talks to.
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -37,23 +36,35 @@ from .engine import (
     recorded_words,
     statistics_searcher,
 )
-from .errors import ArticleNotFoundError, EmptySourceError, IndexVersionError, ReaderError, SearchkitError
-from .synonyms import Synonyms, SynonymsReport, read_rules
+from .errors import ArticleNotFoundError, IndexVersionError, SearchkitError
+from .ingest import (
+    FileRun,
+    IndexReport,
+    ProgressCallback,
+    add_records,
+    files_with_articles,
+    index_files,
+    source_articles,
+    source_hashes,
+)
 from .maintenance import CheckReport, ReindexReport, check_index, check_path, reindex
 from .query import (
     Filters,
     QueryPlan,
+    SearchPart,
     SearchResult,
     article_highlights,
     explain_query,
-    has_filter_terms as _has_filter_terms,
-    SearchPart,
     paragraphs_holding,
     parse_query,
     run_search,
     search_part,
     statistics_keys,
 )
+from .query import (
+    has_filter_terms as _has_filter_terms,
+)
+from .synonyms import Synonyms, SynonymsReport, read_rules
 from .writing import DEFAULT_BATCH_SIZE, IndexWriter, default_workers
 
 __all__ = [
@@ -64,46 +75,6 @@ __all__ = [
 # Indexes built before the storage engine moved pickle their schema's field
 # types under this module's name; these names keep them opening.
 _PICKLED_HERE = (ExactID, PreparedField, RankingWordsField)
-
-
-@dataclass
-class IndexReport:
-    """What an indexing run did, per source file."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    failed: list[tuple[str, str]] = field(default_factory=list)  # (file, message): read or found nothing
-    articles: int = 0
-    paragraphs: int = 0
-    # (file, message) per record skipped: the file's other records were indexed.
-    failed_records: list[tuple[str, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)  # a repeated id: the last record wins
-    moved: list[tuple[str, str]] = field(default_factory=list)  # (old path, new path): same content
-    gone: list[str] = field(default_factory=list)  # indexed files under the folders given, no longer there
-    pruned: list[str] = field(default_factory=list)  # gone files whose articles were removed (--prune)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed and not self.failed_records
-
-    def summary(self) -> str:
-        text = (
-            f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
-            f"{len(self.skipped)} skipped, {len(self.failed)} failed"
-        )
-        if self.moved:
-            text += f", {len(self.moved)} moved"
-        if self.failed_records:
-            files = len({name for name, _message in self.failed_records})
-            text += f", {len(self.failed_records)} failed records in {files} file{'s' if files != 1 else ''}"
-        text += f" ({self.articles} articles, {self.paragraphs} paragraphs written)"
-        if self.gone:
-            text += f"; {len(self.gone)} gone: use --prune to remove their articles"
-        if self.pruned:
-            text += f"; {len(self.pruned)} gone and pruned"
-        return text
 
 
 @dataclass
@@ -142,7 +113,6 @@ class OptimizeReport:
         return text + (f" ({self.dropped} deleted index documents left out)" if self.dropped else "")
 
 
-ProgressCallback = Callable[[str, int], None]
 
 
 class SearchIndex:
@@ -245,26 +215,8 @@ class SearchIndex:
         field, after the records before it are committed. An id given twice
         keeps the last record, with a warning in the report.
         """
-        report = IndexReport()
         workers = default_workers() if workers is None else workers
-        seen: dict[str, str] = {}
-        failure: SearchkitError | None = None
-        with self.writer(batch_size=batch_size, workers=workers) as writer:
-            for number, item in enumerate(articles, 1):
-                where = f"record {number}"
-                try:
-                    article = item if isinstance(item, Article) else Article.from_dict(item, where=where)
-                    article_id = writer.add_article(article)
-                except ReaderError as error:
-                    failure = error
-                    break
-                _note_repeat(report, seen, article_id, where)
-        report.articles = writer.articles_written
-        report.paragraphs = writer.paragraphs_written
-        report.added = report.articles
-        if failure is not None:
-            raise failure
-        return report
+        return add_records(self.writer(batch_size=batch_size, workers=workers), articles)
 
     def add_files(
         self,
@@ -289,132 +241,30 @@ class SearchIndex:
         analysed again. Indexed files under the folders given that are gone
         are reported, and with ``prune`` their articles removed.
         """
-        report = IndexReport()
-        run = _FileRun(self._source_hashes(), self.searcher())
-        plain = [Path(p) for p in paths if str(p) != "-"]
-        missing: list[str] = []
-        file_paths = list(readers.iter_paths(plain, include=include, exclude=exclude, missing=missing))
-        report.failed.extend((name, f"no such file or directory: {name}") for name in missing)
-        use_stdin = any(str(p) == "-" for p in paths)
-        if progress:
-            progress("start", len(file_paths) + int(use_stdin))
+        searcher = self.searcher()  # the index as the run found it
+        run = FileRun(source_hashes(searcher), lambda: files_with_articles(searcher),
+                      lambda source: source_articles(searcher, source))
         workers = default_workers() if workers is None else workers
-        with self.writer(batch_size=batch_size, workers=workers) as writer:
-            if use_stdin:
-                opener = lambda: readers.read_stream(stdin, fmt=fmt)  # noqa: E731
-                self._add_source(writer, report, run, opener, "<stdin>")
-                if progress:
-                    progress("advance", 1)
-            for file_path in file_paths:
-                opener = lambda p=file_path: readers.open_source(p, fmt=fmt)  # noqa: E731
-                self._add_source(writer, report, run, opener, str(file_path))
-                if progress:
-                    progress("advance", 1)
-            folders = [readers.display_name(p).rstrip("/") + "/" for p in plain if p.is_dir()]
-            for name in sorted(run.indexed_files()):
-                if name.startswith(tuple(folders)) and name not in run.moved_from and not os.path.exists(name):
-                    if prune:
-                        writer.replace_source(name)
-                        writer.forget_source(name)
-                        report.pruned.append(name)
-                    else:
-                        report.gone.append(name)
-        report.articles = writer.articles_written
-        report.paragraphs = writer.paragraphs_written
-        return report
+        return index_files(self.writer(batch_size=batch_size, workers=workers), run, paths, fmt=fmt, include=include,
+                           exclude=exclude, stdin=stdin, progress=progress, prune=prune)
 
-    def _add_source(
-        self,
-        writer: IndexWriter,
-        report: IndexReport,
-        run: _FileRun,
-        open_source: Callable[[], Any],
-        display: str,
-    ) -> None:
-        try:
-            source = open_source()
-        except EmptySourceError as exc:
-            report.skipped.append((display, str(exc)))
-            return
-        except ReaderError as exc:
-            report.failed.append((display, str(exc)))
-            return
-        except OSError as exc:
-            report.failed.append((display, f"{display}: cannot read ({exc.strerror or exc})"))
-            return
-        previous = run.known.get(source.name)
-        if previous == source.content_hash:
-            report.unchanged += 1
-            return
-        known_file = previous is not None or source.name in run.files_with_articles()
-        moved_from = None if known_file else run.moved(source.name, source.content_hash)
-        if moved_from is not None:
-            self._move_source(writer, run, moved_from, source.name)
-            writer.finish_source(source.name, source.content_hash)
-            run.known[source.name] = source.content_hash
-            report.moved.append((moved_from, source.name))
-            return
-        count = 0
-        bad: list[tuple[str, str]] = []
-        try:
-            for article in source.articles(bad=lambda error: bad.append((source.name, str(error)))):
-                if count == 0:
-                    # Old articles of this file go only once the new ones read.
-                    writer.replace_source(source.name)
-                article_id = writer.add_article(article, origin=source.name)
-                lines = article.lines
-                _note_repeat(report, run.seen_ids, article_id, f"{source.name}:{lines[0]}" if lines else source.name)
-                count += 1
-        except ReaderError as exc:
-            # What was read stays; no marker, so the next run redoes the file.
-            report.failed_records.extend(bad)
-            report.failed.append((display, str(exc)))
-            return
-        report.failed_records.extend(bad)
-        if count == 0:
-            if not bad:
-                report.skipped.append((display, f"{source.name}: no articles found, skipped"))
-            return
-        if not bad:  # with bad records, no marker: the next run reads the file again and reports them again
-            writer.finish_source(source.name, source.content_hash)
-            run.known[source.name] = source.content_hash
-        if previous is None:  # no record: a new file, or one whose indexing never finished
-            report.added += 1
-        else:
-            report.updated += 1
+    # What a sharded index asks of each shard for an indexing run.
 
-    def _move_source(self, writer: IndexWriter, run: _FileRun, old: str, new: str) -> None:
-        """Give ``old``'s articles to ``new`` (the same content): their ids and file
-        change, their words come from the column of words (jieba is not run again,
-        but for articles from segments written before that column)."""
-        searcher = run.searcher
-        for docnum in list(searcher.document_numbers(kind="article", source=old)):
-            fields = searcher.stored_fields(docnum)
-            old_id = fields["article_id"]
-            paragraphs = sorted(
-                (searcher.stored_fields(n)["ordinal"], n)
-                for n in searcher.document_numbers(kind="paragraph", article_id=old_id)
-            )
-            texts = [searcher.stored_fields(n)["text"] for _ordinal, n in paragraphs]
-            words = [recorded_words(searcher, n) for _ordinal, n in paragraphs]
-            recorded = None
-            if words and all(w is not None for w in words):
-                recorded = [words[0][1], *(w[0] for w in words)]  # type: ignore[index]
-            article = stored_article(fields, texts)
-            article.id = new + old_id[len(old):] if old_id.startswith(old) else old_id
-            writer.add_article(article, origin=new, recorded=recorded)
-        writer.replace_source(old)
-        writer.forget_source(old)
+    def source_hashes(self) -> dict[str, str]:
+        """Each file indexed whole: its path -> its content hash when indexed."""
+        return source_hashes(self.searcher())
 
-    def _source_hashes(self) -> dict[str, str]:
-        searcher = self.searcher()
-        return {
-            fields["source"]: fields["meta"]["hash"]
-            for fields in searcher.documents(kind="source")
-        }
+    def files_with_articles(self) -> frozenset[str]:
+        """The files that articles here came from."""
+        return files_with_articles(self.searcher())
+
+    def source_articles(self, source: str) -> list[tuple[Article, list[list[str]] | None]]:
+        """The articles of the file ``source`` as stored, with the words recorded for them."""
+        return source_articles(self.searcher(), source)
 
     def _indexed_files(self) -> set[str]:
-        return set(self._source_hashes()) | _files_with_articles(self.searcher())
+        searcher = self.searcher()
+        return set(source_hashes(searcher)) | files_with_articles(searcher)
 
     def delete(self, article_id: str) -> None:
         """Delete one article (and its paragraphs)."""
@@ -603,7 +453,7 @@ class SearchIndex:
     def load_synonyms(self, path: str | os.PathLike[str]) -> SynonymsReport:
         """:meth:`set_synonyms` with the lines of the file at ``path`` (UTF-8, GB18030 or Big5),
         naming it in the report. :class:`ReaderError` if it cannot be read (nothing changes)."""
-        return self.set_synonyms(_read_lines(path), where=os.fspath(path))
+        return self.set_synonyms(readers.read_lines(path), where=os.fspath(path))
 
     def clear_synonyms(self) -> int:
         """Remove the index's synonyms; returns how many rules there were."""
@@ -652,7 +502,7 @@ class SearchIndex:
     def load_dictionary(self, path: str | os.PathLike[str]) -> DictionaryReport:
         """:meth:`set_dictionary` with the lines of the file at ``path`` (UTF-8, GB18030 or Big5),
         naming it in the report. :class:`ReaderError` if it cannot be read (nothing changes)."""
-        return self.set_dictionary(_read_lines(path), where=os.fspath(path))
+        return self.set_dictionary(readers.read_lines(path), where=os.fspath(path))
 
     def clear_dictionary(self) -> DictionaryReport:
         """Remove the user dictionary (re-analysing the paragraphs holding its words)."""
@@ -763,7 +613,7 @@ class SearchIndex:
             return None
         try:
             report = self.check()
-        except Exception:  # noqa: BLE001 - a check that fails is a finding too
+        except Exception:
             return damaged_message(self.path, error)
         return None if report.ok else damaged_message(self.path, error)
 
@@ -817,55 +667,3 @@ def analyze(path: str | os.PathLike[str], text: str, *, query: bool = False,
         settings = replace(settings, dictionary="")  # opening the index would refuse it: the plain analyzer
         entries = []
     return analyze_text(text, Segmenter(settings, entries))
-
-
-def _read_lines(path: str | os.PathLike[str]) -> list[str]:
-    """A list file's lines (UTF-8, GB18030 or Big5); :class:`ReaderError` naming it if it cannot be read."""
-    name = os.fspath(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise ReaderError(f"{name}: cannot read ({exc.strerror or exc})") from exc
-    text, _encoding = readers.decode_bytes(data, name)
-    return text.split("\n")
-
-
-def _note_repeat(report: IndexReport, seen: dict[str, str], article_id: str, where: str) -> None:
-    """Warn when ``article_id`` came earlier in this run (the last record wins)."""
-    earlier = seen.get(article_id)
-    if earlier is not None:
-        report.warnings.append(f"{where}: id {article_id!r} repeats {earlier}; the last one is kept")
-    seen[article_id] = where
-
-
-class _FileRun:
-    """What one ``add_files`` run knows: the files indexed before, ids seen, files moved."""
-
-    def __init__(self, known: dict[str, str], searcher: Any) -> None:
-        self.known = known  # file -> content hash, as recorded
-        self.searcher = searcher  # the index as the run found it
-        self.seen_ids: dict[str, str] = {}
-        self.moved_from: set[str] = set()
-        self._gone_by_hash: dict[str, str] | None = None
-
-    def moved(self, name: str, content_hash: str) -> str | None:
-        """The recorded file, now gone, that held this content (``name`` is new), if any."""
-        if self._gone_by_hash is None:
-            self._gone_by_hash = {h: path for path, h in sorted(self.known.items()) if not os.path.exists(path)}
-        old = self._gone_by_hash.pop(content_hash, None)
-        if old is not None:
-            self.moved_from.add(old)
-            del self.known[old]
-        return old
-
-    @functools.cache  # noqa: B019 - one run, one state of the index
-    def files_with_articles(self) -> frozenset[str]:
-        return _files_with_articles(self.searcher)
-
-    def indexed_files(self) -> set[str]:
-        return set(self.known) | self.files_with_articles()
-
-
-def _files_with_articles(searcher: Any) -> frozenset[str]:
-    """Files that articles in the index came from (a file that failed part way has no record, but articles)."""
-    return frozenset(d["source"] for d in searcher.documents(kind="article") if d.get("source"))

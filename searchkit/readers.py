@@ -135,6 +135,7 @@ __all__ = [
     "looks_like_newspaper",
     "open_source",
     "parse_newspaper",
+    "read_lines",
     "read_stream",
 ]
 
@@ -1188,3 +1189,14 @@ def read_stream(stream: BinaryIO, fmt: str = "auto", name: str = STDIN_NAME) -> 
         "jsonl",
         lambda bad: _jsonl_articles(opener, name, stdin, bad),
     )
+
+
+def read_lines(path: str | os.PathLike[str]) -> list[str]:
+    """A list file's lines (UTF-8, GB18030 or Big5); :class:`ReaderError` naming it if it cannot be read."""
+    name = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ReaderError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    text, _encoding = decode_bytes(data, name)
+    return text.split("\n")
