@@ -77,15 +77,20 @@ def _errors() -> Iterator[None]:
 _OPENED: list[Any] = []
 
 
-def _open(ctx: click.Context, create: bool = False, grams: int | None = None, pinyin: bool = False) -> Any:
+def _open(ctx: click.Context, create: bool = False, grams: int | None = None, pinyin: bool = False,
+          **sharding: Any) -> Any:
+    """The index at --index DIR, single or sharded (``sharding``: shards, placement, scheduler, for ``index``)."""
     opts = ctx.obj
     settings = None
     if grams is not None or pinyin:  # the index's own settings but for these (a new index: the defaults)
         settings = SearchIndex.recorded_settings(opts["index"]) or AnalyzerSettings()
         settings = replace(settings, grams=settings.grams if grams is None else grams, pinyin=settings.pinyin or pinyin)
     with _errors():
-        index = SearchIndex(opts["index"], create=create, settings=settings, lock_timeout=opts["lock_timeout"])
+        index = SearchIndex.open(opts["index"], create=create, settings=settings, lock_timeout=opts["lock_timeout"],
+                                 **sharding)
     _OPENED.append(index)
+    if not isinstance(index, SearchIndex):  # sharded: its Dask client and local cluster end with the command
+        ctx.call_on_close(index.close)
     return index
 
 
@@ -192,12 +197,22 @@ def index_option(command: Any) -> Any:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Processes analyzing and writing text (default: CPUs, at most 4; 1 = none besides this one).",
+    help="Processes analyzing and writing text (default: CPUs, at most 4; 1 = none besides this one); "
+    "for a sharded index without --scheduler, the local Dask cluster's workers (default: one per core).",
 )
 @click.option("--grams", type=click.Choice(["1", "2"]), default=None, help=GRAMS_HELP)
 @click.option("--pinyin", is_flag=True, help=PINYIN_HELP)
 @click.option("--prune", is_flag=True,
               help="Remove the articles of files indexed before under the folders given that are gone.")
+@click.option("--shards", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Make (or add to) a sharded index of N shards, written by Dask workers; an existing "
+              "sharded index must have N (it is used without the option too).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="The Dask scheduler (tcp://host:8786) whose workers write the shards; default: a local "
+              "cluster of --workers processes (one per core).")
+@click.option("--placement", type=click.Choice(["shared", "workers"]), default="shared", show_default=True,
+              help="A new sharded index's shards: in DIR (storage every worker sees at the same path), or on "
+              "the workers' own disks (needs --scheduler), each worker serving its shards' searches.")
 @click.pass_context
 def index_command(
     ctx: click.Context,
@@ -210,6 +225,9 @@ def index_command(
     grams: str | None,
     pinyin: bool,
     prune: bool,
+    shards: int | None,
+    scheduler: str | None,
+    placement: str,
 ) -> None:
     """Index files and folders (.txt, .md, .jsonl); - reads stdin.
 
@@ -220,8 +238,19 @@ def index_command(
     are reported (--prune removes their articles). Commits every --batch-size
     articles: killed, it keeps the batches committed so far, and running the
     same command again completes the rest.
+
+    With --shards N (or on a sharded index), the index is N ordinary indexes, each
+    article in the one a hash of its id picks: this process reads the inputs and
+    Dask workers analyse and write the shards' batches side by side. Every other
+    command works on it as on one index.
     """
-    index = _open(ctx, create=True, grams=None if grams is None else int(grams), pinyin=pinyin)
+    if placement == "workers" and scheduler is None:
+        raise SearchkitClickError("--placement workers needs --scheduler ADDRESS: a Dask cluster that outlives "
+                                  "this command holds the shards", EXIT_USAGE)
+    if (scheduler is not None or placement != "shared") and shards is None and not SearchIndex.is_sharded(ctx.obj["index"]):
+        raise SearchkitClickError("--scheduler and --placement are for a sharded index: add --shards N", EXIT_USAGE)
+    sharding = {"shards": shards, "placement": placement, "scheduler": scheduler} if shards or scheduler else {}
+    index = _open(ctx, create=True, grams=None if grams is None else int(grams), pinyin=pinyin, **sharding)
     with _progress() as progress, _errors():
         report = index.add_files(
             list(paths),
@@ -314,6 +343,9 @@ def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
 @search_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (one per line with QUERY -).")
 @click.option("--no-synonyms", "no_synonyms", is_flag=True, help="Keywords match as typed only, not the index's synonyms.")
+@click.option("--allow-partial", is_flag=True,
+              help="A sharded index: when shards cannot be reached, answer from the others (JSON names the "
+              "missing ones in partial_shards) instead of failing.")
 @click.option(
     "--render",
     type=click.Choice(["auto", "color", "plain", "html"]),
@@ -322,7 +354,8 @@ def _search_arguments(options: dict[str, Any]) -> dict[str, Any]:
     help="Highlighting: colour on a terminal, [brackets] otherwise, or HTML <mark>.",
 )
 @click.pass_context
-def search_command(ctx: click.Context, query: str, as_json: bool, render: str, no_synonyms: bool, **options: Any) -> None:
+def search_command(ctx: click.Context, query: str, as_json: bool, render: str, no_synonyms: bool, allow_partial: bool,
+                   **options: Any) -> None:
     """Search; QUERY - reads one query per line from stdin and prints JSON lines.
 
     The query may hold filters (source:新华社 author:卓玛 tag:民生 date:2023-12
@@ -331,7 +364,7 @@ def search_command(ctx: click.Context, query: str, as_json: bool, render: str, n
     the keywords as typed rank first.
     """
     index = _open(ctx)
-    arguments = {**_search_arguments(options), "synonyms": not no_synonyms}
+    arguments = {**_search_arguments(options), "synonyms": not no_synonyms, "allow_partial": allow_partial}
     if query == "-":
         failed = False
         with _errors():
@@ -354,6 +387,8 @@ def search_command(ctx: click.Context, query: str, as_json: bool, render: str, n
         return
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
+    if getattr(result, "partial_shards", None):
+        click.echo(f"note: no answer from {', '.join(result.partial_shards)}: the hits are the other shards'", err=True)
     _print_hits(result, render)
 
 
@@ -444,6 +479,9 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
         _echo_json(stats.to_json())
         return
     click.echo(f"index:          {stats.path}")
+    if stats.shards is not None:
+        where = "in the index directory" if stats.placement == "shared" else "on the workers' own disks"
+        click.echo(f"shards:         {stats.shards} ({where})")
     click.echo(f"articles:       {stats.articles}")
     click.echo(f"paragraphs:     {stats.paragraphs}")
     click.echo(f"source files:   {stats.sources}")

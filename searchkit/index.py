@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import analysis, readers
+from . import analysis, fanout, readers
 from .analysis import AnalyzedToken, AnalyzerSettings, Segmenter, dictionary_hash
 from .dictionary import DictionaryReport, changed_words, entries_of, read_entries
 from .documents import Article, ArticleInfo, stored_article
@@ -64,6 +64,8 @@ from .query import (
 from .query import (
     has_filter_terms as _has_filter_terms,
 )
+from .shards import ShardedIndex, is_sharded
+from .shards import recorded_settings as sharded_settings
 from .synonyms import Synonyms, SynonymsReport, read_rules
 from .writing import DEFAULT_BATCH_SIZE, IndexWriter, default_workers
 
@@ -93,9 +95,15 @@ class IndexStats:
     # written before them (reindex adds them). A segment of article or file
     # records only has no text to answer keywords from, and needs none.
     segments_without_arrays: int = 0
+    # A sharded index: how many shards, and where they are (shared storage or the workers' own disks).
+    shards: int | None = None
+    placement: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        data = self.__dict__.copy()
+        if self.shards is None:
+            del data["shards"], data["placement"]
+        return data
 
 
 @dataclass
@@ -120,7 +128,8 @@ class SearchIndex:
 
     ``SearchIndex(path)`` opens an existing index; ``SearchIndex.create(path)``
     makes one (or opens it if it exists with the same settings);
-    ``SearchIndex.in_memory()`` keeps everything in RAM.
+    ``SearchIndex.in_memory()`` keeps everything in RAM. ``SearchIndex.open(path)``
+    opens either kind: this, or a :class:`~searchkit.shards.ShardedIndex`.
     """
 
     def __init__(
@@ -137,6 +146,8 @@ class SearchIndex:
         self.settings = settings or AnalyzerSettings()
         self.lock_timeout = lock_timeout
         self.path = Path(path) if path is not None else None
+        if self.path is not None and is_sharded(self.path):
+            raise IndexVersionError(f"index at {self.path} is sharded: open it with SearchIndex.open({str(self.path)!r})")
         if _store is not None:
             self.store = _store
         elif self.path is None:
@@ -156,18 +167,68 @@ class SearchIndex:
         return cls(path, create=True, **kwargs)
 
     @classmethod
+    def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        create: bool = False,
+        settings: AnalyzerSettings | None = None,
+        lock_timeout: float = 30.0,
+        shards: int | None = None,
+        placement: str = "shared",
+        scheduler: Any = None,
+    ) -> SearchIndex | ShardedIndex:
+        """The index at ``path``, of either kind: a :class:`ShardedIndex` where ``path`` holds a
+        shard map, else a :class:`SearchIndex` (made if missing, with ``create``).
+
+        With ``shards``, a new index of that many shards is made where ``path`` holds
+        no index (``placement``: ``shared``, in ``path`` itself, or ``workers``, on the
+        disks of the workers of the Dask cluster at ``scheduler``); an existing sharded
+        index must have that many, and a single index is refused.
+        ``scheduler`` (an address, or a ``distributed.Client``) is the Dask cluster that
+        writes; without it a local one is started for each write.
+        """
+        if is_sharded(path):
+            index = ShardedIndex.open(path, index_class=cls, fanout=fanout, lock_timeout=lock_timeout,
+                                      scheduler=scheduler)
+            if shards is not None and shards != index.count:
+                index.close()
+                raise IndexVersionError(
+                    f"index at {path} has {index.count} shard{'s' if index.count != 1 else ''}, not {shards}: "
+                    f"give --shards {index.count}, or leave it out")
+            if settings is not None and settings != index.settings:
+                index.close()
+                raise IndexVersionError(_settings_mismatch(path, index.settings, settings))
+            return index
+        if shards is None:
+            return cls(path, create=create, settings=settings, lock_timeout=lock_timeout)
+        if cls.exists(path):
+            raise IndexVersionError(
+                f"index at {path} is a single index, not sharded: make the sharded one in another directory "
+                "(or leave out --shards to add to this one)")
+        return ShardedIndex.create(path, shards, index_class=cls, fanout=fanout, settings=settings,
+                                   placement=placement, scheduler=scheduler, lock_timeout=lock_timeout)
+
+    @classmethod
     def in_memory(cls, **kwargs: Any) -> SearchIndex:
         settings = kwargs.pop("settings", None) or AnalyzerSettings()
         return cls(None, settings=settings, _store=Store.in_memory(settings), **kwargs)
 
     @staticmethod
     def exists(path: str | os.PathLike[str]) -> bool:
-        """Whether ``path`` holds a searchkit index (of any version; opening checks the rest)."""
-        return (Path(path) / META_FILE).is_file()
+        """Whether ``path`` holds a searchkit index, single or sharded (of any version; opening checks the rest)."""
+        return (Path(path) / META_FILE).is_file() or is_sharded(path)
+
+    @staticmethod
+    def is_sharded(path: str | os.PathLike[str]) -> bool:
+        """Whether ``path`` holds a sharded index (its shard map); :meth:`open` opens it."""
+        return is_sharded(path)
 
     @staticmethod
     def recorded_settings(path: str | os.PathLike[str]) -> AnalyzerSettings | None:
         """The analyzer settings the index at ``path`` was built with, if it records usable ones."""
+        if is_sharded(path):
+            return sharded_settings(path)
         return recorded_settings(Path(path))
 
     @property
@@ -364,6 +425,7 @@ class SearchIndex:
         date_to: str | None = None,
         max_chars: int = 120,
         synonyms: bool = True,
+        allow_partial: bool = False,
     ) -> SearchResult:
         """Ranked hits with highlighted snippets. See :mod:`searchkit.query`.
 
@@ -373,7 +435,8 @@ class SearchIndex:
         every match by ``source``, ``author``, ``tag``, ``year`` or ``month``;
         ``sort`` is ``relevance``, ``date`` or ``-date``; ``offset`` pages.
         With ``synonyms`` (the default), each keyword also matches its
-        synonyms in the index's list (:meth:`set_synonyms`).
+        synonyms in the index's list (:meth:`set_synonyms`). ``allow_partial`` is for a
+        sharded index (:meth:`ShardedIndex.search`); one index has no shard to miss.
         """
         options = self._search_options(query, limit=limit, offset=offset, level=level, sort=sort, facets=facets,
                                        source=source, author=author, tag=tag, date_from=date_from, date_to=date_to,
@@ -578,12 +641,17 @@ class SearchIndex:
 
     @classmethod
     def check_path(cls, path: str | os.PathLike[str], *, settings: AnalyzerSettings | None = None,
-                   postings: bool = True) -> CheckReport:
+                   postings: bool = True, files: bool = True) -> CheckReport:
         """Verify the index at ``path``; an index that cannot be opened is a problem, not an error.
 
-        Raises :class:`IndexNotFoundError` only when there is no index at all.
+        Raises :class:`IndexNotFoundError` only when there is no index at all. Without
+        ``files``, the records of indexed files are not checked against the articles
+        (a shard's files' articles are in every shard: its sharded index checks them).
         """
-        return check_path(Path(path), settings=settings, postings=postings)
+        if is_sharded(path):
+            with cls.open(path) as index:
+                return index.check(postings=postings)
+        return check_path(Path(path), settings=settings, postings=postings, files=files)
 
     @classmethod
     def reindex(cls, path: str | os.PathLike[str], *, settings: AnalyzerSettings | None = None,
@@ -595,8 +663,11 @@ class SearchIndex:
         with an unreadable ``searchkit.json``) as long as Whoosh can read its
         stored fields. The new index is built next to the old one and
         exchanged with it by rename, so an interruption leaves the old one
-        intact. Holds the index's write lock throughout.
+        intact. Holds the index's write lock throughout. A sharded index rebuilds each shard so.
         """
+        if is_sharded(path):
+            with cls.open(path, lock_timeout=lock_timeout) as index:
+                return index.reindex(settings=settings, batch_size=batch_size, workers=workers)
         if settings is None:  # this searchkit's analyzer, with the index's own choice of grams and pinyin
             recorded = recorded_settings(Path(path)) or AnalyzerSettings()
             settings = AnalyzerSettings(grams=recorded.grams, pinyin=recorded.pinyin)
@@ -658,8 +729,11 @@ def analyze(path: str | os.PathLike[str], text: str, *, query: bool = False,
     """
     if query:
         parse_query(text)
-        with SearchIndex(path, lock_timeout=lock_timeout) as index:
+        with SearchIndex.open(path, lock_timeout=lock_timeout) as index:
             return index.explain(text)
+    if is_sharded(path):
+        with SearchIndex.open(path, lock_timeout=lock_timeout) as index:
+            return index.analyze(text)  # type: ignore[no-any-return]
     settings = recorded_settings(Path(path)) or AnalyzerSettings()
     lines = meta_extras(Path(path)).get("dictionary") if settings.dictionary else None
     entries = entries_of([line for line in lines if isinstance(line, str)]) if isinstance(lines, list) else []
@@ -667,3 +741,14 @@ def analyze(path: str | os.PathLike[str], text: str, *, query: bool = False,
         settings = replace(settings, dictionary="")  # opening the index would refuse it: the plain analyzer
         entries = []
     return analyze_text(text, Segmenter(settings, entries))
+
+
+def _settings_mismatch(path: str | os.PathLike[str], recorded: AnalyzerSettings, wanted: AnalyzerSettings) -> str:
+    """Why a sharded index cannot be opened with ``wanted`` settings, and what to do."""
+    if replace(recorded, grams=wanted.grams) == wanted:
+        return (f"index at {path} was built with grams={recorded.grams}: "
+                f"rebuild it with `searchkit --index {path} reindex --grams {wanted.grams}` to change that")
+    if replace(recorded, pinyin=wanted.pinyin) == wanted and wanted.pinyin:
+        return f"index at {path} was built without pinyin: add it with `searchkit --index {path} reindex --pinyin`"
+    return (f"index at {path} was built with other analyzer settings ({recorded.to_dict()}): "
+            f"open it with those settings or rebuild it with `searchkit --index {path} reindex`")

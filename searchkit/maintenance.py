@@ -32,10 +32,10 @@ from .engine import (
     write_lock,
     writing_to,
 )
-from .errors import SearchkitError, CorruptIndexError
+from .errors import CorruptIndexError, SearchkitError
 from .writing import IndexWriter
 
-__all__ = ["CheckReport", "ReindexReport", "check_index", "check_path", "reindex"]
+__all__ = ["CheckReport", "ReindexReport", "check_index", "check_path", "file_counts", "file_findings", "reindex"]
 
 MAX_LISTED = 20  # problems of one kind listed one by one; the rest are counted
 
@@ -103,7 +103,10 @@ class _Problems:
                 self.report.problems.append(f"... and {count - MAX_LISTED} more {kind} problems")
 
 
-def check_path(path: Path, settings: AnalyzerSettings | None = None, postings: bool = True) -> CheckReport:
+def check_path(path: Path, settings: AnalyzerSettings | None = None, postings: bool = True,
+               files: bool = True) -> CheckReport:
+    """Check the index at ``path``; without ``files``, not its records of indexed files against
+    its articles (a shard of a sharded index: see :func:`file_findings`)."""
     settings = settings or recorded_settings(path) or AnalyzerSettings()
     existing_directory(path)
     report = CheckReport(path=str(path))
@@ -119,7 +122,7 @@ def check_path(path: Path, settings: AnalyzerSettings | None = None, postings: b
     except Exception as exc:  # noqa: BLE001 - any failure is the finding
         report.problems.append(no_toc_message(path, exc))
         return report
-    return _check_store(store, report, postings)
+    return _check_store(store, report, postings, files)
 
 
 def check_index(store: Store, postings: bool = True) -> CheckReport:
@@ -127,7 +130,43 @@ def check_index(store: Store, postings: bool = True) -> CheckReport:
     return _check_store(store, report, postings)
 
 
-def _check_store(store: Store, report: CheckReport, postings: bool) -> CheckReport:
+def file_counts(path: Path) -> tuple[Counter[str], Counter[str]]:
+    """The index's records of indexed files (how many per file) and its articles per file."""
+    store = Store.open_unchecked(path, recorded_settings(path) or AnalyzerSettings())
+    reader = store.reader()
+    try:
+        markers: Counter[str] = Counter()
+        with_articles: Counter[str] = Counter()
+        for _docnum, fields in reader.iter_docs():
+            if fields.get("kind") == "source" and fields.get("source"):
+                markers[fields["source"]] += 1
+            elif fields.get("kind") == "article" and fields.get("source"):
+                with_articles[fields["source"]] += 1
+        return markers, with_articles
+    finally:
+        reader.close()
+
+
+def file_findings(markers: Counter[str], with_articles: Counter[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    """Problems ((kind, message)) and notes from the records of indexed files and the articles per file."""
+    problems = []
+    for source, count in markers.items():
+        if count > 1:
+            problems.append(("source", f"file {source} is recorded {count} times as indexed"))
+        if not with_articles.get(source):
+            problems.append(("source", f"file {source} is recorded as indexed but has no articles"))
+    notes = []
+    unfinished = [s for s in with_articles if s not in markers]
+    if unfinished:
+        articles = sum(with_articles[s] for s in unfinished)
+        notes.append(
+            f"{articles} articles from {len(unfinished)} files whose indexing did not finish "
+            "(an interrupted run or a failed file): index those files again"
+        )
+    return problems, notes
+
+
+def _check_store(store: Store, report: CheckReport, postings: bool, files: bool = True) -> CheckReport:
     problems = _Problems(report)
     expected: dict[str, int] = {}  # article id -> paragraph count in its meta
     origins: dict[str, str | None] = {}
@@ -152,19 +191,11 @@ def _check_store(store: Store, report: CheckReport, postings: bool) -> CheckRepo
                 "paragraph",
                 f"article {article_id!r} should have paragraphs 0..{count - 1}, has {_ordinals_text(found)}",
             )
-    with_articles = Counter(origin for origin in origins.values() if origin)
-    for source, count in markers.items():
-        if count > 1:
-            problems.add("source", f"file {source} is recorded {count} times as indexed")
-        if not with_articles.get(source):
-            problems.add("source", f"file {source} is recorded as indexed but has no articles")
-    unfinished = [s for s in with_articles if s not in markers]
-    if unfinished:
-        articles = sum(with_articles[s] for s in unfinished)
-        report.notes.append(
-            f"{articles} articles from {len(unfinished)} files whose indexing did not finish "
-            "(an interrupted run or a failed file): index those files again"
-        )
+    if files:
+        found, notes = file_findings(markers, Counter(origin for origin in origins.values() if origin))
+        for kind, message in found:
+            problems.add(kind, message)
+        report.notes.extend(notes)
     problems.finish()
     return report
 
