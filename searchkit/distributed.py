@@ -65,7 +65,7 @@ class Cluster:
         if scheduler is None:
             self.address = "a local cluster"
             self._local = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
+                                       dashboard_address="127.0.0.1:0")
             self.client = Client(self._local)
         elif isinstance(scheduler, str):
             self.address = scheduler
