@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -158,13 +159,25 @@ def create_shard(creator: Callable[[str], Any], path: str) -> str:
     return path
 
 
-class BatchRunner:
-    """Runs each shard's batches as Dask tasks; ``targets[n]`` is shard n's (path, worker or None).
+@dataclass
+class _Ticket:
+    """A batch sent: its shard and operations (kept to send it again), the task, and the worker's address."""
 
-    With a worker, its batches run there only; a worker gone longer than
-    :data:`WORKER_GONE_GRACE` while one of its batches waits stops the run
-    with :class:`ShardUnavailableError`. Without, any worker runs them, and a
-    batch whose worker died is run again on another (Dask's own retry).
+    shard: int
+    operations: list[tuple[Any, ...]]
+    future: Any = None
+    address: str | None = None
+
+
+class BatchRunner:
+    """Runs each shard's batches as Dask tasks; ``targets[n]`` is shard n's (path, worker name or None).
+
+    Without a worker, any worker runs a batch, and a batch whose worker died is
+    run again on another (Dask's own retry). With one, its batches run on that
+    worker only: restarted (a new address under the same name), the batch is
+    sent again; gone longer than :data:`WORKER_GONE_GRACE`, the run stops with
+    :class:`ShardUnavailableError`. Running a batch twice leaves the shard as
+    once (see :func:`apply_batch`).
     """
 
     def __init__(self, connect: Callable[[], Cluster], opener: Callable[[str], Any],
@@ -175,7 +188,8 @@ class BatchRunner:
         self.opener = opener
         self.targets = list(targets)
         self._missing_since: dict[Any, float] = {}
-        self._futures: dict[Any, int] = {}
+        self._tickets: dict[int, _Ticket] = {}
+        self._next = 0
 
     @property
     def cluster(self) -> Cluster:
@@ -185,64 +199,92 @@ class BatchRunner:
             self._cluster.wait_for_workers()
         return self._cluster
 
-    def submit(self, shard: int, operations: list[tuple[Any, ...]]) -> Any:
-        path, worker = self.targets[shard]
-        placement = {} if worker is None else {"workers": [worker], "allow_other_workers": False}
-        future = self.cluster.client.submit(apply_batch, self.opener, path, operations, pure=False, **placement)
-        self._futures[future] = shard
-        return future
+    def submit(self, shard: int, operations: list[tuple[Any, ...]]) -> int:
+        """Send a batch; a ticket for :meth:`wait` and :meth:`result`."""
+        self._next += 1
+        ticket = self._tickets[self._next] = _Ticket(shard, operations)
+        self._send(ticket)
+        return self._next
 
-    def wait(self, futures: Iterable[Any], timeout: float = 2.0) -> list[Any]:
-        """Those of ``futures`` that finished, waiting up to ``timeout`` seconds for one."""
+    def _send(self, ticket: _Ticket) -> None:
+        path, worker = self.targets[ticket.shard]
+        placement: dict[str, Any] = {}
+        if worker is not None:
+            ticket.address = self._addresses().get(worker)
+            if ticket.address is None:
+                return  # sent when the worker is back (see _check_workers)
+            placement = {"workers": [ticket.address], "allow_other_workers": False}
+        ticket.future = self.cluster.client.submit(apply_batch, self.opener, path, ticket.operations, pure=False,
+                                                   **placement)
+
+    def _addresses(self) -> dict[Any, str]:
+        """Worker name -> its address now."""
+        return {info.get("name"): address for address, info in self.cluster.client.scheduler_info()["workers"].items()}
+
+    def wait(self, tickets: Iterable[int], timeout: float = 2.0) -> list[int]:
+        """Those of ``tickets`` whose batch finished, waiting up to ``timeout`` seconds for one."""
         from distributed import wait
 
-        futures = list(futures)
-        done, _pending = wait(futures, timeout=timeout, return_when="FIRST_COMPLETED")
+        tickets = list(tickets)
+        futures = {self._tickets[t].future: t for t in tickets if self._tickets[t].future is not None}
+        done: set[Any] = set()
+        if futures:
+            try:
+                done, _pending = wait(list(futures), timeout=timeout, return_when="FIRST_COMPLETED")
+            except TimeoutError:
+                done = set()
+        else:
+            time.sleep(timeout)
         if not done:
-            self._check_workers(futures)
-        return list(done)
+            self._check_workers(tickets)
+        return [futures[future] for future in done]
 
-    def result(self, future: Any) -> tuple[int, int]:
+    def result(self, ticket: int) -> tuple[int, int]:
         """The batch's (articles, paragraphs); its error if it failed, in one line."""
         from distributed import KilledWorker
 
-        shard = self._futures.pop(future, None)
+        sent = self._tickets.pop(ticket)
         try:
-            return future.result()  # type: ignore[no-any-return]
+            return sent.future.result()  # type: ignore[no-any-return]
         except SearchkitError:
             raise
         except KilledWorker:
             raise ShardUnavailableError(
-                f"shard {shard}: the workers writing one of its batches kept dying: run the same command again "
+                f"shard {sent.shard}: the workers writing one of its batches kept dying: run the same command again "
                 "(what was committed stays)") from None
         except (OSError, TimeoutError) as error:
-            raise ShardUnavailableError(f"shard {shard}: the Dask cluster at {self.cluster.address} was lost "
+            raise ShardUnavailableError(f"shard {sent.shard}: the Dask cluster at {self.cluster.address} was lost "
                                         f"({_reason(error)}): run the same command again") from None
 
-    def cancel(self, futures: Iterable[Any]) -> None:
-        futures = list(futures)
-        for future in futures:
-            self._futures.pop(future, None)
+    def cancel(self, tickets: Iterable[int]) -> None:
+        futures = [sent.future for sent in (self._tickets.pop(t, None) for t in tickets) if sent and sent.future]
         if futures:
             with contextlib.suppress(Exception):  # a cluster already gone has nothing to cancel
                 self.cluster.client.cancel(futures)
 
-    def _check_workers(self, futures: list[Any]) -> None:
-        names = set(self.cluster.worker_names())
+    def _check_workers(self, tickets: list[int]) -> None:
+        """Send again the batches of a worker restarted; stop when one has been gone too long."""
+        pinned = [self._tickets[t] for t in tickets if self.targets[self._tickets[t].shard][1] is not None]
+        if not pinned:
+            return
+        addresses = self._addresses()
         now = time.monotonic()
-        for future in futures:
-            shard = self._futures.get(future)
-            worker = None if shard is None else self.targets[shard][1]
-            if worker is None:
+        for sent in pinned:
+            worker = self.targets[sent.shard][1]
+            address = addresses.get(worker)
+            if address is None:
+                since = self._missing_since.setdefault(worker, now)
+                if now - since > WORKER_GONE_GRACE:
+                    raise ShardUnavailableError(
+                        f"shard {sent.shard}: its worker {worker!r} left the Dask cluster at {self.cluster.address} "
+                        "during indexing: start it again and run the same command (what was committed stays)")
                 continue
-            if worker in names:
-                self._missing_since.pop(worker, None)
-                continue
-            since = self._missing_since.setdefault(worker, now)
-            if now - since > WORKER_GONE_GRACE:
-                raise ShardUnavailableError(
-                    f"shard {shard}: its worker {worker!r} left the Dask cluster at {self.cluster.address} during "
-                    "indexing: start it again and run the same command (what was committed stays)")
+            self._missing_since.pop(worker, None)
+            if address != sent.address:  # restarted: the task waits for an address that is gone
+                if sent.future is not None:
+                    with contextlib.suppress(Exception):
+                        self.cluster.client.cancel([sent.future])
+                self._send(sent)
 
 
 # --------------------------------------------------------------------------
