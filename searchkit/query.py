@@ -709,21 +709,7 @@ def _expanded_query(query: str, synonyms: Synonyms | None, pinyin: bool) -> tupl
     return node, notes, filters
 
 
-def run_search(
-    searcher: Any,
-    grams: int,
-    query: str,
-    *,
-    limit: int = 10,
-    offset: int = 0,
-    level: str = "article",
-    sort: str = "relevance",
-    facets: Sequence[str] = (),
-    filters: Filters | None = None,
-    max_chars: int = 120,
-    synonyms: Synonyms | None = None,
-    pinyin: bool = False,
-) -> SearchResult:
+def run_search(searcher: Any, grams: int, query: str, **options: Any) -> SearchResult:
     """Ranked hits of ``query`` on the index ``searcher`` reads (of the given ``grams`` setting).
 
     ``offset`` skips that many hits (``total`` counts them all); ``sort`` is
@@ -733,12 +719,14 @@ def run_search(
     With ``synonyms``, each keyword matches any of its synonyms too; by
     relevance, hits holding more keywords as typed come first. With ``pinyin``
     (an index with pinyin), a keyword that reads as pinyin matches so too,
-    after the hits that hold it as typed.
+    after the hits that hold it as typed. ``options`` are :func:`search_part`'s:
+    ``limit``, ``offset``, ``level``, ``sort``, ``facets``, ``filters``,
+    ``max_chars``, ``synonyms`` and ``pinyin``.
     """
-    part = search_part(searcher, grams, query, limit=limit, offset=offset, level=level, sort=sort, facets=facets,
-                       filters=filters, max_chars=max_chars, synonyms=synonyms, pinyin=pinyin)
-    return SearchResult(query=query, total=part.total, hits=part.hits, partial=part.partial, level=level,
-                        notes=part.notes, offset=offset, facets=None if part.facets is None else facet_table(part.facets))
+    part = search_part(searcher, grams, query, **options)
+    return SearchResult(query=query, total=part.total, hits=part.hits, partial=part.partial,
+                        level=options.get("level", "article"), notes=part.notes, offset=options.get("offset", 0),
+                        facets=None if part.facets is None else facet_table(part.facets))
 
 
 @dataclass
