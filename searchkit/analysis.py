@@ -171,6 +171,57 @@ def _t2s_chars() -> dict[str, str]:
     return _t2s_table
 
 
+PHRASE_VARIANTS_FILE = "phrase_variants.txt"  # made by scripts/make_phrase_variants.py
+_variants_lock = threading.Lock()
+_variants: tuple[dict[str, tuple[str, ...]], re.Pattern[str] | None] | None = None
+
+
+def _phrase_variants() -> tuple[dict[str, tuple[str, ...]], re.Pattern[str] | None]:
+    """The packaged pairs, both ways (phrase -> its other spellings), and a pattern finding any of them."""
+    global _variants
+    if _variants is None:
+        with _variants_lock:
+            if _variants is None:
+                from importlib import resources
+
+                table: dict[str, tuple[str, ...]] = {}
+                text = resources.files(__package__).joinpath(PHRASE_VARIANTS_FILE).read_text(encoding="utf-8")
+                for line in text.splitlines():
+                    if line and not line.startswith("#"):
+                        one, other = line.split("\t")
+                        table[one] = (*table.get(one, ()), other)
+                        table[other] = (*table.get(other, ()), one)
+                longest_first = sorted(table, key=lambda phrase: (-len(phrase), phrase))
+                pattern = re.compile("|".join(map(re.escape, longest_first))) if table else None
+                _variants = (table, pattern)
+    return _variants
+
+
+def phrase_variants(text: str) -> list[str]:
+    """``text`` (normalized) with phrases that traditional and simplified writers spell apart
+    (计划 and 計畫, folded 计画; 了解 and 瞭解) spelt the other way: one text per alternative
+    spelling, of the same length; none when it holds no such phrase.
+
+    Per-character folding keeps offsets exact but cannot see phrases: the
+    ranking adds the words of these texts to the query's, as one word each.
+    """
+    table, pattern = _phrase_variants()
+    if pattern is None:
+        return []
+    found = list(pattern.finditer(text))
+    if not found:
+        return []
+    texts = []
+    for choice in range(max(len(table[match.group()]) for match in found)):
+        parts, end = [], 0
+        for match in found:
+            spellings = table[match.group()]
+            parts += [text[end:match.start()], spellings[min(choice, len(spellings) - 1)]]
+            end = match.end()
+        texts.append("".join(parts) + text[end:])
+    return texts
+
+
 class _FoldTable(dict):  # type: ignore[type-arg]
     """``str.translate`` table that folds characters on first sight."""
 

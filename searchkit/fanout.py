@@ -21,7 +21,7 @@ paragraph, whether each keyword is in it) is decided within one shard.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .engine import Statistics
 from .errors import ShardUnavailableError
@@ -33,7 +33,9 @@ from .query import (
     add_facet_counts,
     facet_table,
 )
-from .shards import Shard
+
+if TYPE_CHECKING:  # (shards uses this module: no import back)
+    from .shards import Shard
 
 __all__ = ["explain_shards", "search_shards"]
 

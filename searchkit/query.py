@@ -676,6 +676,17 @@ class Lexicon:
         return best[n][1]
 
 
+def _ranking_words(lexicon: Lexicon, keywords: Sequence[Keyword]) -> list[str]:
+    """The words the text keywords rank by: the lexicon's split of each, then of its synonyms and of
+    its phrases spelt the other script's way (计划 and 计画), once each."""
+    words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
+    others = [text for k in keywords if not k.title for text in k.alternatives]
+    others += [variant for k in keywords if not k.title for text in (k.text, *k.alternatives)
+               for variant in analysis.phrase_variants(text)]
+    words += list(dict.fromkeys(w for text in others for w in lexicon.segment(text) if w not in words))
+    return words
+
+
 def _ranking_terms(words: Sequence[str]) -> list[tuple[str, str, float]]:
     """(field, word, boost): each word in paragraph text, and in the title, boosted."""
     return [term for word in words for term in (("words", word, 1.0), ("title_words", word, TITLE_BOOST))]
@@ -698,21 +709,7 @@ def _expanded_query(query: str, synonyms: Synonyms | None, pinyin: bool) -> tupl
     return node, notes, filters
 
 
-def run_search(
-    searcher: Any,
-    grams: int,
-    query: str,
-    *,
-    limit: int = 10,
-    offset: int = 0,
-    level: str = "article",
-    sort: str = "relevance",
-    facets: Sequence[str] = (),
-    filters: Filters | None = None,
-    max_chars: int = 120,
-    synonyms: Synonyms | None = None,
-    pinyin: bool = False,
-) -> SearchResult:
+def run_search(searcher: Any, grams: int, query: str, **options: Any) -> SearchResult:
     """Ranked hits of ``query`` on the index ``searcher`` reads (of the given ``grams`` setting).
 
     ``offset`` skips that many hits (``total`` counts them all); ``sort`` is
@@ -722,12 +719,14 @@ def run_search(
     With ``synonyms``, each keyword matches any of its synonyms too; by
     relevance, hits holding more keywords as typed come first. With ``pinyin``
     (an index with pinyin), a keyword that reads as pinyin matches so too,
-    after the hits that hold it as typed.
+    after the hits that hold it as typed. ``options`` are :func:`search_part`'s:
+    ``limit``, ``offset``, ``level``, ``sort``, ``facets``, ``filters``,
+    ``max_chars``, ``synonyms`` and ``pinyin``.
     """
-    part = search_part(searcher, grams, query, limit=limit, offset=offset, level=level, sort=sort, facets=facets,
-                       filters=filters, max_chars=max_chars, synonyms=synonyms, pinyin=pinyin)
-    return SearchResult(query=query, total=part.total, hits=part.hits, partial=part.partial, level=level,
-                        notes=part.notes, offset=offset, facets=None if part.facets is None else facet_table(part.facets))
+    part = search_part(searcher, grams, query, **options)
+    return SearchResult(query=query, total=part.total, hits=part.hits, partial=part.partial,
+                        level=options.get("level", "article"), notes=part.notes, offset=options.get("offset", 0),
+                        facets=None if part.facets is None else facet_table(part.facets))
 
 
 @dataclass
@@ -804,9 +803,7 @@ def search_part(
     filters = (filters or Filters()).also(query_filters)
     lexicon = Lexicon(searcher)
     keywords = positive_keywords(node) if node is not None else []
-    words = [w for k in keywords if not k.title for w in lexicon.segment(k.text)]
-    words += list(dict.fromkeys(w for k in keywords if not k.title for text in k.alternatives
-                                for w in lexicon.segment(text) if w not in words))
+    words = _ranking_words(lexicon, keywords)
     needles = sorted({text for k in keywords if not k.title for text in (k.text, *k.alternatives)}, key=len, reverse=True)
     allowed = filters.query() if filters else None
     expanded = [k for k in keywords if k.alternatives or k.pinyin]
@@ -842,7 +839,9 @@ def search_part(
     if total == 0 and node is not None and fallback is not False:
         asked = [QUESTION_PHRASES.sub(" ", k.text) for k in keywords if not k.title]
         main = [lexicon.main_words(text) for text in asked]
-        fallback_words = [w for found in main for w in lexicon.with_sub_words(found) if w not in QUESTION_WORDS]
+        spelt = [(text, variant, lexicon.main_words(variant)) for text in asked for variant in analysis.phrase_variants(text)]
+        fallback_words = [w for found in [*main, *(found for _t, _v, found in spelt)]
+                          for w in lexicon.with_sub_words(found) if w not in QUESTION_WORDS]
         fallback_words = list(dict.fromkeys(fallback_words)) or list(dict.fromkeys(words))
         partial_query, union = _fallback_query(fallback_words, keywords, node, grams)
         if partial_query is not None:
@@ -851,9 +850,11 @@ def search_part(
             core = [w for found in main for w in found if w not in QUESTION_WORDS]
             core = list(dict.fromkeys(core)) or fallback_words
             weights = {w: lexicon.idf(w) for w in core}
+            same = _same_words(spelt, set(core))
+            phrasing = _question_bigrams(asked, spelt)
 
             def rerank(found: list[Ranked]) -> list[float]:
-                return _coverage_scores(found, weights, asked)
+                return _coverage_scores(found, weights, phrasing, same)
 
             entries, total, rescored, fields = _page(searcher, partial_query, wanted, level, sort, tie,
                                                      union=union, rerank=rerank)
@@ -1111,31 +1112,57 @@ def facet_table(counted: FacetCounts) -> dict[str, dict[str, int]]:
     return shown
 
 
-def _bigrams(text: str) -> set[str]:
-    return {chunk[i : i + 2] for chunk in re.findall(r"\w+", text) for i in range(len(chunk) - 1)}
+def _question_bigrams(asked: Sequence[str], spelt: Sequence[tuple[str, str, list[str]]]) -> list[set[str]]:
+    """The question's character bigrams, each with its other spellings (at its place in a variant text)."""
+    bigrams: dict[str, set[str]] = {}
+    for text in asked:
+        for chunk in re.finditer(r"\w+", text):
+            for i in range(chunk.start(), chunk.end() - 1):
+                bigrams.setdefault(text[i:i + 2], {text[i:i + 2]})
+    for text, variant, _words in spelt:
+        for chunk in re.finditer(r"\w+", text):
+            for i in range(chunk.start(), chunk.end() - 1):
+                bigrams[text[i:i + 2]].add(variant[i:i + 2])
+    return list(bigrams.values())
 
 
-def _coverage_scores(results: list[Ranked], weights: dict[str, float], asked: Sequence[str]) -> list[float]:
+def _same_words(spelt: Sequence[tuple[str, str, list[str]]], core: set[str]) -> dict[str, str]:
+    """Of the variant texts' words, those in the place of a question word: the word they stand for."""
+    same: dict[str, str] = {}
+    for text, variant, words in spelt:
+        at = 0
+        for word in words:
+            start = variant.find(word, at)
+            at = start + len(word)
+            original = text[start:at]
+            if original != word and original in core:
+                same[word] = original
+    return same
+
+
+def _coverage_scores(results: list[Ranked], weights: dict[str, float], bigrams: Sequence[set[str]],
+                     same: dict[str, str]) -> list[float]:
     """Each partial match's score scaled by how much of the question it holds.
 
     Two shares: of the question's words, idf-weighted (holding the one rare
     word counts more than holding the common ones; BM25 alone lets many
     repeats of one word beat a paragraph with every word), and of the
-    question's character bigrams found in title or text, which rewards the
+    question's character ``bigrams`` found in title or text, which rewards the
     question's own phrasing whatever jieba made of it (孙中山的故乡 written
-    just so in the answer).
+    just so in the answer). A word or bigram spelt the other script's way
+    (``same``: 计画 for 计划) counts as the question's.
     """
     total = sum(weights.values())
     if total <= 0:
         return [score for _docnum, _doc, score, _matched in results]
-    grams = set().union(*(_bigrams(text) for text in asked))
     scores = []
     for _docnum, doc, score, matched in results:
-        share = sum(weight for word, weight in weights.items() if word in matched) / total
+        held = matched | {same[word] for word in matched if word in same} if same else matched
+        share = sum(weight for word, weight in weights.items() if word in held) / total
         phrasing = 1.0
-        if grams:
+        if bigrams:
             text = analysis.fold(f"{doc.get('title') or ''}\n{doc['text']}")
-            phrasing += BIGRAM_WEIGHT * sum(1 for gram in grams if gram in text) / len(grams)
+            phrasing += BIGRAM_WEIGHT * sum(1 for spellings in bigrams if any(g in text for g in spellings)) / len(bigrams)
         scores.append(score * share**COVERAGE_POWER * phrasing)
     return scores
 
@@ -1213,11 +1240,14 @@ def statistics_keys(searcher: Any, grams: int, query: str, synonyms: Synonyms | 
         if isinstance(part, Keyword):
             for text in (part.text, *part.alternatives):
                 texts[text] = None
+                texts.update(dict.fromkeys(analysis.phrase_variants(text)))
                 for title in (False, True):
                     kind = replace(part, title=title)
                     for term in keyword_terms(kind, grams, text):
                         gram_terms[("title_grams" if title else "grams", term)] = None
-            texts[QUESTION_PHRASES.sub(" ", part.text)] = None
+            asked = QUESTION_PHRASES.sub(" ", part.text)
+            texts[asked] = None
+            texts.update(dict.fromkeys(analysis.phrase_variants(asked)))
         elif isinstance(part, Not):
             visit(part.node)
         else:
@@ -1244,7 +1274,5 @@ def explain_query(searcher: Any, grams: int, query: str, synonyms: Synonyms | No
                     list(k.alternatives), " | ".join(describe_units(units) for units in k.pinyin))
         for k in keywords
     ]
-    words = dict.fromkeys(w for k in keywords if not k.title for text in (k.text, *k.alternatives)
-                          for w in lexicon.segment(text))
-    ranking = [(word, lexicon.doc_frequency(word)) for word in words]
+    ranking = [(word, lexicon.doc_frequency(word)) for word in _ranking_words(lexicon, keywords)]
     return QueryPlan(query, analysis.fold(query), plans, ranking, notes, filters.describe())

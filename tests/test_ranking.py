@@ -82,6 +82,23 @@ def test_question_in_either_script_ranks_alike() -> None:
     assert [h.score for h in simplified.hits] == [h.score for h in traditional.hits]
 
 
+def test_a_phrase_the_scripts_spell_apart_ranks_alike() -> None:
+    """計畫 folds to 计画 a character at a time; simplified writers (and OpenCC's phrases) have 计划."""
+    ix = index_of(
+        ("gold", "都市計畫", "都市計畫在二十世紀初成為一門獨立的學問。"),
+        ("other", "城市", "城市的学问很多，独立的时间也很长。"),
+        ("plan", "计划", "国家计划委员会在北京。"),
+    )
+    traditional = ix.search("都市計畫在什麼時間成為獨立的學問？", level="paragraph")
+    simplified = ix.search("都市计划在什么时间成为独立的学问？", level="paragraph")
+    assert traditional.partial and simplified.partial
+    assert ids(simplified) == ids(traditional)
+    assert ids(simplified)[0] == ("gold", 0)
+    # As a keyword: exact matching stays per character (计划 is not 计画), the ranking words see both.
+    assert ids(ix.search("计划", level="paragraph")) == [("plan", 0)]
+    assert "都市计画" in [word for word, _n in ix.explain("都市计划在什么时间").ranking_words]
+
+
 def test_the_questions_own_phrasing_ranks_first() -> None:
     ix = index_of(
         ("scattered", "广州", "孙中山早年离开广东，去过很多地方，后来很少回到故乡。"),

@@ -24,6 +24,9 @@ __all__ = ["Statistics", "local_statistics", "statistics_searcher"]
 
 Key = tuple[str, bytes]  # (field name, term as stored)
 
+# Frequencies a kept statistics searcher collects from the queries it serves before it is made anew.
+MAX_KEPT_FREQUENCIES = 200_000
+
 
 @dataclass
 class Statistics:
@@ -111,7 +114,8 @@ def statistics_searcher(searcher: Any, statistics: Statistics) -> Any:
     its caches hold local counts.
     """
     kept = searcher.__dict__.get("_searchkit_global")
-    if kept is not None and kept.statistics.states == statistics.states and not kept.missing:
+    if (kept is not None and kept.statistics.states == statistics.states and not kept.missing
+            and len(kept.statistics.frequencies) < MAX_KEPT_FREQUENCIES):
         kept.statistics.frequencies.update(statistics.frequencies)
         return kept
     own = Statistics(statistics.doc_count_all, statistics.doc_count, dict(statistics.field_lengths),
