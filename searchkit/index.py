@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import analysis, fanout, readers
+from . import analysis, readers
 from .analysis import AnalyzedToken, AnalyzerSettings, Segmenter, dictionary_hash
 from .dictionary import DictionaryReport, changed_words, entries_of, read_entries
 from .documents import Article, ArticleInfo, stored_article
@@ -189,7 +189,7 @@ class SearchIndex:
         writes; without it a local one is started for each write.
         """
         if is_sharded(path):
-            index = ShardedIndex.open(path, index_class=cls, fanout=fanout, lock_timeout=lock_timeout,
+            index = ShardedIndex.open(path, index_class=cls, lock_timeout=lock_timeout,
                                       scheduler=scheduler)
             if shards is not None and shards != index.count:
                 index.close()
@@ -206,7 +206,7 @@ class SearchIndex:
             raise IndexVersionError(
                 f"index at {path} is a single index, not sharded: make the sharded one in another directory "
                 "(or leave out --shards to add to this one)")
-        return ShardedIndex.create(path, shards, index_class=cls, fanout=fanout, settings=settings,
+        return ShardedIndex.create(path, shards, index_class=cls, settings=settings,
                                    placement=placement, scheduler=scheduler, lock_timeout=lock_timeout)
 
     @classmethod

@@ -1,14 +1,20 @@
 """A sharded index: N ordinary searchkit indexes (its shards), each article in
 the shard a stable hash of its id picks, so a replaced article lands where it was.
 
-``DIR/shards.json`` is the shard map. With shared storage the shards are
-``DIR/shard-000`` and on, which every Dask worker sees; with workers' own
-disks, the map names the worker that holds each shard and serves its searches.
+``DIR/shards.json`` is the shard map: its format, the number of shards, their
+placement, the analyzer settings they share, and where each shard is. With
+shared storage (``placement: shared``) the shards are ``DIR/shard-000`` and
+on, which every Dask worker sees at the same path; with the workers' own disks
+(``placement: workers``), the map names the worker that holds each shard (and
+serves its searches) and its path there, and the scheduler they belong to.
 
 A shard is reached through a :class:`Shard` handle: ``submit(function, *args)``
 runs ``function(index, *args)`` where the shard's :class:`SearchIndex` is
 open (in this process, or on the worker holding it) and returns a future.
-Searches fan out through :mod:`searchkit.fanout`, with global statistics.
+Searches fan out through :mod:`searchkit.fanout`, with global statistics;
+writes go to the shards in batches, through :class:`ShardedWriter` and the
+Dask tasks of :mod:`searchkit.distributed`. This module does not import
+:mod:`searchkit.index`: the class of a shard's index is handed in.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from . import distributed, maintenance, readers
+from . import distributed, fanout, maintenance, readers
 from .analysis import AnalyzerSettings
 from .documents import Article, ArticleInfo
 from .errors import (
@@ -39,6 +45,7 @@ from .errors import (
 )
 from .ingest import FileRun, IndexReport, ProgressCallback, add_records, index_files
 from .maintenance import CheckReport, ReindexReport
+from .query import QueryPlan, SearchResult
 from .writing import BATCH_CHARS, DEFAULT_BATCH_SIZE, pending_article
 
 __all__ = ["MAP_FORMAT", "PLACEMENTS", "SHARD_MAP_FILE", "LocalShard", "Shard", "ShardMap", "ShardedIndex",
@@ -365,22 +372,21 @@ class ShardedWriter:
 class ShardedIndex:
     """A sharded index: what :class:`~searchkit.SearchIndex` offers, over the shards in ``DIR/shards.json``.
 
-    Open one with ``SearchIndex.open(DIR)`` (which passes ``index_class``,
-    the class of one shard's index, and ``fanout``, the module that searches
-    over shards). Searches fan out with global statistics; writes go through
+    Open one with ``SearchIndex.open(DIR)`` (which passes ``index_class``, the
+    class of one shard's index). Searches fan out with global statistics
+    (:mod:`searchkit.fanout`); writes go through
     Dask (:mod:`searchkit.distributed`): a local cluster, or the scheduler at
     ``scheduler``. On shared storage every other call runs here, shard by
     shard; with worker-local shards, on each shard's worker.
     """
 
-    def __init__(self, path: str | os.PathLike[str], shard_map: ShardMap, *, index_class: Any, fanout: Any,
+    def __init__(self, path: str | os.PathLike[str], shard_map: ShardMap, *, index_class: Any,
                  lock_timeout: float = 30.0, scheduler: Any = None) -> None:
         self.path = Path(path)
         self.map = shard_map
         self.settings = shard_map.settings
         self.lock_timeout = lock_timeout
         self._index_class = index_class
-        self._fanout = fanout
         self._scheduler = scheduler
         self._cluster: distributed.Cluster | None = None
         self._handles: list[Any] | None = None
@@ -389,13 +395,13 @@ class ShardedIndex:
     # -- opening and making
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, index_class: Any, fanout: Any, lock_timeout: float = 30.0,
+    def open(cls, path: str | os.PathLike[str], *, index_class: Any, lock_timeout: float = 30.0,
              scheduler: Any = None) -> ShardedIndex:
-        return cls(path, ShardMap.load(Path(path)), index_class=index_class, fanout=fanout, lock_timeout=lock_timeout,
+        return cls(path, ShardMap.load(Path(path)), index_class=index_class, lock_timeout=lock_timeout,
                    scheduler=scheduler)
 
     @classmethod
-    def create(cls, path: str | os.PathLike[str], count: int, *, index_class: Any, fanout: Any,
+    def create(cls, path: str | os.PathLike[str], count: int, *, index_class: Any,
                settings: AnalyzerSettings | None = None, placement: str = "shared", scheduler: Any = None,
                lock_timeout: float = 30.0) -> ShardedIndex:
         """Make an index of ``count`` empty shards at ``path``: in ``path/shard-000`` and on
@@ -416,7 +422,7 @@ class ShardedIndex:
                 creator(directory / name).close()
                 shard_map.places.append(ShardPlace(number, name))
             shard_map.save(directory)
-            return cls(directory, shard_map, index_class=index_class, fanout=fanout, lock_timeout=lock_timeout,
+            return cls(directory, shard_map, index_class=index_class, lock_timeout=lock_timeout,
                        scheduler=scheduler)
         if scheduler is None:
             raise SearchkitError("shards on the workers' own disks need a Dask cluster that outlives this command: "
@@ -436,7 +442,7 @@ class ShardedIndex:
         except BaseException:
             cluster.close()
             raise
-        index = cls(directory, shard_map, index_class=index_class, fanout=fanout, lock_timeout=lock_timeout,
+        index = cls(directory, shard_map, index_class=index_class, lock_timeout=lock_timeout,
                     scheduler=scheduler)
         index._cluster = cluster
         return index
@@ -616,16 +622,16 @@ class ShardedIndex:
                               "segments_without_arrays")}
         return replace(parts[0], path=str(self.path), shards=self.count, placement=self.map.placement, **total)
 
-    def search(self, query: str, *, allow_partial: bool = False, **options: Any) -> Any:
+    def search(self, query: str, *, allow_partial: bool = False, **options: Any) -> SearchResult:
         """:meth:`SearchIndex.search` over every shard, with global statistics (one index's answer).
 
         A shard that cannot be reached raises :class:`ShardUnavailableError`; with
         ``allow_partial`` the others answer and the result's ``partial_shards`` names it.
         """
-        return self._fanout.search_shards(self.shards(), query, allow_partial=allow_partial, **options)
+        return fanout.search_shards(self.shards(), query, allow_partial=allow_partial, **options)
 
-    def explain(self, query: str, *, synonyms: bool = True) -> Any:
-        return self._fanout.explain_shards(self.shards(), query, synonyms=synonyms)
+    def explain(self, query: str, *, synonyms: bool = True) -> QueryPlan:
+        return fanout.explain_shards(self.shards(), query, synonyms=synonyms)
 
     def analyze(self, text: str) -> Any:
         """How the shards' analyzer (the same in each) cuts ``text``."""
