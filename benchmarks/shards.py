@@ -57,7 +57,7 @@ def start_cluster(workers: int, folder: Path) -> tuple[list[subprocess.Popen], o
     folder.mkdir(parents=True, exist_ok=True)
     scheduler_file = folder / "scheduler.json"
     dask = [sys.executable, "-m", "dask"]
-    log = open(folder / "cluster.log", "ab")  # noqa: SIM115 - closed with the processes
+    log = open(folder / "cluster.log", "ab")
     processes = [subprocess.Popen([*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
                                    "127.0.0.1:0", "--scheduler-file", str(scheduler_file)], stdout=log, stderr=log)]
     while not scheduler_file.exists():

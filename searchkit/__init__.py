@@ -10,6 +10,7 @@ from .documents import Article
 from .errors import (
     ArticleNotFoundError,
     CorruptIndexError,
+    DistributedExtraError,
     EmptySourceError,
     IndexLockedError,
     IndexNotFoundError,
@@ -17,11 +18,13 @@ from .errors import (
     QueryError,
     ReaderError,
     SearchkitError,
+    ShardUnavailableError,
     UnreadableFileError,
 )
 from .highlight import Snippet, render_ansi, render_html, render_plain
 from .index import ArticleInfo, IndexReport, IndexStats, OptimizeReport, SearchIndex, TextAnalysis, analyze
 from .query import Hit, KeywordPlan, QueryPlan, SearchResult
+from .shards import ShardedIndex
 from .synonyms import SynonymsReport
 from .writing import DEFAULT_BATCH_SIZE
 
@@ -35,6 +38,7 @@ __all__ = [
     "ArticleNotFoundError",
     "CorruptIndexError",
     "DictionaryReport",
+    "DistributedExtraError",
     "EmptySourceError",
     "Hit",
     "IndexLockedError",
@@ -50,6 +54,8 @@ __all__ = [
     "SearchIndex",
     "SearchResult",
     "SearchkitError",
+    "ShardUnavailableError",
+    "ShardedIndex",
     "Snippet",
     "SynonymsReport",
     "TextAnalysis",

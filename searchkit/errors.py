@@ -47,6 +47,8 @@ __all__ = [
     "RecordError",
     "EmptySourceError",
     "IndexWriteError",
+    "ShardUnavailableError",
+    "DistributedExtraError",
 ]
 
 

@@ -19,7 +19,7 @@ from searchkit.errors import EXIT_CODES
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
-DOC_FILES = ["cli.md", "api.md", "reliability.md", "design.md", "changelog.md"]
+DOC_FILES = ["cli.md", "api.md", "reliability.md", "design.md", "sharding.md", "changelog.md"]
 USER_DOCUMENTS = [README, *(DOCS / name for name in DOC_FILES)]
 
 

@@ -131,7 +131,7 @@ def test_search_answers_as_one_index(built: dict[str, Path], query: str) -> None
     for options in ([], ["--level", "paragraph", "--limit", "5"], ["--facets", "source,year", "--sort", "-date"]):
         one, many = search(built["single"], query, *options), search(built["sharded"], query, *options)
         assert (many["total"], many.get("facets"), many.get("partial")) == (one["total"], one.get("facets"), one.get("partial"))
-        key = lambda hit: (round(hit["score"], 6), hit["article_id"], hit["paragraph"])  # noqa: E731
+        key = lambda hit: (round(hit["score"], 6), hit["article_id"], hit["paragraph"])
         assert sorted(map(key, many["hits"])) == sorted(map(key, one["hits"]))
         assert "partial_shards" not in many
 
@@ -284,11 +284,11 @@ def test_options_that_do_not_fit_are_refused_in_one_line(tmp_path: Path, built: 
     assert refused("--index", sharded, "index", "--shards", "2", SEEDS) == (
         3, f"Error: index at {sharded} has 3 shards, not 2: give --shards 3, or leave it out\n")
     assert refused("--index", single, "index", "--shards", "2", SEEDS) == (
-        3, f"Error: index at {single} is a single index, not sharded: make the sharded one in another directory "
-        "(or leave out --shards to add to this one)\n")
+        3, (f"Error: index at {single} is a single index, not sharded: make the sharded one in another directory "
+            "(or leave out --shards to add to this one)\n"))
     assert refused("--index", tmp_path / "new", "index", "--shards", "2", "--placement", "workers", SEEDS) == (
-        2, "Error: --placement workers needs --scheduler ADDRESS: a Dask cluster that outlives this command holds "
-        "the shards\n")
+        2, ("Error: --placement workers needs --scheduler ADDRESS: a Dask cluster that outlives this command holds "
+            "the shards\n"))
     assert refused("--index", single, "index", "--scheduler", "tcp://127.0.0.1:1", SEEDS) == (
         2, "Error: --scheduler and --placement are for a sharded index: add --shards N\n")
     assert not (tmp_path / "new").exists()

@@ -54,7 +54,7 @@ class Cluster:
         self.client = distributed.Client(self.address, timeout=60)
 
     def _start(self, name: str, args: list[str]) -> None:
-        log = open(self.folder / f"{name}.log", "ab")  # noqa: SIM115 - open while the process runs
+        log = open(self.folder / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen([sys.executable, "-m", "dask", *args], stdout=log, stderr=log,
                                                 cwd=self.folder)
 
