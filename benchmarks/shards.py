@@ -17,9 +17,13 @@ default processes) is built as the reference.
 Queries: in this process, each index opened with ``SearchIndex.open`` (the
 sharded ones search with their shards' global statistics: a statistics round,
 then the query round), keyword queries (2-4 characters cut from the poems) and
-two-keyword queries, article level, 10 hits, with snippets. Every query is
-asked of every index in turn, the order rotating, after a warm-up; p50/p95
-and their ratios to the single index.
+two-keyword queries, article level, 10 hits, with snippets. The indexes: one
+index, 1, 2 and ``--shards`` shards on shared storage (read in this process,
+shard after shard), and the same ``--shards`` shards served by Dask actors on
+2 workers (a shard map of placement ``workers`` naming them: on one machine
+their own disks are this one), which answer side by side. Every query is asked
+of every index in turn, the order rotating, after a warm-up; p50/p95 and their
+ratios to the single index.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import time
 from pathlib import Path
 
 from common import (
+    dir_size,
     eprint,
     load_tang,
     markdown_table,
@@ -183,15 +188,31 @@ def main(argv: list[str] | None = None) -> int:
             build_sharded(jsonl, target, count, 2, workdir / "cluster")
         paths[f"{count} shard{'s' if count != 1 else ''}"] = target
 
-    keywords = keyword_queries(units(docs), args.queries + args.warmup, args.seed)
-    pairs = [f"{a} {b}" for a, b in zip(keywords[::2], keywords[1::2])]
-    for kind, queries in (("keyword", keywords), ("two keywords", pairs)):
-        times = time_queries(paths, queries, min(args.warmup, len(queries) // 4))
-        base = times["one index"]
-        report["queries"][kind] = {
-            name: {"n": len(t), "p50_ms": percentile(t, 50), "p95_ms": percentile(t, 95),
-                   "p50_ratio": percentile(t, 50) / percentile(base, 50), "p95_ratio": percentile(t, 95) / percentile(base, 95)}
-            for name, t in times.items()}
+    # The same 4 shards served by Dask actors on 2 workers (their "own disks" are this one).
+    processes, client, address = start_cluster(2, workdir / "cluster")
+    try:
+        served = workdir / f"served-{args.shards}"
+        served.mkdir(exist_ok=True)
+        shard_map = json.loads((workdir / f"sharded-{args.shards}" / "shards.json").read_text(encoding="utf-8"))
+        shard_map.update(placement="workers", scheduler=address, layout=[
+            {"shard": place["shard"], "worker": f"w{place['shard'] % 2 + 1}",
+             "path": str((workdir / f"sharded-{args.shards}" / place["path"]).resolve())} for place in shard_map["layout"]])
+        (served / "shards.json").write_text(json.dumps(shard_map), encoding="utf-8")
+        paths[f"{args.shards} shards, served by 2 workers"] = served
+
+        keywords = keyword_queries(units(docs), args.queries + args.warmup, args.seed)
+        pairs = [f"{a} {b}" for a, b in zip(keywords[::2], keywords[1::2])]
+        for kind, queries in (("keyword", keywords), ("two keywords", pairs)):
+            times = time_queries(paths, queries, min(args.warmup, len(queries) // 4))
+            base = times["one index"]
+            report["queries"][kind] = {
+                name: {"n": len(t), "p50_ms": percentile(t, 50), "p95_ms": percentile(t, 95),
+                       "p50_ratio": percentile(t, 50) / percentile(base, 50),
+                       "p95_ratio": percentile(t, 95) / percentile(base, 95)}
+                for name, t in times.items()}
+    finally:
+        stop_cluster(processes, client)
+    report["sizes_mib"] = {name: dir_size(path) / 2**20 for name, path in paths.items() if "served" not in name}
 
     print(f"<!-- {provenance()} -->")
     print(f"\n{len(docs)} poems, {os.cpu_count()} cores; builds of {args.shards} shards on shared storage, "
@@ -204,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nmedian build: 1 worker {medians[1]:.1f} s, 2 workers {medians[2]:.1f} s: "
           f"{report['build_speedup']:.2f}x (goal >= 1.6x); one index (`searchkit index`): "
           f"{report['single_build']['seconds']:.1f} s, {report['single_build']['rss_mib']:.0f} MiB\n")
+    print("size on disk: " + ", ".join(f"{name} {mib:.0f} MiB" for name, mib in report["sizes_mib"].items()) + "\n")
     for kind, table in report["queries"].items():
         rows = [[name, v["n"], f"{v['p50_ms']:.1f}", f"{v['p95_ms']:.1f}", f"{v['p50_ratio']:.2f}", f"{v['p95_ratio']:.2f}"]
                 for name, v in table.items()]

@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -214,8 +215,10 @@ class BatchRunner:
             if ticket.address is None:
                 return  # sent when the worker is back (see _check_workers)
             placement = {"workers": [ticket.address], "allow_other_workers": False}
-        ticket.future = self.cluster.client.submit(apply_batch, self.opener, path, ticket.operations, pure=False,
-                                                   **placement)
+        with warnings.catch_warnings():  # a batch of one huge article: Dask's "large graph" advice is for arrays
+            warnings.simplefilter("ignore")
+            ticket.future = self.cluster.client.submit(apply_batch, self.opener, path, ticket.operations, pure=False,
+                                                       **placement)
 
     def _addresses(self) -> dict[Any, str]:
         """Worker name -> its address now."""

@@ -227,6 +227,13 @@ def test_a_changed_file_replaces_its_articles_in_every_shard(tmp_path: Path, sch
     assert run("--index", index, "check").exit_code == 0
 
 
+def test_without_scheduler_a_local_cluster_writes(tmp_path: Path) -> None:
+    result = run("--index", tmp_path / "ix", "index", "--shards", "2", "--workers", "1", SEEDS)
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "indexed: 1 added, 0 updated, 0 unchanged, 0 skipped, 0 failed (7 articles, 43 paragraphs written)\n"
+    assert len(listed(tmp_path / "ix")) == 7 and search(tmp_path / "ix", "民族团结")["total"] == 3
+
+
 def test_the_api_writes_through_a_dask_client(tmp_path: Path, scheduler: str) -> None:
     with distributed.Client(scheduler) as client:
         index = SearchIndex.open(tmp_path / "ix", shards=2, scheduler=client)
