@@ -309,10 +309,11 @@ def test_every_error_carries_a_documented_exit_code() -> None:
     import searchkit.errors as errors
 
     kinds = [getattr(errors, name) for name in errors.__all__ if isinstance(getattr(errors, name), type)]
-    assert len(kinds) == 12
+    assert len(kinds) == 14
     assert {kind.__name__: kind.exit_code for kind in kinds} == {
         "SearchkitError": 1, "IndexNotFoundError": 3, "IndexVersionError": 3, "CorruptIndexError": 3,
         "IndexLockedError": 4, "ArticleNotFoundError": 1, "QueryError": 2, "ReaderError": 1,
         "UnreadableFileError": 1, "RecordError": 1, "EmptySourceError": 1, "IndexWriteError": 5,
+        "ShardUnavailableError": 3, "DistributedExtraError": 1,
     }
     assert all(kind.exit_code in errors.EXIT_CODES for kind in kinds)
