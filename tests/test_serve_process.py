@@ -27,14 +27,36 @@ from tests.live_server import CLI, LiveServer
 
 KEY = "process-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Any:
+    """``LiveServer(...)``, each one killed at the end if a failed test left it running."""
+    started: list[LiveServer] = []
+
+    def starting(*args: Any, **kwargs: Any) -> LiveServer:
+        started.append(LiveServer(*args, **kwargs))
+        return started[-1]
+
+    yield starting
+    for server in started:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+            try:
+                server.process.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.process.kill()
+                server.process.communicate()
+
+
 linux_only = pytest.mark.skipif(not Path("/proc/net/tcp").exists() or not hasattr(os, "fork"),
                                 reason="finds the worker processes and their connections in /proc")
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_serve_starts_serves_and_stops_on_sigterm_finishing_the_write_in_flight(tmp_path: Path, workers: int) -> None:
+def test_serve_starts_serves_and_stops_on_sigterm_finishing_the_write_in_flight(start: Any, tmp_path: Path, workers: int) -> None:
     ix = tmp_path / "ix"
-    server = LiveServer(ix, "--workers", str(workers), options=["--lock-timeout", "60"], api_key=KEY)
+    server = start(ix, "--workers", str(workers), options=["--lock-timeout", "60"], api_key=KEY)
     processes = "2 worker processes; " if workers == 2 else ""
     assert server.lines == [f"note: created an empty index at {ix}",
                             f"searchkit: serving {ix} at {server.url}/ ({processes}Ctrl-C stops)"]
@@ -89,17 +111,17 @@ def test_a_busy_port_is_one_line_and_exit_5(tmp_path: Path) -> None:
     assert result.stderr == f"Error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
-def test_without_a_key_it_says_writes_are_off_and_warns_off_loopback(tmp_path: Path) -> None:
-    loopback = LiveServer(tmp_path / "ix")
+def test_without_a_key_it_says_writes_are_off_and_warns_off_loopback(start: Any, tmp_path: Path) -> None:
+    loopback = start(tmp_path / "ix")
     assert loopback.lines[1:-1] == ["note: writes are disabled: no API key (--api-key or SEARCHKIT_API_KEY)"]
     assert loopback.stop()[0] == 0
-    public = LiveServer(tmp_path / "ix", "--host", "0.0.0.0")
+    public = start(tmp_path / "ix", "--host", "0.0.0.0")
     assert public.lines[:-1] == [
         "note: writes are disabled: no API key (--api-key or SEARCHKIT_API_KEY)",
         "warning: listening on 0.0.0.0 without an API key: anyone who can reach it can search this index",
     ]
     assert public.stop()[0] == 0
-    keyed = LiveServer(tmp_path / "ix", "--host", "0.0.0.0", api_key=KEY)
+    keyed = start(tmp_path / "ix", "--host", "0.0.0.0", api_key=KEY)
     assert keyed.lines[:-1] == []
     assert keyed.stop()[0] == 0
 
@@ -194,9 +216,9 @@ def _one_connection_per_worker(server: LiveServer, workers: set[int]) -> dict[in
 
 
 @linux_only
-def test_a_write_through_one_worker_is_seen_by_the_other_at_once(tmp_path: Path) -> None:
+def test_a_write_through_one_worker_is_seen_by_the_other_at_once(start: Any, tmp_path: Path) -> None:
     ix = tmp_path / "ix"
-    server = LiveServer(ix, "--workers", "2", api_key=KEY)
+    server = start(ix, "--workers", "2", api_key=KEY)
     workers = _children(server.process.pid)
     assert len(workers) == 2
     (a, to_a), (b, to_b) = _one_connection_per_worker(server, workers).items()
@@ -220,9 +242,9 @@ def test_a_write_through_one_worker_is_seen_by_the_other_at_once(tmp_path: Path)
 
 
 @linux_only
-def test_sigterm_stops_every_worker_and_releases_the_lock(tmp_path: Path) -> None:
+def test_sigterm_stops_every_worker_and_releases_the_lock(start: Any, tmp_path: Path) -> None:
     ix = tmp_path / "ix"
-    server = LiveServer(ix, "--workers", "2", api_key=KEY)
+    server = start(ix, "--workers", "2", api_key=KEY)
     workers = _children(server.process.pid)
     assert len(workers) == 2
     connections = _one_connection_per_worker(server, workers)
@@ -237,8 +259,8 @@ def test_sigterm_stops_every_worker_and_releases_the_lock(tmp_path: Path) -> Non
 
 
 @linux_only
-def test_a_worker_that_dies_is_replaced_and_said_so(tmp_path: Path) -> None:
-    server = LiveServer(tmp_path / "ix", "--workers", "2", api_key=KEY)
+def test_a_worker_that_dies_is_replaced_and_said_so(start: Any, tmp_path: Path) -> None:
+    server = start(tmp_path / "ix", "--workers", "2", api_key=KEY)
     workers = _children(server.process.pid)
     victim = min(workers)
     os.kill(victim, signal.SIGKILL)
@@ -256,8 +278,8 @@ def test_a_worker_that_dies_is_replaced_and_said_so(tmp_path: Path) -> None:
 
 
 @linux_only
-def test_no_worker_outlives_a_killed_server(tmp_path: Path) -> None:
-    server = LiveServer(tmp_path / "ix", "--workers", "2")
+def test_no_worker_outlives_a_killed_server(start: Any, tmp_path: Path) -> None:
+    server = start(tmp_path / "ix", "--workers", "2")
     workers = _children(server.process.pid)
     assert len(workers) == 2
     server.process.kill()  # no chance to stop them: the kernel sends each SIGTERM (PR_SET_PDEATHSIG)
