@@ -40,7 +40,7 @@ import traceback
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib import resources
 from typing import Any, TypeVar
@@ -70,6 +70,7 @@ DEFAULT_PORT = 8750
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_PAGE = 1000  # largest limit= a request may ask for (the CLI allows more)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+SEARCH_THREADS = 4  # in a single server process (see ServiceSettings.search_threads)
 T = TypeVar("T")
 
 
@@ -101,7 +102,9 @@ class ServiceSettings:
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
     max_body_bytes: int = MAX_BODY_BYTES
-    search_threads: int = 4
+    # Threads that search, each with its own searcher; None: 4 in a single process, 1 in each of
+    # several worker processes (threads of one process share its GIL: more made the tail worse).
+    search_threads: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -211,7 +214,8 @@ class _Service:
     def __init__(self, index: SearchIndex, settings: ServiceSettings) -> None:
         self.index = index
         self.settings = settings
-        self.searches = ThreadPoolExecutor(max(1, settings.search_threads), thread_name_prefix="searchkit-search")
+        threads = SEARCH_THREADS if settings.search_threads is None else max(1, settings.search_threads)
+        self.searches = ThreadPoolExecutor(threads, thread_name_prefix="searchkit-search")
         self.writes = ThreadPoolExecutor(1, thread_name_prefix="searchkit-write")
 
     async def _run(self, pool: ThreadPoolExecutor, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -440,6 +444,8 @@ def serve(index: SearchIndex, *, host: str = "127.0.0.1", port: int = DEFAULT_PO
     ready = (f"searchkit: serving {index.path or 'an in-memory index'} at http://{shown}:{bound_port}/ "
              f"({processes}Ctrl-C stops)")
     if workers > 1:
+        if settings.search_threads is None:
+            settings = replace(settings, search_threads=1)
         try:
             _Workers(index, sock, settings, workers, ready, announce).run()
         finally:

@@ -717,7 +717,7 @@ def term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:
 
 # A phrase's candidate document: its docnum, the (weight, value) postings of
 # the terms that hold it so far, and where the phrase can start in it.
-_Candidate = tuple[int, list[tuple[float, Any]], set[int] | None]
+_Candidate = tuple[int, list[tuple[float, Any]], frozenset[int] | None]
 
 
 class _Cursor:
@@ -1011,6 +1011,16 @@ def _intersect(cursors: _Cursors, phrase: list[int], allowed: Allowed | None = N
     offsets = [[at for at, slot in enumerate(phrase) if slot == i] for i in range(len(cursors))]
     deleted = lead.deleted
     positions_of = _positions_decoder(lead.format)
+    # A term's posting value -> where the phrase can start by it. Values repeat: every
+    # paragraph carries its article's title, and many titles are alike (二首, 十韻).
+    known: list[dict[bytes, frozenset[int]]] = [{} for _ in cursors.opened]
+
+    def starts_by(i: int, value: bytes) -> frozenset[int]:
+        found = known[i].get(value)
+        if found is None:
+            found = known[i][value] = frozenset(_starts(positions_of(value), offsets[i]))
+        return found
+
     while lead.active:
         lead.load()
         # Where the phrase can start is worked out once a candidate holds two
@@ -1024,14 +1034,12 @@ def _intersect(cursors: _Cursors, phrase: list[int], allowed: Allowed | None = N
                 break
             kept: list[_Candidate] = []
             for doc, postings, starts in cursors[i].keep(candidates):
-                if starts is None:
-                    starts = _starts(positions_of(postings[0][1]), offsets[0])
-                starts &= _starts(positions_of(postings[-1][1]), offsets[i])
+                starts = (starts_by(0, postings[0][1]) if starts is None else starts) & starts_by(i, postings[-1][1])
                 if starts:
                     kept.append((doc, postings, starts))
             candidates = kept
         if len(cursors) == 1:  # one term, repeated (山山): its own positions decide
-            candidates = [c for c in candidates if _starts(positions_of(c[1][0][1]), offsets[0])]
+            candidates = [c for c in candidates if starts_by(0, c[1][0][1])]
         if candidates:
             docs = [doc for doc, _postings, _starts_left in candidates]
             ids.extend(docs)
