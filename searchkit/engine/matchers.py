@@ -261,10 +261,45 @@ def _matcher_within(q: wq.Query, searcher: Any, context: Any, allowed: Allowed) 
         return wm.NullMatcher()
     if isinstance(q, (CharPhrase, WordUnion, RankedFilter, Restricted)):
         return q.matcher_within(searcher, context, allowed)
+    if isinstance(q, DocFilter):
+        within = allowed.set
+        return Allowed([doc for doc in q.allowed(searcher).ids if doc in within]).matcher()
+    if isinstance(q, wq.Or):
+        union = _union_within(q, searcher, context, allowed)
+        if union is not None:
+            return union
     found = q.matcher(searcher, context)
     if not found.is_active():
         return found
     return wm.IntersectionMatcher(found, allowed.matcher())
+
+
+def _union_within(q: wq.Or, searcher: Any, context: Any, allowed: Allowed) -> Any:
+    """The matches of an ``Or`` of two queries whose matchers are lists, as one list; None for another ``Or``.
+
+    Scores as Whoosh's union: a document both match scores the sum. Whoosh's
+    union and intersection matchers made several Python calls per document
+    and level (a keyword's ranking filter: its text matches or its title's
+    documents, within the matched paragraphs).
+    """
+    if len(q.subqueries) != 2 or q.boost != 1.0 or q.scale or q.matcher_type != wq.Or.DEFAULT_MATCHER:
+        return None
+    lists = []
+    for sub in q.subqueries:
+        found = _matcher_within(sub, searcher, context, allowed)
+        if found.is_active():
+            if not isinstance(found, ScoredList) or found._i:
+                return None
+            lists.append(found)
+    if len(lists) < 2:
+        return lists[0] if lists else wm.NullMatcher()
+    first, second = lists
+    scores = dict(zip(first._ids, first._weights))
+    for doc, score in zip(second._ids, second._weights):
+        known = scores.get(doc)
+        scores[doc] = score if known is None else known + score
+    ids = sorted(scores)
+    return ScoredList(ids, [scores[doc] for doc in ids])
 
 
 class ColumnRange(DocFilter):
