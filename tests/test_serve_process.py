@@ -336,3 +336,22 @@ def test_workers_must_be_at_least_one(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Invalid value for '--workers': 0 is not in the range 1<=x<=256." in result.stderr
     assert not (tmp_path / "ix").exists()
+
+
+def test_a_searcher_opened_while_another_process_commits_reads_the_new_state(tmp_path: Path, monkeypatch: Any) -> None:
+    # Each worker opens new searchers after every commit of the others; a commit that removes the
+    # files it was opening (merged segments, the old table of contents) must not fail the search.
+    index = SearchIndex.create(tmp_path / "ix")
+    index.add_articles([{"id": "a", "title": "雪豹", "text": "雪豹。"}])
+    index.close()
+    opened = index.store._ix.searcher
+    failures = iter([FileNotFoundError("_MAIN_1.toc"), FileNotFoundError("MAIN_x.seg")])
+
+    def racing() -> Any:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        return opened()
+
+    monkeypatch.setattr(index.store._ix, "searcher", racing)
+    assert index.search("雪豹").total == 1
