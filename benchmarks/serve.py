@@ -1,12 +1,15 @@
 """`searchkit serve` under load, on loopback: searches per second and p50/p99 latency with
-1, 4 and 16 concurrent clients, then the same while `POST /articles` imports poems,
-against the CLI's own batch mode (`search -`) on the same index and queries.
+1, 4 and 16 concurrent clients, then with 16 while `POST /articles` imports poems, for each
+`--workers` count compared, against the CLI's own batch mode (`search -`) on the same index and queries.
 
-    python benchmarks/serve.py --tang 50000 --seconds 10 --import-poems 5000 [--index DIR]
+    python benchmarks/serve.py --tang 50000 --seconds 10 --import-poems 5000 [--workers 1,2] [--rounds 3]
 
-Every phase is bounded in time; the server listens on 127.0.0.1 only and is stopped at the end.
-The clients are asyncio connections with keep-alive in this process (one core's worth of
-client against the server's; the machine has two).
+The worker counts run in turns, `--rounds` times, in alternating order (the first runner of a
+pair is favoured on a shared machine); each figure is the median over the rounds, and the ratios
+compare the counts within the same run. Each server starts on a fresh copy of the index (the
+imports change it). Every phase is bounded in time; the server listens on 127.0.0.1 only and is
+stopped with SIGTERM after each turn. The clients are asyncio connections with keep-alive in this
+process (one core's worth of client against the server's).
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import asyncio
 import json
 import os
 import random
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,9 +72,9 @@ def batch_mode(index_dir: Path, queries: list[str]) -> dict:
 
 
 class Server:
-    def __init__(self, index_dir: Path) -> None:
-        self.process = subprocess.Popen([*searchkit_cmd(), "--index", str(index_dir), "serve", "--port", "0", "--api-key", KEY],
-                                        stdout=subprocess.PIPE, text=True)
+    def __init__(self, index_dir: Path, workers: int) -> None:
+        self.process = subprocess.Popen([*searchkit_cmd(), "--index", str(index_dir), "serve", "--port", "0", "--api-key", KEY,
+                                         "--workers", str(workers)], stdout=subprocess.PIPE, text=True)
         for line in self.process.stdout:  # type: ignore[union-attr]
             if " at http://" in line:
                 self.url = line.split(" at ", 1)[1].split(" ", 1)[0].rstrip("/")
@@ -151,15 +156,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tang", type=int, default=50000, help="poems in the index")
     parser.add_argument("--tang-file", default=str(DEFAULT_TANG))
-    parser.add_argument("--index", help="reuse (or build once into) this index directory")
+    parser.add_argument("--index", help="reuse (or build once into) this index directory (copied for each server)")
     parser.add_argument("--seconds", type=float, default=10, help="length of each load phase")
     parser.add_argument("--clients", default="1,4,16")
+    parser.add_argument("--workers", default=f"1,{os.cpu_count() or 1}", help="worker counts to compare")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of every worker count, in alternating order")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--import-poems", type=int, default=5000)
+    parser.add_argument("--import-poems", type=int, default=5000, help="poems POSTed per server (0: no import phase)")
     parser.add_argument("--import-batch", type=int, default=500)
+    parser.add_argument("--import-clients", type=int, default=16, help="searching clients during the import")
     args = parser.parse_args()
 
-    docs = load_tang(args.tang + 3 * args.import_poems, args.tang_file, metadata=True)
+    counts = [int(w) for w in args.workers.split(",")]
+    clients = [int(c) for c in args.clients.split(",")]
+    docs = load_tang(args.tang + args.import_poems, args.tang_file, metadata=True)
     base, extra = docs[:args.tang], docs[args.tang:]
     work = Path(tempfile.mkdtemp(prefix="sk-serve-"))
     index_dir = Path(args.index) if args.index else work / "ix"
@@ -168,32 +178,89 @@ def main() -> None:
         data = write_jsonl(base, work / "poems.jsonl")
         subprocess.run([*searchkit_cmd(), "--index", str(index_dir), "index", str(data)], check=True, capture_output=True)
     queries = keywords(base, args.queries)
-    eprint("batch mode ...")
-    batch = batch_mode(index_dir, queries)
+    batches: list[dict] = []
+    runs: dict[int, list[list[tuple]]] = {w: [] for w in counts}  # workers -> per round, its rows
+    exits: list[int] = []
+    try:
+        for round_ in range(args.rounds):
+            eprint(f"round {round_ + 1}: batch mode ...")
+            batches.append(batch_mode(index_dir, queries))
+            for workers in counts if round_ % 2 == 0 else counts[::-1]:
+                copy = work / f"ix-{workers}-{round_}"
+                shutil.copytree(index_dir, copy)
+                try:
+                    rows, code = _turn(copy, workers, queries, clients, extra, args)
+                finally:
+                    shutil.rmtree(copy, ignore_errors=True)
+                runs[workers].append(rows)
+                exits.append(code)
+    finally:
+        if not args.index:
+            shutil.rmtree(work, ignore_errors=True)
+    batch_ms = statistics.median(b["per_query_ms"] for b in batches)
+    print(f"# searchkit serve, {args.tang} Tang poems, {len(queries)} keyword queries, limit 10\n")
+    print(provenance())
+    print(f"\nMedians of {args.rounds} rounds (worker counts {', '.join(map(str, counts))} in turns, alternating order); "
+          f"import: {args.import_poems} poems POSTed in batches of {args.import_batch}.\n")
+    table, medians = [], {}
+    for workers in counts:
+        for at, first in enumerate(runs[workers][0]):
+            column = [rows[at] for rows in runs[workers]]
+            phase, n = first[0], first[1]
+            med = [statistics.median(r[k] for r in column) for k in (2, 3, 4, 5)]
+            errors = sum(r[6] for r in column)
+            notes = [r[7] for r in column]
+            medians[workers, phase, n] = med
+            table.append((workers, phase, n, *med, errors, _import_note(notes)))
+    print(markdown_table(["workers", "phase", "clients", "requests", "searches/s", "p50 ms", "p99 ms", "errors (all rounds)",
+                          "import (median)"], table, digits=1))
+    if len(counts) > 1:
+        one, rest = counts[0], counts[1:]
+        print(f"\nRatios against {one} worker(s), of the medians above (searches/s: higher is better; p99: lower is):\n")
+        ratio_rows = []
+        for workers in rest:
+            for (w, phase, n), med in medians.items():
+                if w == workers and (one, phase, n) in medians:
+                    base_med = medians[one, phase, n]
+                    ratio_rows.append((workers, phase, n, med[1] / base_med[1], med[3] / base_med[3]))
+        print(markdown_table(["workers", "phase", "clients", "searches/s ×", "p99 ×"], ratio_rows, digits=2))
+    print(f"\nCLI batch mode (`search - --json`, same queries), median of {len(batches)}: {batch_ms:.2f} ms per query, "
+          f"{1000 / batch_ms:.0f} queries/s (rounds: {', '.join(format(b['per_query_ms'], '.2f') for b in batches)} ms). "
+          f"Server exit codes after SIGTERM: {', '.join(map(str, exits))}.")
+
+
+def _turn(index_dir: Path, workers: int, queries: list[str], clients: list[int], extra, args) -> tuple[list[tuple], int]:
+    """One server's phases: (workers, phase, clients, requests, searches/s, p50, p99, errors, import note) rows."""
     rows = []
-    server = Server(index_dir)
+    server = Server(index_dir, workers)
     try:
         load(server, queries, 4, 2)  # warm up: searchers opened, caches filled
-        for clients in (int(c) for c in args.clients.split(",")):
-            eprint(f"{clients} clients ...")
-            rows.append(("search", *_row(load(server, queries, clients, args.seconds)), ""))
-        for round_, clients in enumerate(int(c) for c in args.clients.split(",")):
-            eprint(f"{clients} clients while importing {args.import_poems} poems ...")
+        for n in clients:
+            eprint(f"  {workers} worker(s), {n} clients ...")
+            rows.append(("search", *_row(load(server, queries, n, args.seconds)), ""))
+        if args.import_poems:
+            eprint(f"  {workers} worker(s), {args.import_clients} clients while importing {args.import_poems} poems ...")
             done, outcome = threading.Event(), {}
-            poems = extra[round_ * args.import_poems:(round_ + 1) * args.import_poems]
-            importer = threading.Thread(target=post_import, args=(server, poems, args.import_batch, done, outcome))
+            importer = threading.Thread(target=post_import, args=(server, extra[:args.import_poems], args.import_batch,
+                                                                  done, outcome))
             importer.start()
-            result = load(server, queries, clients, 600, stop=done)
+            result = load(server, queries, args.import_clients, 3600, stop=done)
             importer.join()
-            note = outcome.get("error") or f"{outcome.get('written', 0)} poems in {outcome['seconds']:.1f} s"
+            note = outcome.get("error") or (outcome.get("written", 0), outcome["seconds"])
             rows.append(("search + import", *_row(result), note))
     finally:
         code = server.stop()
-    print(f"# searchkit serve, {args.tang} Tang poems, {len(queries)} keyword queries, limit 10\n")
-    print(provenance())
-    print(markdown_table(["phase", "clients", "requests", "searches/s", "p50 ms", "p99 ms", "errors", "import"], rows, digits=1))
-    print(f"\nCLI batch mode (`search - --json`, same queries): {batch['per_query_ms']:.2f} ms per query, "
-          f"{batch['qps']:.0f} queries/s. Server exit code after SIGTERM: {code}.")
+    return rows, code
+
+
+def _import_note(notes: list) -> str:
+    if not any(notes):
+        return ""
+    failed = [n for n in notes if isinstance(n, str) and n]
+    if failed:
+        return failed[0]
+    written = {n[0] for n in notes}
+    return f"{'/'.join(map(str, sorted(written)))} poems in {statistics.median(n[1] for n in notes):.1f} s"
 
 
 def _row(result: dict) -> tuple:

@@ -595,11 +595,16 @@ def remove_command(ctx: click.Context, targets: tuple[str, ...]) -> None:
               "[env: SEARCHKIT_API_KEY]; without one, writes are refused.")
 @click.option("--cors-origin", "cors_origins", multiple=True, metavar="ORIGIN",
               help="Let pages from ORIGIN (https://example.org) call the API (repeatable); none by default.")
+@click.option("--workers", type=click.IntRange(1, 256), metavar="N",
+              help="Server processes sharing the port (a worker that ends is replaced); default: one per CPU core.")
 @click.pass_context
-def serve_command(ctx: click.Context, host: str, port: int, api_key: str | None, cors_origins: tuple[str, ...]) -> None:
+def serve_command(ctx: click.Context, host: str, port: int, api_key: str | None, cors_origins: tuple[str, ...],
+                  workers: int | None) -> None:
     """Serve the index over HTTP: the JSON API (/search, /articles, /stats, /health,
     /openapi.json) and a search page at /. Ctrl-C or SIGTERM stops it once the
-    requests in flight are answered."""
+    requests in flight are answered. Each worker process searches on threads of
+    its own and sees every commit (made through any of them, or by `index`) on
+    its next search."""
     from . import server  # Starlette and uvicorn load only here
 
     with _errors():
@@ -610,7 +615,8 @@ def serve_command(ctx: click.Context, host: str, port: int, api_key: str | None,
         click.echo(f"note: created an empty index at {ctx.obj['index']}")
     settings = server.ServiceSettings(api_key=api_key or None, cors_origins=cors_origins)
     with _errors():
-        server.serve(index, host=host, port=port, settings=settings, announce=lambda line: click.echo(line))
+        server.serve(index, host=host, port=port, settings=settings, announce=lambda line: click.echo(line),
+                     workers=workers or server.default_workers())
 
 
 @cli.command("analyze")

@@ -20,7 +20,8 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 EXIT_CODES: dict[int, str] = {
     0: "success",
     EXIT_FAILED: "some input failed (the rest was indexed), an article or file was not found, "
-    "or a writer process failed (nothing of its batch was committed; earlier batches stay)",
+    "or a writer process failed (nothing of its batch was committed; earlier batches stay), "
+    "or a `serve` worker process could not start or kept ending",
     EXIT_USAGE: "usage error, or a query that cannot be answered (empty, only punctuation, "
     "only exclusions, over 2,000 characters)",
     EXIT_INDEX: "no index at DIR, or a damaged, foreign or incompatible one; `check` found a problem",

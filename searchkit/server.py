@@ -10,28 +10,44 @@ once another process or request committed), and writes on one thread,
 committed under the index lock as ``searchkit index`` commits. A request
 never sees a half-written batch: ``POST /articles`` checks every record
 first and commits them all at once.
+
+One process holds one GIL: with ``workers`` > 1 the server forks that many
+worker processes after binding its socket, and they accept on it each with
+its own threads and searchers. A searcher checks the index's generation on
+every search (one directory listing), so a commit made through any worker,
+or by ``searchkit index``, is seen by the next search in every other. The
+parent only supervises: SIGTERM or Ctrl-C stops every worker cleanly, and a
+worker that ends while serving is replaced (see :class:`_Workers`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hmac
 import json
+import mmap
 import os
+import select
 import signal
 import socket
+import struct
+import sys
 import threading
+import time
 import traceback
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from importlib import resources
 from typing import Any, TypeVar
 
 from .documents import Article
-from .errors import EXIT_REFUSED, RecordError, SearchkitError
+from .engine import fork_available
+from .errors import EXIT_FAILED, EXIT_REFUSED, RecordError, SearchkitError
 from .index import SearchIndex
 
 try:
@@ -47,12 +63,14 @@ try:
 except ImportError:  # the [serve] extra is not installed: serve() says so
     Starlette = None
 
-__all__ = ["DEFAULT_PORT", "MAX_BODY_BYTES", "MAX_PAGE", "ServiceSettings", "create_app", "require_extra", "serve"]
+__all__ = ["DEFAULT_PORT", "MAX_BODY_BYTES", "MAX_PAGE", "ServiceSettings", "create_app", "default_workers",
+           "require_extra", "serve"]
 
 DEFAULT_PORT = 8750
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_PAGE = 1000  # largest limit= a request may ask for (the CLI allows more)
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+SEARCH_THREADS = 4  # in a single server process (see ServiceSettings.search_threads)
 T = TypeVar("T")
 
 
@@ -60,6 +78,12 @@ class ListenError(SearchkitError):
     """The server could not listen on the address it was given."""
 
     exit_code = EXIT_REFUSED
+
+
+class WorkerError(SearchkitError):
+    """A worker process of ``serve --workers`` could not start, or kept ending."""
+
+    exit_code = EXIT_FAILED
 
 
 class _HTTPError(SearchkitError):
@@ -78,7 +102,9 @@ class ServiceSettings:
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
     max_body_bytes: int = MAX_BODY_BYTES
-    search_threads: int = 4
+    # Threads that search, each with its own searcher; None: 4 in a single process, 1 in each of
+    # several worker processes (threads of one process share its GIL: more made the tail worse).
+    search_threads: int | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -188,7 +214,8 @@ class _Service:
     def __init__(self, index: SearchIndex, settings: ServiceSettings) -> None:
         self.index = index
         self.settings = settings
-        self.searches = ThreadPoolExecutor(max(1, settings.search_threads), thread_name_prefix="searchkit-search")
+        threads = SEARCH_THREADS if settings.search_threads is None else max(1, settings.search_threads)
+        self.searches = ThreadPoolExecutor(threads, thread_name_prefix="searchkit-search")
         self.writes = ThreadPoolExecutor(1, thread_name_prefix="searchkit-write")
 
     async def _run(self, pool: ThreadPoolExecutor, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -381,14 +408,30 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def default_workers() -> int:
+    """``serve``'s worker processes by default: one per CPU this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def serve(index: SearchIndex, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-          settings: ServiceSettings | None = None, announce: Callable[[str], None] = print) -> None:
+          settings: ServiceSettings | None = None, announce: Callable[[str], None] = print,
+          workers: int = 1) -> None:
     """Serve ``index`` until Ctrl-C or SIGTERM: requests in flight finish, then it returns.
 
     ``announce`` gets the lines to show (the URL, and warnings about the key).
+    With ``workers`` > 1, that many forked processes serve (``index`` must be
+    on disk, and this must be the main thread: the parent handles signals).
     """
     require_extra()
     settings = settings or ServiceSettings()
+    if workers > 1:
+        if index.path is None or not fork_available():
+            raise SearchkitError("several worker processes need an index on disk and os.fork: use --workers 1")
+        if threading.current_thread() is not threading.main_thread():
+            raise SearchkitError("several worker processes are served from the main thread only: use --workers 1")
     sock = _listen(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
@@ -396,28 +439,104 @@ def serve(index: SearchIndex, *, host: str = "127.0.0.1", port: int = DEFAULT_PO
         announce("note: writes are disabled: no API key (--api-key or SEARCHKIT_API_KEY)")
     if host not in LOOPBACK and not settings.api_key:
         announce(f"warning: listening on {host} without an API key: anyone who can reach it can search this index")
-    config = uvicorn.Config(create_app(index, settings), log_level="warning", access_log=False,
-                            timeout_graceful_shutdown=30, lifespan="on")
-    server = _QuietServer(config)
-    # Said once it accepts requests and handles signals itself.
-    server.ready = f"searchkit: serving {index.path or 'an in-memory index'} at http://{shown}:{bound_port}/ (Ctrl-C stops)"
-    server.announce = announce
-    server.run(sockets=[sock])
+    processes = f"{workers} worker processes; " if workers > 1 else ""
+    # Said once it accepts requests (every worker does) and handles signals itself.
+    ready = (f"searchkit: serving {index.path or 'an in-memory index'} at http://{shown}:{bound_port}/ "
+             f"({processes}Ctrl-C stops)")
+    if workers > 1:
+        if settings.search_threads is None:
+            settings = replace(settings, search_threads=1)
+        try:
+            _Workers(index, sock, settings, workers, ready, announce).run()
+        finally:
+            sock.close()
+    else:
+        server = _server(index, settings)
+        server.on_ready = partial(announce, ready)
+        server.run(sockets=[sock])
     announce("searchkit: stopped")
+
+
+def _server(index: SearchIndex, settings: ServiceSettings, shared: bool = False) -> _QuietServer:
+    """uvicorn's server of ``index``; ``shared``: a worker's, on a socket that others accept on too."""
+    config = uvicorn.Config(create_app(index, settings), log_level="warning", access_log=False,
+                            timeout_graceful_shutdown=30, lifespan="on",
+                            loop=f"{__name__}:_BalancedLoop" if shared else "auto")
+    return _QuietServer(config)
+
+
+class _Balance:
+    """How many connections each worker holds, in memory shared by fork, so that a new
+    connection goes to a worker holding the fewest (see :class:`_BalancedLoop`)."""
+
+    WAIT = 0.02  # seconds a busier worker leaves a connection to the others before it takes it anyway
+
+    def __init__(self, workers: int) -> None:
+        self.counts = mmap.mmap(-1, 4 * workers)  # shared, anonymous: inherited by every fork
+        self.workers = workers
+        self.slot = 0
+        self.connections: Callable[[], int] = lambda: 0
+        self.waiting_since: float | None = None
+
+    def set(self, slot: int, count: int) -> None:
+        struct.pack_into("=i", self.counts, 4 * slot, count)
+
+    def defer(self) -> bool:
+        """Whether this worker should leave the waiting connection to a worker holding fewer."""
+        mine = self.connections()
+        self.set(self.slot, mine)
+        fewest = min(struct.unpack_from(f"={self.workers}i", self.counts))
+        now = time.monotonic()
+        if mine <= fewest:
+            self.waiting_since = None
+            return False
+        if self.waiting_since is None:
+            self.waiting_since = now
+        if now - self.waiting_since >= self.WAIT:  # the others do not take it (busy, or stopping)
+            self.waiting_since = None
+            return False
+        return True
+
+
+class _BalancedLoop(asyncio.SelectorEventLoop):
+    """asyncio's loop for a worker: it accepts one connection at a time, and only when it
+    holds no more connections than any other worker (or one has waited ``_Balance.WAIT``).
+
+    asyncio accepts every connection waiting at once: with keep-alive
+    clients the worker that woke first kept nearly all of a burst (15 of the
+    benchmark's 16 clients, the other core idle). Every worker wakes for each
+    new connection; the busier ones step aside for a moment, as asyncio does
+    itself when out of file descriptors. (It overrides a private method of
+    asyncio's; without it, asyncio accepts as before.)
+    """
+
+    balance: _Balance | None = None
+
+    def _accept_connection(self, protocol_factory: Any, sock: Any, sslcontext: Any = None, server: Any = None,
+                           backlog: int = 100, *args: Any, **kwargs: Any) -> None:
+        if self.balance is not None and self.balance.defer():
+            self._remove_reader(sock.fileno())  # type: ignore[attr-defined]
+            self.call_later(0.002, self._serve_again, protocol_factory, sock, sslcontext, server, backlog, *args)
+            return
+        super()._accept_connection(protocol_factory, sock, sslcontext, server, 1, *args, **kwargs)  # type: ignore[misc]
+
+    def _serve_again(self, protocol_factory: Any, sock: Any, sslcontext: Any, server: Any, backlog: int,
+                     *args: Any) -> None:
+        if sock.fileno() >= 0 and (server is None or server.is_serving()):
+            self._start_serving(protocol_factory, sock, sslcontext, server, backlog, *args)  # type: ignore[attr-defined]
 
 
 if Starlette is not None:
     class _QuietServer(uvicorn.Server):
         """uvicorn's server, which returns after a signal instead of raising it again
-        once shut down: the CLI exits 0 after a clean stop. It announces ``ready`` once started."""
+        once shut down: the CLI exits 0 after a clean stop. It calls ``on_ready`` once started."""
 
-        ready = ""
-        announce: Callable[[str], None] = print
+        on_ready: Callable[[], Any] = staticmethod(lambda: None)
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
             if not self.should_exit:
-                self.announce(self.ready)
+                self.on_ready()
 
         @contextlib.contextmanager
         def capture_signals(self) -> Any:
@@ -431,3 +550,209 @@ if Starlette is not None:
             finally:
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
+
+
+# --------------------------------------------------------------------------
+# Worker processes
+
+_PID = struct.Struct("=i")  # what a worker writes to the parent's pipe once it accepts requests
+RESTARTS_PER_MINUTE = 10  # more replaced workers than this in a minute: the service stops
+
+
+class _Workers:
+    """The parent of ``serve --workers N``: forks the workers (after the socket is bound,
+    which they share), says the URL once every one accepts requests, and supervises.
+
+    * SIGTERM or Ctrl-C (SIGINT): the parent stops listening and sends SIGTERM
+      to every worker; each answers its requests in flight, commits its
+      write as ``serve`` does and exits; then ``run`` returns. A second
+      SIGINT is passed on, which makes uvicorn stop waiting (as for one
+      process); another SIGTERM changes nothing.
+    * A worker that ends while serving (killed, crashed) is replaced at once,
+      with a line saying so; past ``RESTARTS_PER_MINUTE`` replacements in a
+      minute, or a worker that ends before it serves, every worker is stopped
+      and ``run`` raises :class:`WorkerError` (one line): never a service
+      silently half up.
+    * A worker whose parent dies (SIGKILL) gets SIGTERM from the kernel
+      (Linux), so none is left orphaned.
+    """
+
+    def __init__(self, index: SearchIndex, sock: socket.socket, settings: ServiceSettings, count: int,
+                 ready: str, announce: Callable[[str], None]) -> None:
+        self.index, self.sock, self.settings, self.count = index, sock, settings, count
+        self.ready, self.announce = ready, announce
+        self.children: dict[int, int] = {}  # pid -> slot
+        self.serving: set[int] = set()
+        self.stopping = False
+        self.signals = 0  # stop signals received
+        self.failure: str | None = None
+        self.restarts: deque[float] = deque()
+        self.balance = _Balance(count)
+
+    def run(self) -> None:
+        # Shared with the workers by fork: the analyzer's dictionaries, loaded once here.
+        self.index.segmenter.tokenizer  # noqa: B018 - loads jieba's dictionary
+        self.index.close()  # no open files shared with the workers: each opens its own searchers
+        wake_read, wake_write = os.pipe()
+        self.ready_read, self.ready_write = os.pipe()
+        for fd in (wake_read, wake_write):
+            os.set_blocking(fd, False)
+        previous_wakeup = signal.set_wakeup_fd(wake_write)
+        previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous[signal.SIGCHLD] = signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes the loop
+        try:
+            gc.freeze()  # what exists now stays shared with the workers: no collection touches it
+            for slot in range(self.count):
+                self._start(slot)
+            announced = False
+            while self.children:
+                select.select([wake_read, self.ready_read], [], [], 1.0)
+                with contextlib.suppress(BlockingIOError):
+                    os.read(wake_read, 512)
+                self._read_ready()
+                if not announced and not self.stopping and len(self.serving & set(self.children)) == self.count:
+                    self.announce(self.ready)
+                    announced = True
+                self._reap()
+        except BaseException:
+            self._stop()
+            while self.children:
+                self._reap(block=True)
+            raise
+        finally:
+            gc.unfreeze()
+            signal.set_wakeup_fd(previous_wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            for fd in (wake_read, wake_write, self.ready_read, self.ready_write):
+                os.close(fd)
+        if self.failure:
+            raise WorkerError(self.failure)
+
+    def _read_ready(self) -> None:
+        """Note the workers that said they accept requests."""
+        while self.ready_read in select.select([self.ready_read], [], [], 0)[0]:
+            data = os.read(self.ready_read, _PID.size * 64)  # whole messages: each write is atomic
+            self.serving.update(pid for (pid,) in _PID.iter_unpack(data))
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        self.signals += 1
+        if self.signals == 1:
+            self._stop()
+        elif signum == signal.SIGINT:  # Ctrl-C again: as for one process, they stop waiting for connections
+            self._signal_children(signal.SIGINT)
+
+    def _stop(self) -> None:
+        if not self.stopping:
+            self.stopping = True
+            self.sock.close()  # no new connection waits in a backlog that no one will accept
+            self._signal_children(signal.SIGTERM)
+
+    def _signal_children(self, sig: int) -> None:
+        for pid in self.children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def _reap(self, block: bool = False) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, 0 if block else os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            slot = self.children.pop(pid, None)
+            if slot is None:
+                continue
+            code = os.waitstatus_to_exitcode(status)
+            if self.stopping:
+                if code != 0 and not self.failure:
+                    self.failure = f"worker process {pid} {_ended(code)} while stopping"
+                continue
+            self._read_ready()  # what it said before it ended
+            if pid not in self.serving:
+                self._fail(f"a worker process {_ended(code)} before it could serve: stopped")
+                continue
+            self.serving.discard(pid)
+            now = time.monotonic()
+            self.restarts.append(now)
+            while self.restarts and self.restarts[0] < now - 60:
+                self.restarts.popleft()
+            if len(self.restarts) > RESTARTS_PER_MINUTE:
+                self._fail(f"worker processes keep ending ({len(self.restarts)} in a minute, the last one "
+                           f"{_ended(code)}): stopped")
+                continue
+            replacement = self._start(slot)
+            self.announce(f"searchkit: worker process {pid} {_ended(code)}; started process {replacement} instead")
+
+    def _fail(self, message: str) -> None:
+        self.failure = self.failure or message
+        self._stop()
+
+    def _start(self, slot: int) -> int:
+        for stream in (sys.stdout, sys.stderr):  # what is buffered is printed once, not by each child too
+            with contextlib.suppress(Exception):
+                stream.flush()
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            code = 70
+            try:
+                code = self._work(parent, slot)
+            except KeyboardInterrupt:
+                code = 0
+            except SearchkitError as error:
+                print(f"Error: worker process {os.getpid()}: {error}", file=sys.stderr)
+                code = error.exit_code
+            except BaseException as error:  # noqa: BLE001 - a worker never returns into the parent's code
+                print(f"Error: worker process {os.getpid()}: internal error ({type(error).__name__}: {error})",
+                      file=sys.stderr)
+            finally:
+                for stream in (sys.stdout, sys.stderr):
+                    with contextlib.suppress(Exception):
+                        stream.flush()
+                os._exit(code)
+        self.children[pid] = slot
+        return pid
+
+    def _work(self, parent: int, slot: int) -> int:
+        """A worker: serve on the shared socket until SIGTERM; its exit code."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)  # until uvicorn handles it: nothing in flight yet
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        _end_with_parent(parent)
+        server = _server(self.index, self.settings, shared=True)
+        self.balance.slot = slot
+        self.balance.set(slot, 0)
+        self.balance.connections = lambda: len(server.server_state.connections)
+        _BalancedLoop.balance = self.balance
+        ready_write = self.ready_write
+        server.on_ready = lambda: os.write(ready_write, _PID.pack(os.getpid()))
+        server.run(sockets=[self.sock])
+        return 0 if server.started else EXIT_FAILED
+
+
+def _ended(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was ended by {signal.Signals(-code).name}"
+        return f"was ended by signal {-code}"
+    return f"exited with code {code}"
+
+
+def _end_with_parent(parent: int) -> None:
+    """Have the kernel send this process SIGTERM when its parent dies (Linux), so no worker
+    outlives a parent that was killed; elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before that took effect
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -261,10 +261,45 @@ def _matcher_within(q: wq.Query, searcher: Any, context: Any, allowed: Allowed) 
         return wm.NullMatcher()
     if isinstance(q, (CharPhrase, WordUnion, RankedFilter, Restricted)):
         return q.matcher_within(searcher, context, allowed)
+    if isinstance(q, DocFilter):
+        within = allowed.set
+        return Allowed([doc for doc in q.allowed(searcher).ids if doc in within]).matcher()
+    if isinstance(q, wq.Or):
+        union = _union_within(q, searcher, context, allowed)
+        if union is not None:
+            return union
     found = q.matcher(searcher, context)
     if not found.is_active():
         return found
     return wm.IntersectionMatcher(found, allowed.matcher())
+
+
+def _union_within(q: wq.Or, searcher: Any, context: Any, allowed: Allowed) -> Any:
+    """The matches of an ``Or`` of two queries whose matchers are lists, as one list; None for another ``Or``.
+
+    Scores as Whoosh's union: a document both match scores the sum. Whoosh's
+    union and intersection matchers made several Python calls per document
+    and level (a keyword's ranking filter: its text matches or its title's
+    documents, within the matched paragraphs).
+    """
+    if len(q.subqueries) != 2 or q.boost != 1.0 or q.scale or q.matcher_type != wq.Or.DEFAULT_MATCHER:
+        return None
+    lists = []
+    for sub in q.subqueries:
+        found = _matcher_within(sub, searcher, context, allowed)
+        if found.is_active():
+            if not isinstance(found, ScoredList) or found._i:
+                return None
+            lists.append(found)
+    if len(lists) < 2:
+        return lists[0] if lists else wm.NullMatcher()
+    first, second = lists
+    scores = dict(zip(first._ids, first._weights))
+    for doc, score in zip(second._ids, second._weights):
+        known = scores.get(doc)
+        scores[doc] = score if known is None else known + score
+    ids = sorted(scores)
+    return ScoredList(ids, [scores[doc] for doc in ids])
 
 
 class ColumnRange(DocFilter):
@@ -722,7 +757,7 @@ def term_bytes(schema: Any, fieldname: str, text: str) -> bytes | None:
 
 # A phrase's candidate document: its docnum, the (weight, value) postings of
 # the terms that hold it so far, and where the phrase can start in it.
-_Candidate = tuple[int, list[tuple[float, Any]], set[int] | None]
+_Candidate = tuple[int, list[tuple[float, Any]], frozenset[int] | None]
 
 
 class _Cursor:
@@ -1016,6 +1051,16 @@ def _intersect(cursors: _Cursors, phrase: list[int], allowed: Allowed | None = N
     offsets = [[at for at, slot in enumerate(phrase) if slot == i] for i in range(len(cursors))]
     deleted = lead.deleted
     positions_of = _positions_decoder(lead.format)
+    # A term's posting value -> where the phrase can start by it. Values repeat: every
+    # paragraph carries its article's title, and many titles are alike (二首, 十韻).
+    known: list[dict[bytes, frozenset[int]]] = [{} for _ in cursors.opened]
+
+    def starts_by(i: int, value: bytes) -> frozenset[int]:
+        found = known[i].get(value)
+        if found is None:
+            found = known[i][value] = frozenset(_starts(positions_of(value), offsets[i]))
+        return found
+
     while lead.active:
         lead.load()
         # Where the phrase can start is worked out once a candidate holds two
@@ -1029,14 +1074,12 @@ def _intersect(cursors: _Cursors, phrase: list[int], allowed: Allowed | None = N
                 break
             kept: list[_Candidate] = []
             for doc, postings, starts in cursors[i].keep(candidates):
-                if starts is None:
-                    starts = _starts(positions_of(postings[0][1]), offsets[0])
-                starts &= _starts(positions_of(postings[-1][1]), offsets[i])
+                starts = (starts_by(0, postings[0][1]) if starts is None else starts) & starts_by(i, postings[-1][1])
                 if starts:
                     kept.append((doc, postings, starts))
             candidates = kept
         if len(cursors) == 1:  # one term, repeated (山山): its own positions decide
-            candidates = [c for c in candidates if _starts(positions_of(c[1][0][1]), offsets[0])]
+            candidates = [c for c in candidates if starts_by(0, c[1][0][1])]
         if candidates:
             docs = [doc for doc, _postings, _starts_left in candidates]
             ids.extend(docs)

@@ -248,9 +248,19 @@ class Store:
             searcher.close()
             searcher = None
         if searcher is None:
-            searcher = self._ix.searcher()
+            searcher = self._open_searcher()
         self._local.searcher = searcher
         return searcher
+
+    def _open_searcher(self) -> Any:
+        for _attempt in range(20):
+            try:
+                return self._ix.searcher()
+            except FileNotFoundError:
+                # Another process's commit replaced the table of contents, or merged away a
+                # segment, between reading the one and opening the other: read the new state.
+                time.sleep(0.05)
+        return self._ix.searcher()
 
     def reader(self) -> Any:
         """A reader of the whole index (the caller closes it)."""
