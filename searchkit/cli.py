@@ -609,6 +609,11 @@ def serve_command(ctx: click.Context, host: str, port: int, api_key: str | None,
 
     with _errors():
         server.require_extra()  # before an empty index is made
+    if SearchIndex.is_sharded(ctx.obj["index"]):
+        if (workers or 1) > 1:
+            raise SearchkitClickError("a sharded index is served by one process (its searches fan out to the "
+                                      "shards from there): leave out --workers", EXIT_USAGE)
+        workers = 1
     created = not SearchIndex.exists(ctx.obj["index"])
     index = _open(ctx, create=True)
     if created:

@@ -156,6 +156,21 @@ def test_analyze_and_check(built: dict[str, Path]) -> None:
     assert result.stdout.startswith(f"index at {sharded} is sound ({len(RECORDS)} articles")
 
 
+def test_serve_answers_from_a_sharded_index_in_one_process(built: dict[str, Path]) -> None:
+    from starlette.testclient import TestClient
+
+    from searchkit.server import create_app
+
+    with SearchIndex.open(built["sharded"]) as index, TestClient(create_app(index)) as client:
+        found = client.get("/search", params={"q": "中国", "limit": "50"}).json()
+        assert found["total"] == search(built["single"], "中国")["total"]
+        assert client.get(f"/articles/{RECORDS[2]['id']}").json()["title"] == RECORDS[2]["title"]
+        assert client.get("/stats").json()["shards"] == 3
+    refused = run("--index", built["sharded"], "serve", "--workers", "2")
+    assert (refused.exit_code, refused.stderr) == (2, "Error: a sharded index is served by one process (its searches "
+                                                      "fan out to the shards from there): leave out --workers\n")
+
+
 def test_open_gives_the_right_kind(built: dict[str, Path]) -> None:
     with SearchIndex.open(built["sharded"]) as index:
         assert isinstance(index, ShardedIndex) and index.count == 3
