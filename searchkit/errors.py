@@ -24,7 +24,8 @@ EXIT_CODES: dict[int, str] = {
     "or a `serve` worker process could not start or kept ending",
     EXIT_USAGE: "usage error, or a query that cannot be answered (empty, only punctuation, "
     "only exclusions, over 2,000 characters)",
-    EXIT_INDEX: "no index at DIR, or a damaged, foreign or incompatible one; `check` found a problem",
+    EXIT_INDEX: "no index at DIR, or a damaged, foreign or incompatible one; a shard or the Dask scheduler out of "
+    "reach; `check` found a problem",
     EXIT_LOCKED: "another writer held the index lock past `--lock-timeout`",
     EXIT_REFUSED: "the operating system refused to write the index (no permission, disk full, too many open files; "
     "what was committed before stays), or `serve` to listen on its address",
