@@ -59,6 +59,10 @@ def _runs(result: SearchResult, sort: str) -> list[list[dict]]:
     return runs
 
 
+def _identity(data: dict) -> tuple:
+    return (data["article_id"], data["paragraph"])
+
+
 def _place(data: dict, sort: str) -> tuple:
     return (data["date"],) if sort != "relevance" else ()
 
@@ -76,8 +80,7 @@ def assert_same(single: SearchResult, sharded: SearchResult, sort: str = "releva
         last = number == len(mine) - 1
         if last and len(single.hits) < single.total - single.offset and len(run) > 1:
             continue  # a run of equal hits cut by the page: which of them make it is each index's own order
-        key = lambda data: (data["article_id"], data["paragraph"])  # noqa: E731
-        for a, b in zip(sorted(run, key=key), sorted(other, key=key)):
+        for a, b in zip(sorted(run, key=_identity), sorted(other, key=_identity)):
             a, b = dict(a), dict(b)
             assert math.isclose(a.pop("score"), b.pop("score"), rel_tol=1e-9)
             assert a == b
