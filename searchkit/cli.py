@@ -489,6 +489,9 @@ def stats_command(ctx: click.Context, as_json: bool) -> None:
     if stats.analyzer.get("grams") == 1 and stats.segments_without_arrays:
         click.echo(f"                {stats.segments_without_arrays} with paragraphs but none: their keywords are answered "
                    "from postings, more slowly (`reindex` adds them)")
+    if stats.segments_without_titles:
+        click.echo(f"                {stats.segments_without_titles} without title tables: title keywords are answered "
+                   "from postings, more slowly (`optimize` adds them)")
     click.echo(f"size on disk:   {stats.size_bytes / 1e6:.2f} MB")
     click.echo(f"schema version: {stats.schema_version}")
     click.echo(f"analyzer:       {json.dumps(stats.analyzer, ensure_ascii=False)}")

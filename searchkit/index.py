@@ -95,6 +95,8 @@ class IndexStats:
     # written before them (reindex adds them). A segment of article or file
     # records only has no text to answer keywords from, and needs none.
     segments_without_arrays: int = 0
+    # Segments with suffix arrays but no title table (written before them: optimize adds them).
+    segments_without_titles: int = 0
     # A sharded index: how many shards, and where they are (shared storage or the workers' own disks).
     shards: int | None = None
     placement: str | None = None
@@ -407,6 +409,7 @@ class SearchIndex:
             analyzer=self.settings.to_dict(),
             suffix_segments=suffix_segments,
             segments_without_arrays=without_arrays,
+            segments_without_titles=self.store.segments_without_titles(),
         )
 
     def search(
@@ -620,7 +623,8 @@ class SearchIndex:
         return analyze_text(text, self.segmenter)
 
     def optimize(self, progress: ProgressCallback | None = None) -> OptimizeReport:
-        """Merge every segment into one, leaving deleted documents out.
+        """Merge every segment into one, leaving deleted documents out (a lone
+        segment written before title tables is rewritten with its table).
 
         Each query visits every segment, so an index that is done growing
         answers faster merged; the merge rewrites it all and needs memory in

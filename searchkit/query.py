@@ -543,14 +543,16 @@ def keyword_terms(keyword: Keyword, grams: int, text: str | None = None) -> list
     return analysis.keyword_grams(keyword.text if text is None else text, analysis.TITLE_GRAMS if keyword.title else grams)
 
 
-def exact_query(keyword: Keyword, grams: int) -> Query:
+def exact_query(keyword: Keyword, grams: int, openings: bool = False) -> Query:
     """Documents whose (title or paragraph) text holds the keyword exactly, or one of its alternatives.
 
-    ``grams`` is the index's setting (:class:`analysis.AnalyzerSettings`).
+    ``grams`` is the index's setting (:class:`analysis.AnalyzerSettings`). With ``openings``, a title
+    keyword may match only each article's opening paragraph (see :class:`CharPhrase`).
     """
     fieldname = "title_grams" if keyword.title else "grams"
     # Also for one gram: paragraphs' characters have no postings, only suffix arrays.
-    phrases = [CharPhrase(fieldname, keyword_terms(keyword, grams, text)) for text in (keyword.text, *keyword.alternatives)]
+    phrases = [CharPhrase(fieldname, keyword_terms(keyword, grams, text), openings=openings and keyword.title)
+               for text in (keyword.text, *keyword.alternatives)]
     if not keyword.title:
         phrases.extend(keyword.pinyin_queries)
     return phrases[0] if len(phrases) == 1 else any_of(phrases)
@@ -912,7 +914,8 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     in_title: dict[str, dict[str, list[int]]] = {}
 
     def holding(keyword: Keyword, record: bool = True) -> set[str]:
-        titled = articles_of(narrowed(exact_query(replace(keyword, title=True), grams)))
+        # (Of each article whose title holds it, its opening paragraph is enough: see below.)
+        titled = articles_of(narrowed(exact_query(replace(keyword, title=True), grams, openings=True)))
         if record:
             in_title[keyword.text] = titled
         found = set(titled)

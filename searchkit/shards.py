@@ -619,7 +619,7 @@ class ShardedIndex:
         parts = self._each("stats")
         total = {name: sum(getattr(part, name) for part in parts)
                  for name in ("articles", "paragraphs", "sources", "segments", "size_bytes", "suffix_segments",
-                              "segments_without_arrays")}
+                              "segments_without_arrays", "segments_without_titles")}
         return replace(parts[0], path=str(self.path), shards=self.count, placement=self.map.placement, **total)
 
     def search(self, query: str, *, allow_partial: bool = False, **options: Any) -> SearchResult:

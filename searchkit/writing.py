@@ -60,7 +60,7 @@ def _text_postings(text: str, segmenter: Segmenter, grams: int, suffixes: bool =
     stream, _ = analysis.gram_stream(normalized)
     return (
         Prepared(analysis.count_items(words)),
-        Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams)),
+        Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams), stream),
         words,
     )
 
@@ -70,7 +70,7 @@ def _recorded_postings(text: str, words: list[str], grams: int, suffixes: bool =
     stream, _ = analysis.gram_stream(analysis.fold(text))
     return (
         Prepared(analysis.count_items(words)),
-        Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams)),
+        Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams), stream),
         words,
     )
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from searchkit import SearchIndex
+from searchkit.engine.titles import segment_titles
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "indexes"
 NAMES = ["seed", "qa", "qa_grams2"]
@@ -81,6 +82,35 @@ def test_an_old_index_answers_as_it_did(old_index: tuple[str, Path]) -> None:
             answer["hits"] = [{key: hit[key] for key in old} for hit, old in zip(answer["hits"], recorded["json"]["hits"])]
             assert answer == recorded["json"], (recorded["query"], recorded["level"])
             assert [repr(hit.score) for hit in result.hits] == recorded["scores"], recorded["query"]
+
+
+def test_optimize_gives_an_old_index_title_tables_and_the_same_answers(old_index: tuple[str, Path]) -> None:
+    name, folder = old_index
+    expected = json.loads((FIXTURES / f"{name}.answers.json").read_text(encoding="utf-8"))
+    with SearchIndex(folder) as index:
+        leaves = [leaf for leaf, _offset in index.searcher().reader().leaf_readers()]
+        assert all(segment_titles(leaf) is None for leaf in leaves)  # written before title tables
+        before = {r["query"]: index.search(r["query"], limit=10).to_json() for r in expected}
+        index.optimize()
+        [leaf] = [leaf for leaf, _offset in index.searcher().reader().leaf_readers()]
+        # An index of bigrams keeps answering title keywords from the postings.
+        assert (segment_titles(leaf) is None) == (name == "qa_grams2")
+        assert {query: index.search(query, limit=10).to_json() for query in before} == before
+        assert index.check().ok
+
+
+def test_stats_says_optimize_adds_title_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from .test_reliability import cli_main
+
+    folder = tmp_path / "seed"
+    shutil.copytree(FIXTURES / "seed", folder)
+    hint = "                1 without title tables: title keywords are answered from postings, more slowly (`optimize` adds them)\n"
+    code, out, _err = cli_main(capsys, monkeypatch, "--index", str(folder), "stats")
+    assert code == 0 and hint in out
+    assert cli_main(capsys, monkeypatch, "--index", str(folder), "optimize")[0] == 0
+    code, out, _err = cli_main(capsys, monkeypatch, "--index", str(folder), "stats")
+    assert code == 0 and "title tables" not in out and "segments:       1 (1 with suffix arrays)" in out
 
 
 def test_an_old_index_checks_sound(old_index: tuple[str, Path]) -> None:

@@ -12,6 +12,7 @@ Modules, lowest first:
 * ``terms``: the term table (Whoosh's ordered hash file), written by
   searchkit, probed and streamed without Whoosh's reader;
 * ``suffixes``: a segment's suffix arrays of its paragraphs' characters;
+* ``titles``: a segment's suffix arrays of its articles' titles, once per article;
 * ``words``: the column of each paragraph's words, for ranking few hits;
 * ``schema``: the Whoosh schema and its field types for prepared postings;
 * ``codec``: the codec (Whoosh's W3 format), its postings, field and per-document writers;

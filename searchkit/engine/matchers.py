@@ -43,6 +43,7 @@ from whoosh.util.numeric import byte_to_length
 from .codec import FieldLengths
 from .suffixes import SEPARATOR, segment_suffixes
 from .terms import TermProbe
+from .titles import TITLE_FIELD, TitleTable, runs_within, segment_titles
 from .words import RANKING_WORDS_PARTS, decode_ranking_words, ranking_words_column
 
 __all__ = [
@@ -360,16 +361,22 @@ class CharPhrase(_Query):
     in the phrase), times the boost.
     """
 
-    def __init__(self, fieldname: str, chars: Sequence[str], boost: float = 1.0) -> None:
+    def __init__(self, fieldname: str, chars: Sequence[str], boost: float = 1.0, openings: bool = False) -> None:
         self.fieldname = fieldname
         self.chars = tuple(chars)
         self.boost = boost
+        # Of a title phrase: only each article's opening paragraph where the segment has a title
+        # table (enough to know the articles); elsewhere every paragraph, as without.
+        self.openings = openings
         # Worked out once, not again in every segment:
         self._terms: tuple[Any, list[bytes] | None] = (None, None)  # (schema, the chars' term bytes)
-        self._by_suffixes = fieldname == "grams" and bool(self.chars) and all(len(char) == 1 and char != SEPARATOR for char in self.chars)
+        plain = bool(self.chars) and all(len(char) == 1 and char != SEPARATOR for char in self.chars)
+        self._by_suffixes = fieldname == "grams" and plain
+        self._by_titles = fieldname == TITLE_FIELD and plain
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.fieldname!r}, {''.join(self.chars)!r}, boost={self.boost})"
+        more = ", openings=True" if self.openings else ""
+        return f"{type(self).__name__}({self.fieldname!r}, {''.join(self.chars)!r}, boost={self.boost}{more})"
 
     def _term_bytes(self, schema: Any) -> list[bytes] | None:
         """The chars as the schema stores them (None: one cannot be a term, so nothing matches)."""
@@ -381,10 +388,10 @@ class CharPhrase(_Query):
         return terms
 
     def _key(self) -> tuple[Any, ...]:
-        return self.fieldname, self.chars, self.boost
+        return self.fieldname, self.chars, self.boost, self.openings
 
     def copy(self) -> CharPhrase:
-        return CharPhrase(self.fieldname, self.chars, self.boost)
+        return CharPhrase(self.fieldname, self.chars, self.boost, self.openings)
 
     def estimate_size(self, ixreader: Any) -> int:
         terms = [term_bytes(ixreader.schema, self.fieldname, char) for char in self.chars]
@@ -405,6 +412,9 @@ class CharPhrase(_Query):
         table = self._suffix_table(reader)
         if table is not None:
             return self._from_suffixes(searcher, reader, table, terms, weighting, allowed)
+        titles = segment_titles(reader) if self._by_titles else None
+        if titles is not None:
+            return self._from_titles(searcher, reader, titles, terms, weighting, allowed)
         infos = {term: _segment_term_info(reader, self.fieldname, term) for term in terms}
         if None in infos.values():
             return wm.NullMatcher()
@@ -448,6 +458,38 @@ class CharPhrase(_Query):
                     else weighting.scorer(searcher, self.fieldname, term)
                 )
                 by_char[char] = _scores(scorer, ids, [stream.count(char) for _doc, stream in found])
+        scores = _tree_sums([by_char[char] for char in self.chars])
+        if self.boost != 1.0:
+            scores = [score * self.boost for score in scores]
+        return ScoredList(ids, scores)
+
+
+    def _from_titles(self, searcher: Any, reader: Any, titles: TitleTable, terms: list[bytes], weighting: Any,
+                     allowed: Allowed | None) -> Any:
+        """The title phrase's documents and scores from the segment's title table: the same
+        scores as from the postings (each character's, with its count in the title)."""
+        kept = reader.__dict__.setdefault("_searchkit_titles_found", {})
+        phrase = "".join(self.chars)
+        runs = kept.get(phrase)
+        if runs is None:
+            if len(kept) >= PHRASES_KEPT:
+                kept.pop(next(iter(kept)))
+            runs = kept[phrase] = titles.holding_phrase(phrase)
+        deleted = reader.deleted_docs_set if reader.has_deletions() else ()
+        ids, streams = runs_within(runs, deleted, None if allowed is None else allowed.set, self.openings)
+        if not ids:
+            return wm.NullMatcher()
+        if weighting is None:  # an unscored search (Whoosh's boolean context)
+            return ScoredList(ids, [0.0] * len(ids))
+        by_char: dict[str, list[float]] = {}
+        for char, term in zip(self.chars, terms):
+            if char not in by_char:
+                scorer = (
+                    _bm25_scorer(searcher, self.fieldname, term, weighting)
+                    if type(weighting) is scoring.BM25F
+                    else weighting.scorer(searcher, self.fieldname, term)
+                )
+                by_char[char] = _scores(scorer, ids, [stream.count(char) for stream in streams])
         scores = _tree_sums([by_char[char] for char in self.chars])
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]

@@ -42,6 +42,7 @@ from .layout import (
 from .merge import merge_into
 from .schema import make_schema
 from .suffixes import has_suffix_file
+from .titles import has_title_file
 from .version import check_whoosh_version
 from .writer import ChildSegment, SearchkitWriter
 
@@ -173,13 +174,14 @@ class Store:
         per segment read and one when the merged segment is written.
         """
         readers = self.segment_readers()
-        if len(readers) <= 1 and not any(reader.has_deletions() for reader in readers):
+        # A lone segment is rewritten where it lacks deletions' removal or a title table.
+        if len(readers) <= 1 and not any(reader.has_deletions() or _lacks_titles(reader) for reader in readers):
             return len(readers), len(readers), 0  # no writer: it would leave files behind
         writer = self.writer(lock_timeout)
         try:
             segments = list(writer.segments)  # under the lock: what is merged
             dropped = sum(segment.deleted_count() for segment in segments)
-            if len(segments) <= 1 and not dropped:
+            if len(segments) <= 1 and not dropped and not any(_lacks_titles(reader) for reader in readers):
                 writer.cancel()
                 return len(segments), len(segments), 0
             if progress:
@@ -288,6 +290,10 @@ class Store:
         lacking = sum(1 for reader, has in arrays.items() if not has and reader.doc_frequency("kind", "paragraph"))
         return sum(arrays.values()), lacking
 
+    def segments_without_titles(self) -> int:
+        """Segments with suffix arrays but no title table (written before them; ``optimize`` adds them)."""
+        return sum(1 for reader in self.segment_readers() if _lacks_titles(reader))
+
     def segments_without_metadata(self) -> int:
         """Segments holding paragraphs written before metadata filters (their paragraphs carry no metadata)."""
         searcher = self.searcher()
@@ -329,3 +335,8 @@ def write_lock(path: Path, timeout: float) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _lacks_titles(reader: Any) -> bool:
+    """Whether a segment of paragraphs (with suffix arrays) was written before title tables."""
+    return has_suffix_file(reader) and not has_title_file(reader)

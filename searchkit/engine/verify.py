@@ -8,7 +8,7 @@ each stored document to the caller and reports each damaged part through
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +17,7 @@ from .chars import CHAR_FIELD, char_rows, stored_stream
 from .codec import var_bytes
 from .store import Store
 from .suffixes import segment_suffixes
+from .titles import TitleRuns, segment_titles
 from .terms import field_terms, hash_index_problem
 from .schema import FILTER_FIELDS
 from .words import RANKING_WORDS_FIELD, RANKING_WORDS_PARTS, decode_ranking_words
@@ -70,6 +71,7 @@ def scan_segments(store: Store, postings: bool, document: Callable[[str, dict[st
                 except Exception as exc:  # noqa: BLE001
                     problem("segment", f"segment {name}: the term index cannot be read ({_name(exc)})")
                 _check_suffixes(reader, name, problem)
+                _check_titles(reader, name, problem)
                 _check_ranking_words(reader, name, problem)
                 _check_metadata(reader, name, problem)
         finally:
@@ -103,6 +105,21 @@ def _check_suffixes(reader: Any, segment: str, add: Problem) -> None:
         add("postings", f"segment {segment}: the suffix arrays are damaged ({problem})")
     elif table is not None and not table.with_postings and list(field_terms(reader, CHAR_FIELD)) != char_rows(expected):
         add("postings", f"segment {segment}: the characters' statistics disagree with its paragraphs")
+
+
+def _check_titles(reader: Any, segment: str, add: Problem) -> None:
+    """The segment's title table (if it has one) holds its articles' paragraphs and titles."""
+    try:
+        table = segment_titles(reader)
+        if table is None:
+            return
+        expected = TitleRuns()
+        deque(expected.add_stored((docnum, reader.stored_fields(docnum)) for docnum in range(reader.doc_count_all())), maxlen=0)
+        problem = table.problem(expected)
+    except Exception as exc:  # noqa: BLE001
+        problem = f"it cannot be read ({_name(exc)})"
+    if problem is not None:
+        add("postings", f"segment {segment}: the title table is damaged ({problem})")
 
 
 def _check_ranking_words(reader: Any, segment: str, add: Problem) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+from collections import deque
 import os
 import pickle
 import select
@@ -60,6 +61,7 @@ from .merge import (
 )
 from .suffixes import EXTENSION as SUFFIX_EXTENSION
 from .suffixes import segment_suffixes, write_suffix_file
+from .titles import TITLE_EXTENSION, TITLE_FIELD, TitleRuns, segment_titles, title_stream, write_title_file
 from .terms import _inlined_row, _joined_inlined, field_terms
 
 _second = itemgetter(1)
@@ -199,6 +201,8 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         # The new segment's gram streams by docnum, for its suffix arrays and
         # its characters' statistics (None: an index of bigrams, with postings).
         self._streams: list[str] | None = [] if getattr(self.codec, "char_streams", False) else None
+        # Its paragraphs' articles and titles, for its title table (see titles.py).
+        self._titles: TitleRuns | None = TitleRuns() if self._streams is not None else None
 
     def reader(self, reuse: Any = None) -> Any:
         # The reader behind delete_by_term: thousands of scattered term
@@ -378,23 +382,38 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         perdocwriter.finish_doc()
         if streams is not None:
             streams.append(stream)  # empty: articles and file records have no text
+            title = fields.get(TITLE_FIELD)
+            if title is not None and self._titles is not None:
+                self._titles.add(docnum - self.docbase, fields.get("article_id") or "",
+                                 getattr(title, "stream", None) or title_stream(fields.get("title") or ""))
         self._added = True
         self.docnum += 1
 
     def _add_reader_streams(self, reader: Any, live: Sequence[int]) -> None:
-        """The streams of a merged segment's live documents: from its suffix
-        arrays, else (none, or damaged) from its stored paragraphs."""
-        if self._streams is None:
+        """The streams and title runs of a merged segment's live documents: from its
+        suffix arrays and title table, else (none, or damaged) from its stored paragraphs."""
+        if self._streams is None or self._titles is None:
             return
-        try:
-            table = segment_suffixes(reader) if isinstance(reader, SegmentReader) else None
-            streams = None if table is None else list(table.streams())
-        except Exception:  # noqa: BLE001  a damaged file: the stored texts say the same
-            streams = None
-        if streams is None:
-            self._streams.extend(stored_stream(reader.stored_fields(docnum)) for docnum in live)
-        else:
+        base = self.docnum - self.docbase
+        streams = titles = None
+        if isinstance(reader, SegmentReader):
+            with contextlib.suppress(Exception):  # a damaged file: the stored documents say the same
+                table = segment_suffixes(reader)
+                streams = None if table is None else list(table.streams())
+            with contextlib.suppress(Exception):
+                titles = segment_titles(reader)
+        if titles is not None:
+            self._titles.add_table(titles, live, base)
+        if streams is not None:
             self._streams.extend(streams[docnum] for docnum in live)
+        if streams is None or titles is None:  # one pass over the stored documents, not held in memory
+            stored = ((number, reader.stored_fields(docnum)) for number, docnum in enumerate(live, base))
+            if titles is None:
+                stored = self._titles.add_stored(stored)
+            if streams is None:
+                self._streams.extend(stored_stream(fields) for _number, fields in stored)
+            else:
+                deque(stored, maxlen=0)  # read for their titles only
 
     def _plan(self, fieldname: str) -> tuple[Any, Any, Any]:
         """(field, its length column's writer, its own column's writer)."""
@@ -500,6 +519,9 @@ class SearchkitWriter(SegmentWriter):  # type: ignore[misc]
         if streams is not None and any(streams):
             with self.newsegment.create_file(self.storage, SUFFIX_EXTENSION) as file:
                 write_suffix_file(file, streams)
+        if self._titles:
+            with self.newsegment.create_file(self.storage, TITLE_EXTENSION) as file:
+                write_title_file(file, self.docnum - self.docbase, self._titles)
 
 
 def fork_available() -> bool:
