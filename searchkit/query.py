@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +34,7 @@ from .engine import (
     all_of,
     any_of,
     any_term,
+    article_keys,
     boosted,
     cached_doc_frequency,
     collect,
@@ -898,22 +899,22 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     represented by its opening paragraph. Of the ``expanded`` keywords (those
     with synonyms), articles holding more as typed rank first.
     """
-    def articles_of(q: Query) -> dict[str, list[int]]:
+    def articles_of(q: Query) -> dict[Hashable, list[int]]:
         docnums = matching(searcher, q)
-        found: dict[str, list[int]] = {}
-        for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):
-            found.setdefault(article_id, []).append(docnum)
+        found: dict[Hashable, list[int]] = {}
+        for docnum, article in zip(docnums, article_keys(searcher, docnums)):
+            found.setdefault(article, []).append(docnum)
         return found
 
     def narrowed(q: Query) -> Query:
         # Every paragraph carries its article's metadata: filtering paragraphs filters articles.
         return restricted(q, allowed) if allowed is not None else q
 
-    in_text: dict[str, dict[str, list[int]]] = {}  # keyword -> article -> its paragraphs holding it
+    in_text: dict[str, dict[Hashable, list[int]]] = {}  # keyword -> article -> its paragraphs holding it
     # keyword -> article whose title holds it -> its paragraphs (each paragraph carries its article's title)
-    in_title: dict[str, dict[str, list[int]]] = {}
+    in_title: dict[str, dict[Hashable, list[int]]] = {}
 
-    def holding(keyword: Keyword, record: bool = True) -> set[str]:
+    def holding(keyword: Keyword, record: bool = True) -> set[Hashable]:
         # (Of each article whose title holds it, its opening paragraph is enough: see below.)
         titled = articles_of(narrowed(exact_query(replace(keyword, title=True), grams, openings=True)))
         if record:
@@ -926,14 +927,14 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
             found |= set(in_paragraphs)
         return found
 
-    universe: list[set[str]] = []
+    universe: list[set[Hashable]] = []
 
-    def everything() -> set[str]:
+    def everything() -> set[Hashable]:
         if not universe:
             universe.append(set(articles_of(narrowed(every("kind", "paragraph")))))
         return universe[0]
 
-    def evaluate(part: Node) -> set[str]:
+    def evaluate(part: Node) -> set[Hashable]:
         if isinstance(part, Keyword):
             return holding(part)
         if isinstance(part, Not):
@@ -950,12 +951,12 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     matched = evaluate(node)
     # Each matched article's paragraphs that hold a keyword; its opening one where only its title does.
     candidates: list[int] = []
-    for article_id in matched:
-        held = [docnum for by_article in in_text.values() for docnum in by_article.get(article_id, ())]
+    for article in matched:
+        held = [docnum for by_article in in_text.values() for docnum in by_article.get(article, ())]
         if not held:
             # Its paragraphs are those its title's keyword matched (no lookup of the article's documents),
             # written in order in one segment, which merges keep: the first is its opening one.
-            held = [next(by_article[article_id][0] for by_article in in_title.values() if article_id in by_article)]
+            held = [next(by_article[article][0] for by_article in in_title.values() if article in by_article)]
         candidates.extend(held)
     chosen = documents(candidates)
     exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]
@@ -966,7 +967,7 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     ordered: list[Entry]
     if sort == "relevance" and expanded:
         typed = [holding(as_typed(k), record=False) for k in expanded]
-        articles = column_values(searcher, "article_id", [docnum for docnum, _score in best])
+        articles = article_keys(searcher, [docnum for docnum, _score in best])
         tiers = {docnum: sum(article in held for held in typed) for (docnum, _score), article in zip(best, articles)}
         ordered = sorted(((d, s, (-tiers[d], -s, tie, d)) for d, s in best), key=lambda entry: entry[2])
     elif sort == "relevance":
@@ -1020,10 +1021,10 @@ def _per_level(searcher: Any, matches: list[tuple[int, float]], level: str) -> l
     """At article level, each article's best paragraph (the best score; the first on a tie)."""
     if level == "paragraph":
         return matches
-    best: dict[str, tuple[int, float]] = {}
-    for (docnum, score), article_id in zip(matches, column_values(searcher, "article_id", [d for d, _s in matches])):
-        if article_id not in best or score > best[article_id][1]:
-            best[article_id] = (docnum, score)
+    best: dict[Hashable, tuple[int, float]] = {}
+    for (docnum, score), article in zip(matches, article_keys(searcher, [d for d, _s in matches])):
+        if article not in best or score > best[article][1]:
+            best[article] = (docnum, score)
     return sorted(best.values())
 
 
@@ -1071,8 +1072,8 @@ def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> FacetC
     docnums = matching(searcher, q)
     if level == "article":
         first: dict[str, int] = {}
-        for docnum, article_id in zip(docnums, column_values(searcher, "article_id", docnums)):
-            first.setdefault(article_id, docnum)
+        for docnum, article in zip(docnums, article_keys(searcher, docnums)):
+            first.setdefault(article, docnum)
         docnums = sorted(first.values())
     counted: FacetCounts = {}
     for name in names:

@@ -224,15 +224,25 @@ def test_a_suffix_file_of_a_segment_with_postings_reads_alike() -> None:
     assert [doc for doc, _stream in table.holding_phrase("，山")] == [2]
 
 
+def _suffix_file_range(segment: Path) -> tuple[int, int]:
+    """Where the segment's ``.sfx`` file lies in its compound file: (start, length)."""
+    with segment.open("rb") as handle:
+        directory = CompoundStorage(StructFile(handle), use_mmap=False)
+        [name] = [name for name in directory.list() if name.endswith(suffixes.EXTENSION)]
+        found = directory.range(name)
+        directory.close()
+    return found  # type: ignore[no-any-return]
+
+
 def _index_with_a_damaged_header(path: Path, seed: int) -> None:
     """An index of characters on disk, one segment, the magic of its suffix file spoilt."""
     ix = SearchIndex.create(path, settings=AnalyzerSettings(grams=1))
     ix.add_articles(_corpus(40, seed))
     ix.close()
     [segment_file] = path.glob("*.seg")
+    at = _suffix_file_range(segment_file)[0]
     data = bytearray(segment_file.read_bytes())
-    at = data.find(suffixes.MAGIC)
-    assert at > 0
+    assert data[at : at + 8] == suffixes.MAGIC
     data[at] ^= 0xFF
     segment_file.write_bytes(bytes(data))
 
@@ -278,11 +288,7 @@ def test_damage_inside_the_suffix_file_never_gives_a_traceback(
     template = tmp_path / "template"
     assert cli_main(capsys, monkeypatch, "--index", str(template), "index", str(SEED))[0] == 0
     [segment] = template.glob("*.seg")
-    with segment.open("rb") as handle:
-        directory = CompoundStorage(StructFile(handle), use_mmap=False)
-        [name] = [name for name in directory.list() if name.endswith(suffixes.EXTENSION)]
-        start, length = directory.range(name)
-        directory.close()
+    start, length = _suffix_file_range(segment)
     assert segment.read_bytes()[start : start + 8] == suffixes.MAGIC and length > 30000
     found = 0
     # The header, the text, the arrays, the chunk directory, the trailer.

@@ -107,6 +107,7 @@ from .queries import (
     all_of,
     any_of,
     any_term,
+    article_keys,
     boosted,
     collect,
     column_counts,
@@ -132,7 +133,7 @@ __all__ = [
     "RANKING_WORDS_FIELD", "READABLE_SCHEMA_VERSIONS", "RankedFilter", "Ranked", "RankingWordsField",
     "SCHEMA_VERSION", "SearchkitWriter", "SegmentScan", "Store", "WHOOSH_VERSION", "WordUnion", "all_of", "any_of",
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
-    "all_matches", "any_term", "column_counts", "column_values", "documents", "encode_ranking_words", "every", "excluding", "existing_directory", "fork_available", "matching", "meta_extras", "meta_problem", "negated", "no_toc_message", "restricted", "value_range",
+    "all_matches", "any_term", "article_keys", "column_counts", "column_values", "documents", "encode_ranking_words", "every", "excluding", "existing_directory", "fork_available", "matching", "meta_extras", "meta_problem", "negated", "no_toc_message", "restricted", "value_range",
     "FILTER_FIELDS", "Statistics", "local_statistics", "statistics_searcher",
     "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock", "writing_to",
 ]

@@ -505,9 +505,15 @@ def _phrase_hits(reader: Any, table: Any, phrase: str, allowed: Allowed | None) 
     hit = kept.get(key)
     if hit is not None and hit[0] is allowed:  # (the same filter object, not one that took its id)
         return hit[1]  # type: ignore[no-any-return]
-    deleted = reader.deleted_docs_set if reader.has_deletions() else ()
     within = None if allowed is None else allowed.set
-    found = [(doc, stream) for doc, stream in table.holding_phrase(phrase, within) if doc not in deleted]
+    everywhere = kept.get((phrase, id(None)))
+    if within is not None and everywhere is not None:
+        # Its documents anywhere are known (an article-level search asks for them, then within its
+        # candidates): filtered, not looked up and decoded again.
+        found = [(doc, stream) for doc, stream in everywhere[1] if doc in within]
+    else:
+        deleted = reader.deleted_docs_set if reader.has_deletions() else ()
+        found = [(doc, stream) for doc, stream in table.holding_phrase(phrase, within) if doc not in deleted]
     if len(kept) >= PHRASES_KEPT:
         kept.pop(next(iter(kept)))
     kept[key] = (allowed, found)

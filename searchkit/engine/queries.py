@@ -31,10 +31,11 @@ from .matchers import (
     top_scored,
 )
 from .schema import FILTER_FIELDS, VALUES_SEPARATOR
+from .titles import segment_titles
 from .words import raw_column
 
-__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "boosted", "collect", "column_counts",
-           "column_values", "documents", "every", "excluding", "matching", "negated", "restricted", "value_range"]
+__all__ = ["Query", "Ranked", "all_matches", "all_of", "any_of", "any_term", "article_keys", "boosted", "collect",
+           "column_counts", "column_values", "documents", "every", "excluding", "matching", "negated", "restricted", "value_range"]
 
 Query = wq.Query
 
@@ -140,6 +141,34 @@ def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list
     """Each document's value in the column of ``fieldname`` (the field's empty value in a segment without the column)."""
     decode, empty = _decoder(searcher, fieldname)
     return [empty if raw is None else decode(raw) for raw in _raw_values(searcher, fieldname, docnums)]
+
+
+def article_keys(searcher: Any, docnums: Sequence[int]) -> list[Any]:
+    """Per paragraph document, a key of its article, equal for paragraphs of one article only.
+
+    An article's live paragraphs are consecutive in one segment. Where the
+    segment has a title table, the key is the number of the article's first
+    paragraph (by bisection in the table's runs: no column read); elsewhere,
+    its article id (a ``str``, so never equal to a number).
+    """
+    leaves = searcher.reader().leaf_readers()
+    starts = [offset for _reader, offset in leaves]
+    tables = [segment_titles(reader) if hasattr(reader, "_segment") else None for reader, _offset in leaves]
+    keys: list[Any] = [None] * len(docnums)
+    by_id: list[int] = []  # positions of documents in segments without a table
+    for position, docnum in enumerate(docnums):
+        leaf = bisect_right(starts, docnum) - 1
+        table = tables[leaf]
+        if table is None:
+            by_id.append(position)
+        else:
+            start = starts[leaf]
+            firsts = table.firsts
+            keys[position] = start + firsts[bisect_right(firsts, docnum - start) - 1]
+    if by_id:
+        for position, article_id in zip(by_id, column_values(searcher, "article_id", [docnums[p] for p in by_id])):
+            keys[position] = article_id
+    return keys
 
 
 def column_counts(searcher: Any, fieldname: str, docnums: Sequence[int], prefix: int | None = None) -> list[tuple[Any, int]]:

@@ -102,7 +102,8 @@ class TitleRuns:
             yield docnum, fields
 
     def __bool__(self) -> bool:
-        return any(self.streams)
+        # Any paragraph, titled or not: a segment of paragraphs without the file was written before it.
+        return bool(self.firsts)
 
 
 def write_title_file(file: Any, documents: int, runs: TitleRuns) -> None:
