@@ -106,9 +106,27 @@ def matching(searcher: Any, q: Query) -> list[int]:
 
 
 def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
-    """Every document ``q`` matches, with its score: (document number, score), in document order."""
-    results = searcher.search(q, limit=None, optimize=False)
-    return sorted((docnum, score) for score, docnum in results.top_n)
+    """Every document ``q`` matches, with its score: (document number, score), in document order.
+
+    As Whoosh's ``search(q, limit=None)``, whose collector makes several
+    Python calls per match; a segment's list of matches is taken whole.
+    """
+    context = searcher.context()
+    found: list[tuple[int, float]] = []
+    for subsearcher, offset in searcher.leaf_searchers():
+        try:
+            matcher = q.matcher(subsearcher, context)
+        except TermNotFound:  # (as Whoosh's Query.docs)
+            continue
+        if isinstance(matcher, ScoredList) and not matcher._i:
+            ids = [docnum + offset for docnum in matcher._ids] if offset else matcher._ids
+            found.extend(zip(ids, map(float, matcher._weights)))
+            continue
+        while matcher.is_active():
+            found.append((matcher.id() + offset, matcher.score()))
+            matcher.next()
+    found.sort()
+    return found
 
 
 def _column_reader(reader: Any, fieldname: str, translate: bool = True) -> Any:
