@@ -26,6 +26,7 @@ the collector a list of matches with the scores Whoosh would give them:
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import pickle
@@ -996,8 +997,25 @@ class _BM25Scorer:
         lengths = self.lengths
         if lengths is None:
             return [float(scoring.bm25(idf, tf, self.dfl(doc), avgfl, B, K1)) for doc, tf in zip(docs, weights)]
-        table = _LENGTH_OF_BYTE
-        return [idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * table[lengths[doc]] / avgfl))) for doc, tf in zip(docs, weights)]
+        if len(docs) < MANY_POSTINGS:
+            table = _LENGTH_OF_BYTE
+            return [idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * table[lengths[doc]] / avgfl)))
+                    for doc, tf in zip(docs, weights)]
+        # The same arithmetic, its part per length byte worked out once (and the whole of it for a count of 1).
+        norms = _length_norms(K1, B, avgfl)
+        scale = K1 + 1
+        once = [idf * ((1 * scale) / (1 + norm)) for norm in norms]
+        return [once[length] if tf == 1 else idf * ((tf * scale) / (tf + norms[length]))
+                for length, tf in zip(map(lengths.__getitem__, docs), weights)]
+
+
+MANY_POSTINGS = 400  # scored with tables per length byte (making them costs about this many scores)
+
+
+@functools.lru_cache(maxsize=64)
+def _length_norms(K1: float, B: float, avgfl: float) -> tuple[float, ...]:
+    """Per stored length byte, BM25's ``K1 * ((1 - B) + B * length / avgfl)``, as :meth:`_BM25Scorer.scores` computes it."""
+    return tuple(K1 * ((1 - B) + B * length / avgfl) for length in _LENGTH_OF_BYTE)
 
 
 MAX_CACHED_SCORERS = 100_000
