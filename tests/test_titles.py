@@ -187,8 +187,8 @@ def test_a_damaged_title_file_is_one_line_and_check_finds_it(
     assert cli_main(capsys, monkeypatch, "--index", str(path), "search", "江南") == (
         3,
         "",
-        f"Error: index at {path} is damaged (ValueError): rebuild it with `searchkit --index {path} reindex` "
-        "(if that fails, delete it and index your files again)\n",
+        (f"Error: index at {path} is damaged (ValueError): rebuild it with `searchkit --index {path} reindex` "
+         "(if that fails, delete it and index your files again)\n"),
     )
     assert cli_main(capsys, monkeypatch, "--index", str(path), "reindex")[0] == 0
     assert cli_main(capsys, monkeypatch, "--index", str(path), "check")[0] == 0
