@@ -951,16 +951,26 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
     matched = evaluate(node)
     # Each matched article's paragraphs that hold a keyword; its opening one where only its title does.
     candidates: list[int] = []
+    title_only: list[int] = []  # the opening paragraphs of articles that only their titles matched
     for article in matched:
         held = [docnum for by_article in in_text.values() for docnum in by_article.get(article, ())]
         if not held:
             # Its paragraphs are those its title's keyword matched (no lookup of the article's documents),
             # written in order in one segment, which merges keep: the first is its opening one.
             held = [next(by_article[article][0] for by_article in in_title.values() if article in by_article)]
+            title_only.extend(held)
         candidates.extend(held)
     chosen = documents(candidates)
     exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]
-    required = restricted(any_of([boosted(q, GRAMS_WEIGHT) for q in exact] + [chosen]), chosen) if exact else chosen
+    if isinstance(node, Keyword) and not node.title and allowed is None:
+        # Each of its paragraphs is a candidate: no need to test them against the candidates.
+        required = boosted(exact[0], GRAMS_WEIGHT)
+        if title_only:
+            required = any_of([required, documents(title_only)])
+    elif exact:
+        required = restricted(any_of([boosted(q, GRAMS_WEIGHT) for q in exact] + [chosen]), chosen)
+    else:
+        required = chosen
     ranking = _ranking_terms(words)
     scored = RankedFilter(required, ranking) if ranking else required
     best = _per_level(searcher, all_matches(searcher, scored), "article")

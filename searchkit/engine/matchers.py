@@ -257,8 +257,15 @@ class Restricted(_Query):
         return wm.WrappingMatcher(found, self.boost)
 
 
-def _matcher_within(q: wq.Query, searcher: Any, context: Any, allowed: Allowed) -> Any:
-    """``q``'s matcher, of the documents ``allowed`` holds only."""
+def _matcher_within(q: wq.Query, searcher: Any, context: Any, allowed: Allowed | None) -> Any:
+    """``q``'s matcher, of the documents ``allowed`` holds only (None: of all; then an ``Or`` of
+    two lists is still merged as one list)."""
+    if allowed is None:
+        if isinstance(q, wq.Or):
+            union = _union_within(q, searcher, context, None)
+            if union is not None:
+                return union
+        return q.matcher(searcher, context)
     if not allowed.ids:
         return wm.NullMatcher()
     if isinstance(q, (CharPhrase, WordUnion, RankedFilter, Restricted)):
@@ -276,7 +283,7 @@ def _matcher_within(q: wq.Query, searcher: Any, context: Any, allowed: Allowed) 
     return wm.IntersectionMatcher(found, allowed.matcher())
 
 
-def _union_within(q: wq.Or, searcher: Any, context: Any, allowed: Allowed) -> Any:
+def _union_within(q: wq.Or, searcher: Any, context: Any, allowed: Allowed | None) -> Any:
     """The matches of an ``Or`` of two queries whose matchers are lists, as one list; None for another ``Or``.
 
     Scores as Whoosh's union: a document both match scores the sum. Whoosh's
@@ -447,7 +454,11 @@ class CharPhrase(_Query):
         found = _phrase_hits(reader, table, "".join(self.chars), allowed)
         if not found:
             return wm.NullMatcher()
-        ids = [doc for doc, _stream in found]
+        return self._scored(searcher, terms, weighting, [doc for doc, _stream in found], [stream for _doc, stream in found])
+
+    def _scored(self, searcher: Any, terms: list[bytes], weighting: Any, ids: list[int], streams: list[str]) -> Any:
+        """The documents ``ids`` (the phrase's, each with the stream it is in) scored as the postings
+        score them: each character's score with its count in the stream, summed in the phrase's order."""
         if weighting is None:  # an unscored search (Whoosh's boolean context)
             return ScoredList(ids, [0.0] * len(ids))
         by_char: dict[str, list[float]] = {}
@@ -458,12 +469,11 @@ class CharPhrase(_Query):
                     if type(weighting) is scoring.BM25F
                     else weighting.scorer(searcher, self.fieldname, term)
                 )
-                by_char[char] = _scores(scorer, ids, [stream.count(char) for _doc, stream in found])
+                by_char[char] = _scores(scorer, ids, [stream.count(char) for stream in streams])
         scores = _tree_sums([by_char[char] for char in self.chars])
         if self.boost != 1.0:
             scores = [score * self.boost for score in scores]
         return ScoredList(ids, scores)
-
 
     def _from_titles(self, searcher: Any, reader: Any, titles: TitleTable, terms: list[bytes], weighting: Any,
                      allowed: Allowed | None) -> Any:
@@ -480,21 +490,7 @@ class CharPhrase(_Query):
         ids, streams = runs_within(runs, deleted, None if allowed is None else allowed.set, self.openings)
         if not ids:
             return wm.NullMatcher()
-        if weighting is None:  # an unscored search (Whoosh's boolean context)
-            return ScoredList(ids, [0.0] * len(ids))
-        by_char: dict[str, list[float]] = {}
-        for char, term in zip(self.chars, terms):
-            if char not in by_char:
-                scorer = (
-                    _bm25_scorer(searcher, self.fieldname, term, weighting)
-                    if type(weighting) is scoring.BM25F
-                    else weighting.scorer(searcher, self.fieldname, term)
-                )
-                by_char[char] = _scores(scorer, ids, [stream.count(char) for stream in streams])
-        scores = _tree_sums([by_char[char] for char in self.chars])
-        if self.boost != 1.0:
-            scores = [score * self.boost for score in scores]
-        return ScoredList(ids, scores)
+        return self._scored(searcher, terms, weighting, ids, streams)
 
 
 def _phrase_hits(reader: Any, table: Any, phrase: str, allowed: Allowed | None) -> list[tuple[int, str]]:
@@ -627,10 +623,7 @@ class RankedFilter(_Query):
 
     def matcher_within(self, searcher: Any, context: Any, allowed: Allowed | None) -> Any:
         """The matcher of the documents ``allowed`` holds only (None: all)."""
-        if allowed is None:
-            required = self.required.matcher(searcher, context)
-        else:
-            required = _matcher_within(self.required, searcher, context, allowed)
+        required = _matcher_within(self.required, searcher, context, allowed)
         if not required.is_active():
             return wm.NullMatcher()
         if isinstance(required, ScoredList) and required._i == 0:

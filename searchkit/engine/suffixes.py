@@ -48,10 +48,19 @@ import struct
 import sys
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from typing import Any, Literal
 
-__all__ = ["EXTENSION", "SuffixTable", "build_suffix_file", "can_start", "has_suffix_file", "segment_suffixes", "write_suffix_file"]
+__all__ = [
+    "EXTENSION",
+    "SuffixTable",
+    "build_suffix_file",
+    "can_start",
+    "has_suffix_file",
+    "read_segment_file",
+    "segment_suffixes",
+    "write_suffix_file",
+]
 
 EXTENSION = ".sfx"
 MAGIC = b"SKSFX\x00\x00\x02"  # the segment writes no character postings
@@ -333,20 +342,30 @@ def segment_suffixes(reader: Any) -> SuffixTable | None:
     there is one (nothing is decoded until a keyword is found). Raises
     ``ValueError`` (and the like) for a damaged file.
     """
-    cached = reader.__dict__.get("_searchkit_suffixes", False)
+    return read_segment_file(reader, EXTENSION, SuffixTable, "_searchkit_suffixes")  # type: ignore[no-any-return]
+
+
+def read_segment_file(reader: Any, extension: str, table: Callable[[Any, int, int, int], Any], kept: str) -> Any:
+    """``table(source, start, length, segment's documents)`` of the segment's file of ``extension``,
+    made once per reader (kept as its attribute ``kept``); None where the segment has no such file.
+
+    Read in place from the memory map of the segment's compound file where
+    there is one; else the file's bytes.
+    """
+    cached = reader.__dict__.get(kept, False)
     if cached is not False:
-        return cached  # type: ignore[no-any-return]
-    table = None
-    if has_suffix_file(reader):
-        segment, storage = reader._segment, reader._storage
-        name = segment.make_filename(EXTENSION)
+        return cached
+    found = None
+    segment, storage = getattr(reader, "_segment", None), getattr(reader, "_storage", None)
+    if segment is not None and storage is not None and storage.file_exists(segment.make_filename(extension)):
+        name = segment.make_filename(extension)
         compound: Any = getattr(storage, "a", None)  # Whoosh's OverlayStorage: the compound file first
         mapped = getattr(compound, "_source", None)
         if isinstance(mapped, mmap.mmap) and compound.file_exists(name):
-            base, length = compound.range(name)
-            table = SuffixTable(mapped, base, length, segment.doc_count_all())
+            start, length = compound.range(name)
+            found = table(mapped, start, length, segment.doc_count_all())
         else:
             data = storage.open_file(name).read()
-            table = SuffixTable(data, 0, len(data), segment.doc_count_all())
-    reader._searchkit_suffixes = table
-    return table
+            found = table(data, 0, len(data), segment.doc_count_all())
+    setattr(reader, kept, found)
+    return found

@@ -28,7 +28,6 @@ read.
 from __future__ import annotations
 
 import io
-import mmap
 import struct
 import sys
 from array import array
@@ -37,7 +36,7 @@ from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..analysis import fold, gram_stream
-from .suffixes import SuffixTable, write_suffix_file
+from .suffixes import SuffixTable, read_segment_file, write_suffix_file
 
 __all__ = [
     "TITLE_EXTENSION",
@@ -172,23 +171,7 @@ def segment_titles(reader: Any) -> TitleTable | None:
 
     Raises ``ValueError`` (and the like) for a damaged file.
     """
-    cached = reader.__dict__.get("_searchkit_titles", False)
-    if cached is not False:
-        return cached  # type: ignore[no-any-return]
-    table = None
-    if has_title_file(reader):
-        segment, storage = reader._segment, reader._storage
-        name = segment.make_filename(TITLE_EXTENSION)
-        compound: Any = getattr(storage, "a", None)  # Whoosh's OverlayStorage: the compound file first
-        mapped = getattr(compound, "_source", None)
-        if isinstance(mapped, mmap.mmap) and compound.file_exists(name):
-            start, length = compound.range(name)
-            table = TitleTable(mapped, start, length, segment.doc_count_all())
-        else:
-            data = storage.open_file(name).read()
-            table = TitleTable(data, 0, len(data), segment.doc_count_all())
-    reader._searchkit_titles = table
-    return table
+    return read_segment_file(reader, TITLE_EXTENSION, TitleTable, "_searchkit_titles")  # type: ignore[no-any-return]
 
 
 def runs_within(runs: list[tuple[int, int, str]], deleted: Container[int], allowed: Container[int] | None,
