@@ -960,7 +960,6 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
             held = [next(by_article[article][0] for by_article in in_title.values() if article in by_article)]
             title_only.extend(held)
         candidates.extend(held)
-    chosen = documents(candidates)
     exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]
     if isinstance(node, Keyword) and not node.title and allowed is None:
         # Each of its paragraphs is a candidate: no need to test them against the candidates.
@@ -968,9 +967,10 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
         if title_only:
             required = any_of([required, documents(title_only)])
     elif exact:
+        chosen = documents(candidates)
         required = restricted(any_of([boosted(q, GRAMS_WEIGHT) for q in exact] + [chosen]), chosen)
     else:
-        required = chosen
+        required = documents(candidates)
     ranking = _ranking_terms(words)
     scored = RankedFilter(required, ranking) if ranking else required
     best = _per_level(searcher, all_matches(searcher, scored), "article")

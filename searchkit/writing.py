@@ -56,18 +56,17 @@ class PendingArticle:
 def _text_postings(text: str, segmenter: Segmenter, grams: int, suffixes: bool = False) -> tuple[Prepared, Prepared, list[str]]:
     """The text's words' and grams' postings, and its words in order."""
     normalized = analysis.fold(text)
-    words = [word for word, _start, _end in segmenter.words(normalized)]
-    stream, _ = analysis.gram_stream(normalized)
-    return (
-        Prepared(analysis.count_items(words)),
-        Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams), stream),
-        words,
-    )
+    return _prepared(normalized, [word for word, _start, _end in segmenter.words(normalized)], grams, suffixes)
 
 
 def _recorded_postings(text: str, words: list[str], grams: int, suffixes: bool = False) -> tuple[Prepared, Prepared, list[str]]:
     """As :func:`_text_postings`, with the words already known."""
-    stream, _ = analysis.gram_stream(analysis.fold(text))
+    return _prepared(analysis.fold(text), words, grams, suffixes)
+
+
+def _prepared(normalized: str, words: list[str], grams: int, suffixes: bool) -> tuple[Prepared, Prepared, list[str]]:
+    """The postings of a normalized text's ``words`` and grams (with suffix arrays: its stream only), and the words."""
+    stream, _ = analysis.gram_stream(normalized)
     return (
         Prepared(analysis.count_items(words)),
         Prepared(None, stream) if suffixes else Prepared(analysis.gram_items(stream, grams), stream),

@@ -19,6 +19,7 @@ from searchkit.engine.matchers import CharPhrase
 from searchkit.engine.titles import TitleRuns, segment_titles
 
 from .test_reliability import cli_main
+from .test_suffixes import _leaves, _scored
 
 # Common title characters (long postings), a character outside the BMP, Latin, white space.
 TITLE_ALPHABET = "江南春风二十首夜月山水𠀀ab "
@@ -48,14 +49,6 @@ def _three_segments() -> SearchIndex:
     for n in range(0, 100, 7):
         ix.delete(f"b{n}")
     return ix
-
-
-def _leaves(ix: SearchIndex) -> list[object]:
-    return [leaf for leaf, _offset in ix.searcher().reader().leaf_readers()]
-
-
-def _scored(ix: SearchIndex, q: CharPhrase) -> dict[int, float]:
-    return {hit.docnum: hit.score for hit in ix.searcher().search(q, limit=None)}
 
 
 def _paragraphs(ix: SearchIndex) -> dict[int, dict]:

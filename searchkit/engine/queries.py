@@ -171,7 +171,7 @@ def article_keys(searcher: Any, docnums: Sequence[int]) -> list[Any]:
     """
     leaves = searcher.reader().leaf_readers()
     starts = [offset for _reader, offset in leaves]
-    tables = [segment_titles(reader) if hasattr(reader, "_segment") else None for reader, _offset in leaves]
+    tables = [segment_titles(reader) for reader, _offset in leaves]
     keys: list[Any] = [None] * len(docnums)
     by_id: list[int] = []  # positions of documents in segments without a table
     for position, docnum in enumerate(docnums):

@@ -174,14 +174,15 @@ class Store:
         per segment read and one when the merged segment is written.
         """
         readers = self.segment_readers()
-        # A lone segment is rewritten where it lacks deletions' removal or a title table.
-        if len(readers) <= 1 and not any(reader.has_deletions() or _lacks_titles(reader) for reader in readers):
+        # A lone segment is rewritten where it has deleted documents or lacks a title table.
+        outdated = any(_lacks_titles(reader) for reader in readers)
+        if len(readers) <= 1 and not outdated and not any(reader.has_deletions() for reader in readers):
             return len(readers), len(readers), 0  # no writer: it would leave files behind
         writer = self.writer(lock_timeout)
         try:
             segments = list(writer.segments)  # under the lock: what is merged
             dropped = sum(segment.deleted_count() for segment in segments)
-            if len(segments) <= 1 and not dropped and not any(_lacks_titles(reader) for reader in readers):
+            if len(segments) <= 1 and not dropped and not outdated:
                 writer.cancel()
                 return len(segments), len(segments), 0
             if progress:

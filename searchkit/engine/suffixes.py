@@ -56,6 +56,7 @@ __all__ = [
     "SuffixTable",
     "build_suffix_file",
     "can_start",
+    "has_segment_file",
     "has_suffix_file",
     "read_segment_file",
     "segment_suffixes",
@@ -330,9 +331,14 @@ def _ints(view: memoryview, typecode: Literal["H", "I"]) -> Any:
 
 def has_suffix_file(reader: Any) -> bool:
     """Whether the segment reader's segment holds a suffix file (not reading it)."""
+    return has_segment_file(reader, EXTENSION)
+
+
+def has_segment_file(reader: Any, extension: str) -> bool:
+    """Whether the segment reader's segment holds its file of ``extension`` (not reading it)."""
     segment = getattr(reader, "_segment", None)
     storage = getattr(reader, "_storage", None)
-    return segment is not None and storage is not None and bool(storage.file_exists(segment.make_filename(EXTENSION)))
+    return segment is not None and storage is not None and bool(storage.file_exists(segment.make_filename(extension)))
 
 
 def segment_suffixes(reader: Any) -> SuffixTable | None:
@@ -356,8 +362,8 @@ def read_segment_file(reader: Any, extension: str, table: Callable[[Any, int, in
     if cached is not False:
         return cached
     found = None
-    segment, storage = getattr(reader, "_segment", None), getattr(reader, "_storage", None)
-    if segment is not None and storage is not None and storage.file_exists(segment.make_filename(extension)):
+    if has_segment_file(reader, extension):
+        segment, storage = reader._segment, reader._storage
         name = segment.make_filename(extension)
         compound: Any = getattr(storage, "a", None)  # Whoosh's OverlayStorage: the compound file first
         mapped = getattr(compound, "_source", None)

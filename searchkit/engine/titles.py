@@ -27,7 +27,6 @@ read.
 
 from __future__ import annotations
 
-import io
 import struct
 import sys
 from array import array
@@ -36,7 +35,12 @@ from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..analysis import fold, gram_stream
-from .suffixes import SuffixTable, read_segment_file, write_suffix_file
+from .suffixes import (
+    SuffixTable,
+    has_segment_file,
+    read_segment_file,
+    write_suffix_file,
+)
 
 __all__ = [
     "TITLE_EXTENSION",
@@ -117,12 +121,6 @@ def write_title_file(file: Any, documents: int, runs: TitleRuns) -> None:
     write_suffix_file(file, runs.streams)
 
 
-def build_title_file(documents: int, runs: TitleRuns) -> bytes:
-    buffer = io.BytesIO()
-    write_title_file(buffer, documents, runs)
-    return buffer.getvalue()
-
-
 class TitleTable:
     """A segment's ``.tsx`` file, read in place (see the module doc)."""
 
@@ -161,9 +159,8 @@ class TitleTable:
 
 
 def has_title_file(reader: Any) -> bool:
-    segment = getattr(reader, "_segment", None)
-    storage = getattr(reader, "_storage", None)
-    return segment is not None and storage is not None and bool(storage.file_exists(segment.make_filename(TITLE_EXTENSION)))
+    """Whether the segment reader's segment holds a title table (not reading it)."""
+    return has_segment_file(reader, TITLE_EXTENSION)
 
 
 def segment_titles(reader: Any) -> TitleTable | None:

@@ -8,7 +8,7 @@ each stored document to the caller and reports each damaged part through
 
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -70,8 +70,9 @@ def scan_segments(store: Store, postings: bool, document: Callable[[str, dict[st
                     scan.terms += _check_postings(reader, name, problem)
                 except Exception as exc:  # noqa: BLE001
                     problem("segment", f"segment {name}: the term index cannot be read ({_name(exc)})")
-                _check_suffixes(reader, name, problem)
-                _check_titles(reader, name, problem)
+                stored = _StoredTexts(reader)
+                _check_suffixes(reader, name, problem, stored)
+                _check_titles(reader, name, problem, stored)
                 _check_ranking_words(reader, name, problem)
                 _check_metadata(reader, name, problem)
         finally:
@@ -89,7 +90,30 @@ def _check_term_index(reader: Any, segment: str, add: Problem) -> None:
         add("postings", f"segment {segment}: the term index is damaged ({problem})")
 
 
-def _check_suffixes(reader: Any, segment: str, add: Problem) -> None:
+class _StoredTexts:
+    """What a segment's stored documents (deleted ones too) say its suffix arrays and title table
+    hold: read once, when a check first asks."""
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._read: tuple[list[str], TitleRuns] | None = None
+
+    def _both(self) -> tuple[list[str], TitleRuns]:
+        if self._read is None:
+            reader, titles = self._reader, TitleRuns()
+            documents = ((docnum, reader.stored_fields(docnum)) for docnum in range(reader.doc_count_all()))
+            self._read = ([stored_stream(fields) for _docnum, fields in titles.add_stored(documents)], titles)
+        return self._read
+
+    def streams(self) -> list[str]:
+        """Each document's gram stream, by docnum."""
+        return self._both()[0]
+
+    def title_runs(self) -> TitleRuns:
+        return self._both()[1]
+
+
+def _check_suffixes(reader: Any, segment: str, add: Problem, stored: _StoredTexts) -> None:
     """The segment's suffix arrays (if it has them) hold its paragraphs' streams, in
     order; where they stand for the characters' postings, the characters'
     statistics are those of the streams."""
@@ -97,7 +121,7 @@ def _check_suffixes(reader: Any, segment: str, add: Problem) -> None:
         table = segment_suffixes(reader)
         if table is None:
             return
-        expected = [stored_stream(reader.stored_fields(docnum)) for docnum in range(reader.doc_count_all())]
+        expected = stored.streams()
         problem = table.problem(expected)
     except Exception as exc:  # noqa: BLE001
         problem = f"they cannot be read ({_name(exc)})"
@@ -107,15 +131,13 @@ def _check_suffixes(reader: Any, segment: str, add: Problem) -> None:
         add("postings", f"segment {segment}: the characters' statistics disagree with its paragraphs")
 
 
-def _check_titles(reader: Any, segment: str, add: Problem) -> None:
+def _check_titles(reader: Any, segment: str, add: Problem, stored: _StoredTexts) -> None:
     """The segment's title table (if it has one) holds its articles' paragraphs and titles."""
     try:
         table = segment_titles(reader)
         if table is None:
             return
-        expected = TitleRuns()
-        deque(expected.add_stored((docnum, reader.stored_fields(docnum)) for docnum in range(reader.doc_count_all())), maxlen=0)
-        problem = table.problem(expected)
+        problem = table.problem(stored.title_runs())
     except Exception as exc:  # noqa: BLE001
         problem = f"it cannot be read ({_name(exc)})"
     if problem is not None:

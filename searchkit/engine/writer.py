@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-from collections import deque
 import os
 import pickle
 import select
 import shutil
 import signal
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from operator import itemgetter
