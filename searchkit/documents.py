@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date as Date
+from pathlib import Path
 from typing import Any
 
 from .errors import RecordError
 
-__all__ = ["Article", "ArticleInfo", "MAX_FIELD_CHARS", "article_meta", "checked_date", "join_pieces", "split_authors", "line_blocks", "normalize_newlines", "parse_date",
+__all__ = ["Article", "ArticleInfo", "MAX_FIELD_CHARS", "article_meta", "checked_date", "id_forms", "join_pieces", "split_authors", "line_blocks", "normalize_newlines", "parse_date",
            "split_paragraphs",
            "stored_article"]
 
@@ -317,3 +319,13 @@ def checked_date(value: str, where: str) -> str:
         raise RecordError(f'{where}: "date" cannot be read as a date: {value!r} '
                           "(use 2023-12-10, 2023/12/10, 2023年12月10日, 2023-12 or 2023)")
     return parsed
+
+
+def id_forms(article_id: str) -> list[str]:
+    """The forms an article id given by a user may be indexed under: as given, and (an id of a
+    file's article, ``path#n``, its path relative to here) with the path absolute, as indexed."""
+    forms = [article_id]
+    path, hash_sign, rest = article_id.partition("#")
+    if hash_sign and not os.path.isabs(path):
+        forms.append(f"{Path(path).resolve().as_posix()}#{rest}")
+    return forms

@@ -37,13 +37,14 @@ from .query import (
 if TYPE_CHECKING:  # (shards uses this module: no import back)
     from .shards import Shard
 
-__all__ = ["explain_shards", "search_shards"]
+__all__ = ["call_method", "explain_shards", "search_shards"]
 
 # Rounds of fetching terms the statistics lacked before giving up (one is the rule; pinyin may need two).
 MAX_ROUNDS = 4
 
 
-def _call(index: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+def call_method(index: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """On a shard (what :meth:`Shard.submit` runs): ``index.method(*args, **kwargs)``."""
     return getattr(index, method)(*args, **kwargs)
 
 
@@ -58,7 +59,7 @@ class _Fanout:
     def ask(self, method: str, *args: Any, per_shard: Callable[[Shard], tuple[Any, ...]] | None = None,
             **kwargs: Any) -> list[tuple[Shard, Any]]:
         """Every shard's answer to ``method(*args, **kwargs)`` (after ``per_shard(shard)``'s arguments), asked at once."""
-        futures = [(shard, shard.submit(_call, method, (*args, *(per_shard(shard) if per_shard else ())), kwargs))
+        futures = [(shard, shard.submit(call_method, method, (*args, *(per_shard(shard) if per_shard else ())), kwargs))
                    for shard in self.shards]
         answers = []
         for shard, future in futures:

@@ -18,7 +18,7 @@ from typing import Any
 from . import analysis, readers
 from .analysis import AnalyzedToken, AnalyzerSettings, Segmenter, dictionary_hash
 from .dictionary import DictionaryReport, changed_words, entries_of, read_entries
-from .documents import Article, ArticleInfo, stored_article
+from .documents import Article, ArticleInfo, id_forms, stored_article
 from .engine import (
     META_FILE,
     READABLE_SCHEMA_VERSIONS,
@@ -362,13 +362,11 @@ class SearchIndex:
 
     def _article_doc(self, article_id: str) -> dict[str, Any] | None:
         searcher = self.searcher()
-        result: dict[str, Any] | None = searcher.document(kind="article", article_id=article_id)
-        path, hash_sign, rest = article_id.partition("#")
-        if result is None and hash_sign and not os.path.isabs(path):
-            # Ids of files are absolute paths; accept one relative to here.
-            absolute = f"{Path(path).resolve().as_posix()}#{rest}"
-            result = searcher.document(kind="article", article_id=absolute)
-        return result
+        for candidate in id_forms(article_id):  # (ids of files are absolute paths; one relative to here is taken too)
+            result: dict[str, Any] | None = searcher.document(kind="article", article_id=candidate)
+            if result is not None:
+                return result
+        return None
 
     def get_article(self, article_id: str) -> ArticleInfo:
         doc = self._article_doc(article_id)

@@ -34,7 +34,7 @@ from typing import Any, Protocol, TypeVar
 
 from . import distributed, fanout, maintenance, readers
 from .analysis import AnalyzerSettings
-from .documents import Article, ArticleInfo
+from .documents import Article, ArticleInfo, id_forms
 from .errors import (
     ArticleNotFoundError,
     CorruptIndexError,
@@ -46,7 +46,7 @@ from .errors import (
 from .ingest import FileRun, IndexReport, ProgressCallback, add_records, index_files
 from .maintenance import CheckReport, ReindexReport
 from .query import QueryPlan, SearchResult
-from .writing import BATCH_CHARS, DEFAULT_BATCH_SIZE, pending_article
+from .writing import BATCH_CHARS, DEFAULT_BATCH_SIZE, article_id_for, pending_article
 
 __all__ = ["MAP_FORMAT", "PLACEMENTS", "SHARD_MAP_FILE", "LocalShard", "Shard", "ShardMap", "ShardedIndex",
            "ShardedWriter", "is_sharded", "shard_of"]
@@ -112,11 +112,6 @@ class LocalShard:
         if self._index is not None:
             self._index.close()
             self._index = None
-
-
-def _call(index: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """On a shard: ``index.method(*args, **kwargs)``."""
-    return getattr(index, method)(*args, **kwargs)
 
 
 def _settings_of(index: Any) -> AnalyzerSettings:
@@ -260,7 +255,6 @@ class ShardedWriter:
         self._markers: list[tuple[str, str, list[int]]] = []  # (file, hash, batches each shard must have committed)
         self.articles_written = 0
         self.paragraphs_written = 0
-        self.batches_written = 0
 
     def __enter__(self) -> ShardedWriter:
         return self
@@ -351,7 +345,6 @@ class ShardedWriter:
             self._done[shard] += 1
             self.articles_written += articles
             self.paragraphs_written += paragraphs
-            self.batches_written += 1
         self._release_markers()
         self._dispatch()
 
@@ -506,11 +499,11 @@ class ShardedIndex:
 
     def _each(self, method: str, *args: Any, **kwargs: Any) -> list[Any]:
         """Every shard's ``method(*args, **kwargs)``, asked of all at once."""
-        futures = [shard.submit(_call, method, args, kwargs) for shard in self.shards()]
+        futures = [shard.submit(fanout.call_method, method, args, kwargs) for shard in self.shards()]
         return [future.result() for future in futures]
 
     def _one(self, number: int, method: str, *args: Any, **kwargs: Any) -> Any:
-        return self.shards()[number].submit(_call, method, args, kwargs).result()
+        return self.shards()[number].submit(fanout.call_method, method, args, kwargs).result()
 
     def _on_disk(self, function: Callable[..., T], *args: Any) -> list[T | ShardUnavailableError]:
         """``function(shard path, *args)`` for every shard where its files are (here, or on its worker),
@@ -537,7 +530,7 @@ class ShardedIndex:
     def add_article(self, article: Article) -> str:
         """Add one article and commit; returns its id."""
         self.add_articles([article])
-        return pending_article(article).article_id
+        return article_id_for(article)
 
     def add_articles(self, articles: Iterable[Article | Mapping[str, Any]], *, batch_size: int = DEFAULT_BATCH_SIZE,
                      workers: int | None = None) -> IndexReport:
@@ -573,7 +566,7 @@ class ShardedIndex:
 
     def delete(self, article_id: str) -> None:
         """Delete one article (and its paragraphs)."""
-        for candidate in _id_forms(article_id):
+        for candidate in id_forms(article_id):
             try:
                 self._one(shard_of(candidate, self.count), "delete", candidate)
                 return
@@ -584,7 +577,7 @@ class ShardedIndex:
     def remove(self, target: str) -> int:
         """Delete the articles of a file (or of every file under a folder), or one article by id, in every shard."""
         counts = []
-        for future in [shard.submit(_call, "remove", (target,), {}) for shard in self.shards()]:
+        for future in [shard.submit(fanout.call_method, "remove", (target,), {}) for shard in self.shards()]:
             try:
                 counts.append(future.result())
             except ArticleNotFoundError:
@@ -596,7 +589,7 @@ class ShardedIndex:
     # -- reading
 
     def get_article(self, article_id: str) -> ArticleInfo:
-        for candidate in _id_forms(article_id):
+        for candidate in id_forms(article_id):
             try:
                 return self._one(shard_of(candidate, self.count), "get_article", candidate)  # type: ignore[no-any-return]
             except ArticleNotFoundError:
@@ -610,9 +603,6 @@ class ShardedIndex:
         """Every article, by id (as one index lists them)."""
         futures = [shard.submit(_list_articles) for shard in self.shards()]
         return heapq.merge(*(future.result() for future in futures), key=lambda info: info.article_id)
-
-    def count_of(self, kind: str) -> int:
-        return sum(self._each("count", kind))
 
     def stats(self) -> Any:
         """The shards' :class:`IndexStats` added up, with the number of shards and their placement."""
@@ -725,11 +715,11 @@ class ShardedIndex:
             report.problems.append(f"{shard.name} has analyzer settings {settings.to_dict()}, the shard map "
                                    f"{self.map.settings.to_dict()}: rebuild it with `searchkit --index {self.path} reindex`")
         misplaced = shard.submit(_misplaced, number, self.count).result()
-        for article_id in misplaced[:20]:
+        for article_id in misplaced[:maintenance.MAX_LISTED]:
             report.problems.append(f"{shard.name} holds article {article_id!r}, which belongs in shard "
                                    f"{shard_of(article_id, self.count)}")
-        if len(misplaced) > 20:
-            report.problems.append(f"... and {len(misplaced) - 20} more articles in the wrong shard")
+        if len(misplaced) > maintenance.MAX_LISTED:
+            report.problems.append(f"... and {len(misplaced) - maintenance.MAX_LISTED} more articles in the wrong shard")
 
     def reindex(self, *, settings: AnalyzerSettings | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                 workers: int | None = None) -> ReindexReport:
@@ -760,15 +750,6 @@ class ShardedIndex:
                 if message:
                     return message  # type: ignore[no-any-return]
         return None
-
-
-def _id_forms(article_id: str) -> list[str]:
-    """The id as given, and (an id of a file's article given relative to here) as indexed, absolute."""
-    forms = [article_id]
-    path, hash_sign, rest = article_id.partition("#")
-    if hash_sign and not os.path.isabs(path):
-        forms.append(f"{Path(path).resolve().as_posix()}#{rest}")
-    return forms
 
 
 def _address_of(client: Any) -> str | None:

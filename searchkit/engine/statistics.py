@@ -109,9 +109,9 @@ def statistics_searcher(searcher: Any, statistics: Statistics) -> Any:
 
     It is kept on ``searcher`` while the global state is the same, with the
     frequencies it was given since, so the engine's per-searcher caches
-    (scorers, frequencies, the lexicon's words) serve later queries too. After
-    a query that found terms missing, call :func:`forget_statistics_searcher`:
-    its caches hold local counts.
+    (scorers, frequencies, the lexicon's words) serve later queries too; not
+    after a query that found terms missing (its caches then hold local counts):
+    the next query gets a searcher of its own.
     """
     kept = searcher.__dict__.get("_searchkit_global")
     if (kept is not None and kept.statistics.states == statistics.states and not kept.missing
