@@ -948,32 +948,37 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
             return kept
         return set().union(*(evaluate(n) for n in part.nodes))
 
-    matched = evaluate(node)
-    # Each matched article's paragraphs that hold a keyword; its opening one where only its title does.
-    candidates: list[int] = []
-    title_only: list[int] = []  # the opening paragraphs of articles that only their titles matched
-    for article in matched:
-        held = [docnum for by_article in in_text.values() for docnum in by_article.get(article, ())]
-        if not held:
-            # Its paragraphs are those its title's keyword matched (no lookup of the article's documents),
-            # written in order in one segment, which merges keep: the first is its opening one.
-            held = [next(by_article[article][0] for by_article in in_title.values() if article in by_article)]
-            title_only.extend(held)
-        candidates.extend(held)
-    exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]
-    if isinstance(node, Keyword) and not node.title and allowed is None:
-        # Each of its paragraphs is a candidate: no need to test them against the candidates.
-        required = boosted(exact[0], GRAMS_WEIGHT)
-        if title_only:
-            required = any_of([required, documents(title_only)])
-    elif exact:
-        chosen = documents(candidates)
-        required = restricted(any_of([boosted(q, GRAMS_WEIGHT) for q in exact] + [chosen]), chosen)
-    else:
-        required = documents(candidates)
     ranking = _ranking_terms(words)
-    scored = RankedFilter(required, ranking) if ranking else required
-    best = _per_level(searcher, all_matches(searcher, scored), "article")
+
+    def ranked(required: Query) -> list[tuple[int, float]]:
+        return all_matches(searcher, RankedFilter(required, ranking) if ranking else required)
+
+    best: list[tuple[int, float]]
+    if isinstance(node, Keyword) and not node.title and allowed is None:
+        # Every paragraph holding it is a candidate: scored once, no set of candidates to test them against.
+        found = ranked(boosted(exact_query(node, grams), GRAMS_WEIGHT))
+        by_article = _best_per_article(found, article_keys(searcher, [docnum for docnum, _score in found]))
+        titled = articles_of(exact_query(replace(node, title=True), grams, openings=True))
+        # The opening paragraph of each article that only its title matched represents it.
+        openings = {docnums[0]: article for article, docnums in titled.items() if article not in by_article}
+        if openings:
+            by_article.update((openings[docnum], (docnum, score)) for docnum, score in ranked(documents(sorted(openings))))
+        best = sorted(by_article.values())
+    else:
+        matched = evaluate(node)
+        # Each matched article's paragraphs that hold a keyword; its opening one where only its title does.
+        candidates: list[int] = []
+        for article in matched:
+            held = [docnum for by_article in in_text.values() for docnum in by_article.get(article, ())]
+            if not held:
+                # Its paragraphs are those its title's keyword matched (no lookup of the article's documents),
+                # written in order in one segment, which merges keep: the first is its opening one.
+                held = [next(by_article[article][0] for by_article in in_title.values() if article in by_article)]
+            candidates.extend(held)
+        exact = [exact_query(k, grams) for k in positive_keywords(node) if not k.title]
+        chosen = documents(candidates)
+        required = restricted(any_of([boosted(q, GRAMS_WEIGHT) for q in exact] + [chosen]), chosen) if exact else chosen
+        best = _per_level(searcher, ranked(required), "article")
     ordered: list[Entry]
     if sort == "relevance" and expanded:
         typed = [holding(as_typed(k), record=False) for k in expanded]
@@ -1031,11 +1036,16 @@ def _per_level(searcher: Any, matches: list[tuple[int, float]], level: str) -> l
     """At article level, each article's best paragraph (the best score; the first on a tie)."""
     if level == "paragraph":
         return matches
+    return sorted(_best_per_article(matches, article_keys(searcher, [d for d, _s in matches])).values())
+
+
+def _best_per_article(matches: list[tuple[int, float]], articles: list[Hashable]) -> dict[Hashable, tuple[int, float]]:
+    """Per article (``articles[i]``: the key of ``matches[i]``'s), its best match: the best score, the first on a tie."""
     best: dict[Hashable, tuple[int, float]] = {}
-    for (docnum, score), article in zip(matches, article_keys(searcher, [d for d, _s in matches])):
+    for (docnum, score), article in zip(matches, articles):
         if article not in best or score > best[article][1]:
             best[article] = (docnum, score)
-    return sorted(best.values())
+    return best
 
 
 def _pinyin_needles(results: list[tuple[int, dict[str, Any], float]], keywords: Sequence[Keyword]) -> dict[int, list[str]]:

@@ -644,7 +644,10 @@ class RankedFilter(_Query):
                 cursor = _word_cursor(searcher, fieldname, word, weighting)
                 if cursor is None:
                     continue
-                found = [(k, cursor.weights[i]) for k, i in cursor.held(ids)]  # (weights: of the block read then)
+                found = []
+                for block in cursor.held(ids):
+                    weights = cursor.weights  # (of the block read then)
+                    found.extend([(k, weights[i]) for k, i in block])
                 scorer = cursor.scorer
             else:  # the same counts as the postings' weights, and the same scorer
                 part = RANKING_WORDS_PARTS.index(fieldname)
@@ -863,8 +866,9 @@ class _Cursor:
             self.where = None
             self.loaded = True
 
-    def held(self, docs: Sequence[int]) -> Iterator[tuple[int, int]]:
-        """(index in ``docs``, index in the loaded block) of each of the ascending ``docs`` this term holds.
+    def held(self, docs: Sequence[int]) -> Iterator[list[tuple[int, int]]]:
+        """Per block of the term's postings, (index in ``docs``, index in the block) of each of the
+        ascending ``docs`` it holds, yielded while that block is loaded (``ids``, ``weights``, ``values``).
 
         Only the blocks the documents fall in are decoded.
         """
@@ -876,20 +880,20 @@ class _Cursor:
             self.load()
             if self.where is None:
                 self.where = dict(zip(self.ids, range(len(self.ids))))
-            where = self.where
-            for k in range(start, end):
-                i = where.get(docs[k])
-                if i is not None:
-                    yield k, i
+            found = [(k, i) for k, i in zip(range(start, end), map(self.where.get, docs[start:end])) if i is not None]
+            if found:
+                yield found
             start = end
 
     def keep(self, candidates: list[_Candidate]) -> list[_Candidate]:
         """The candidates (ascending) this term holds, its posting added to theirs."""
         kept: list[_Candidate] = []
-        for k, i in self.held([candidate[0] for candidate in candidates]):
-            candidate = candidates[k]
-            candidate[1].append((self.weights[i], self.values[i]))
-            kept.append(candidate)
+        for found in self.held([candidate[0] for candidate in candidates]):
+            weights, values = self.weights, self.values
+            for k, i in found:
+                candidate = candidates[k]
+                candidate[1].append((weights[i], values[i]))
+                kept.append(candidate)
         return kept
 
     def next_block(self) -> None:
@@ -964,7 +968,7 @@ class _BM25Scorer:
     the segment's lengths are read once, then indexed).
     """
 
-    __slots__ = ("idf", "avgfl", "B", "K1", "lengths", "dfl")
+    __slots__ = ("idf", "avgfl", "B", "K1", "lengths", "dfl", "once")
     lengths: Sequence[int] | None
 
     def __init__(self, searcher: Any, fieldname: str, btext: bytes, weighting: scoring.BM25F) -> None:
@@ -980,6 +984,7 @@ class _BM25Scorer:
         reader = searcher.reader()
         self.lengths = _field_lengths(reader, fieldname)
         self.dfl = lambda docnum: reader.doc_field_length(docnum, fieldname, 1)
+        self.once: list[float] | None = None
 
     def score(self, posting: Any) -> float:
         return self.scores((posting.id(),), (posting.weight(),))[0]
@@ -990,19 +995,15 @@ class _BM25Scorer:
         lengths = self.lengths
         if lengths is None:
             return [float(scoring.bm25(idf, tf, self.dfl(doc), avgfl, B, K1)) for doc, tf in zip(docs, weights)]
-        if len(docs) < MANY_POSTINGS:
-            table = _LENGTH_OF_BYTE
-            return [idf * ((tf * (K1 + 1)) / (tf + K1 * ((1 - B) + B * table[lengths[doc]] / avgfl)))
-                    for doc, tf in zip(docs, weights)]
-        # The same arithmetic, its part per length byte worked out once (and the whole of it for a count of 1).
+        # The same arithmetic as scoring.bm25, its part per length byte worked out once per
+        # scorer (and the whole of it for a count of 1).
         norms = _length_norms(K1, B, avgfl)
+        once = self.once
+        if once is None:
+            once = self.once = [idf * ((1 * (K1 + 1)) / (1 + norm)) for norm in norms]
         scale = K1 + 1
-        once = [idf * ((1 * scale) / (1 + norm)) for norm in norms]
         return [once[length] if tf == 1 else idf * ((tf * scale) / (tf + norms[length]))
                 for length, tf in zip(map(lengths.__getitem__, docs), weights)]
-
-
-MANY_POSTINGS = 400  # scored with tables per length byte (making them costs about this many scores)
 
 
 @functools.lru_cache(maxsize=64)

@@ -162,27 +162,30 @@ def column_values(searcher: Any, fieldname: str, docnums: Sequence[int]) -> list
 
 
 def article_keys(searcher: Any, docnums: Sequence[int]) -> list[Any]:
-    """Per paragraph document, a key of its article, equal for paragraphs of one article only.
+    """Per paragraph document (ascending), a key of its article, equal for paragraphs of one article only.
 
     An article's live paragraphs are consecutive in one segment. Where the
     segment has a title table, the key is the number of the article's first
-    paragraph (by bisection in the table's runs: no column read); elsewhere,
-    its article id (a ``str``, so never equal to a number).
+    paragraph (from the table's runs: no column read); elsewhere, its article
+    id (a ``str``, so never equal to a number).
     """
     leaves = searcher.reader().leaf_readers()
-    starts = [offset for _reader, offset in leaves]
-    tables = [segment_titles(reader) for reader, _offset in leaves]
-    keys: list[Any] = [None] * len(docnums)
+    keys: list[Any] = []
     by_id: list[int] = []  # positions of documents in segments without a table
-    for position, docnum in enumerate(docnums):
-        leaf = bisect_right(starts, docnum) - 1
-        table = tables[leaf]
+    lo = 0
+    for number, (reader, start) in enumerate(leaves):
+        hi = len(docnums) if number + 1 == len(leaves) else bisect_left(docnums, leaves[number + 1][1], lo)
+        if hi == lo:
+            continue
+        table = segment_titles(reader)
         if table is None:
-            by_id.append(position)
+            by_id.extend(range(lo, hi))
+            keys.extend([None] * (hi - lo))
         else:
-            start = starts[leaf]
-            firsts = table.firsts
-            keys[position] = start + firsts[bisect_right(firsts, docnum - start) - 1]
+            openings = table.openings
+            keys.extend([start + openings[docnum - start] for docnum in docnums[lo:hi]] if start
+                        else [openings[docnum] for docnum in docnums[lo:hi]])
+        lo = hi
     if by_id:
         for position, article_id in zip(by_id, column_values(searcher, "article_id", [docnums[p] for p in by_id])):
             keys[position] = article_id

@@ -141,6 +141,20 @@ class TitleTable:
                 raise ValueError("title file: its runs are out of order or out of the segment")
             previous = end
         self.table = SuffixTable(source, at + 8 * count, length - _HEADER.size - 8 * count, count)
+        self.documents = documents
+        self._openings: array[int] | None = None
+
+    @property
+    def openings(self) -> array[int]:
+        """Per document of the segment, the first document of its run (made once, on first use):
+        ``firsts[bisect_right(firsts, doc) - 1]`` for every ``doc`` at once."""
+        if self._openings is None:
+            firsts = self.firsts
+            openings = array("I", [firsts[-1] if firsts else 0]) * (firsts[0] if firsts else self.documents)
+            for first, following in zip(firsts, [*firsts[1:], self.documents]):
+                openings.extend(array("I", [first]) * (following - first))
+            self._openings = openings
+        return self._openings
 
     def holding_phrase(self, phrase: str) -> list[tuple[int, int, str]]:
         """(first, end, title stream) of each run whose title holds ``phrase`` (no U+0000), in document order."""
