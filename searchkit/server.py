@@ -13,7 +13,8 @@ first and commits them all at once.
 
 One process holds one GIL: with ``workers`` > 1 the server forks that many
 worker processes after binding its socket, and they accept on it each with
-its own threads and searchers. A searcher checks the index's generation on
+its own searcher and write thread; a worker searches on its event loop's
+thread, one search at a time (no hand-over to a thread and back). A searcher checks the index's generation on
 every search (one directory listing), so a commit made through any worker,
 or by ``searchkit index``, is seen by the next search in every other. The
 parent only supervises: SIGTERM or Ctrl-C stops every worker cleanly, and a
@@ -102,8 +103,10 @@ class ServiceSettings:
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
     max_body_bytes: int = MAX_BODY_BYTES
-    # Threads that search, each with its own searcher; None: 4 in a single process, 1 in each of
-    # several worker processes (threads of one process share its GIL: more made the tail worse).
+    # Threads that search, each with its own searcher; 0: searches run one at a time on the event
+    # loop's thread. None: 4 in a single process, 0 in each of several worker processes (threads
+    # of one process share its GIL: more made the tail worse, and handing each search to a thread
+    # and its answer back cost a worker about a tenth of its searches per second).
     search_threads: int | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -214,16 +217,23 @@ class _Service:
     def __init__(self, index: SearchIndex, settings: ServiceSettings) -> None:
         self.index = index
         self.settings = settings
-        threads = SEARCH_THREADS if settings.search_threads is None else max(1, settings.search_threads)
-        self.searches = ThreadPoolExecutor(threads, thread_name_prefix="searchkit-search")
+        threads = SEARCH_THREADS if settings.search_threads is None else max(0, settings.search_threads)
+        self.searches = ThreadPoolExecutor(threads, thread_name_prefix="searchkit-search") if threads else None
         self.writes = ThreadPoolExecutor(1, thread_name_prefix="searchkit-write")
 
     async def _run(self, pool: ThreadPoolExecutor, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, partial(call, *args, **kwargs))
 
+    async def _read(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A search (or another read) on a search thread; without any, here on the loop's thread."""
+        if self.searches is None:
+            return call(*args, **kwargs)
+        return await self._run(self.searches, call, *args, **kwargs)
+
     def close(self) -> None:
         self.writes.shutdown(wait=True)  # a batch being written is committed first
-        self.searches.shutdown(wait=True)
+        if self.searches is not None:
+            self.searches.shutdown(wait=True)
         self.index.close()
 
     # -- helpers
@@ -268,7 +278,7 @@ class _Service:
         else:
             fields = {name: request.query_params.getlist(name) for name in request.query_params}
         query, arguments = search_arguments(fields)
-        result = await self._run(self.searches, self.index.search, query, **arguments)
+        result = await self._read(self.index.search, query, **arguments)
         return _json(result.to_json())
 
     async def article(self, request: Request) -> Response:
@@ -278,7 +288,7 @@ class _Service:
             await self._run(self.writes, self.index.delete, article_id)
             return _json({"deleted": article_id})
         query = request.query_params.get("q", "").strip()
-        article = await self._run(self.searches, self.index.get_article, article_id)
+        article = await self._read(self.index.get_article, article_id)
         data = article.to_json(with_text=True)
         if query:
             data["highlights"] = self.index.highlights(article, query)
@@ -299,10 +309,10 @@ class _Service:
             every = list(self.index.list_articles())
             return {"total": len(every), "offset": offset, "articles": [a.to_json() for a in every[offset:offset + limit]]}
 
-        return _json(await self._run(self.searches, page))
+        return _json(await self._read(page))
 
     async def stats(self, _request: Request) -> Response:
-        stats = await self._run(self.searches, self.index.stats)
+        stats = await self._read(self.index.stats)
         return _json(stats.to_json())
 
     async def health(self, _request: Request) -> Response:
@@ -445,7 +455,7 @@ def serve(index: SearchIndex, *, host: str = "127.0.0.1", port: int = DEFAULT_PO
              f"({processes}Ctrl-C stops)")
     if workers > 1:
         if settings.search_threads is None:
-            settings = replace(settings, search_threads=1)
+            settings = replace(settings, search_threads=0)
         try:
             _Workers(index, sock, settings, workers, ready, announce).run()
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,9 +39,11 @@ def client_for(index_dir: Path, **settings: object) -> TestClient:
                       raise_server_exceptions=False)
 
 
-@pytest.fixture()
-def client(index_dir: Path):
-    with client_for(index_dir, api_key=KEY) as test_client:
+@pytest.fixture(params=[None, 0], ids=["search-threads", "searches-on-the-loop"])
+def client(index_dir: Path, request: pytest.FixtureRequest):
+    """The app as a single process serves it (searches on threads), and as each worker process
+    of ``--workers N`` does (searches on the event loop's thread)."""
+    with client_for(index_dir, api_key=KEY, search_threads=request.param) as test_client:
         yield test_client
 
 
@@ -299,3 +302,20 @@ def test_searches_run_alongside_a_write_and_see_only_commits(client: TestClient)
     assert errors == []
     assert set(totals) <= {0, 300}  # nothing half-written is ever seen
     assert client.get("/search", params={"q": "青稞"}).json()["total"] == 300
+
+
+@pytest.mark.parametrize(("search_threads", "on_the_loop"), [(None, False), (2, False), (0, True)])
+def test_searches_run_on_search_threads_or_on_the_loops_thread(index_dir: Path, monkeypatch: pytest.MonkeyPatch,
+                                                              search_threads: int | None, on_the_loop: bool) -> None:
+    seen: list[str] = []
+    search = SearchIndex.search
+
+    def recording(self: SearchIndex, *args: Any, **kwargs: Any) -> Any:
+        seen.append(threading.current_thread().name)
+        return search(self, *args, **kwargs)
+
+    monkeypatch.setattr(SearchIndex, "search", recording)
+    with client_for(index_dir, search_threads=search_threads) as test_client:
+        loop_thread = test_client.portal.call(threading.current_thread).name  # type: ignore[union-attr]
+        assert test_client.get("/search", params={"q": "冬季"}).json()["total"] == 4
+    assert seen == [loop_thread] if on_the_loop else len(seen) == 1 and seen[0].startswith("searchkit-search")
