@@ -155,10 +155,13 @@ RANKING_TERMS = [("words", "明月", 1.0), ("title_words", "明月", 2.0), ("gra
     wq.AndNot(CharPhrase("grams", list("明")), CharPhrase("grams", list("不"))),
     CharPhrase("grams", list("明鹤")),
 ])
-@pytest.mark.parametrize("few", [0, 10_000])  # words from postings only; from the column wherever it can
-def test_ranked_filter_scores_as_whoosh_and_maybe(poems: SearchIndex, required: wq.Query, few: int,
+# Words from postings only; from the column wherever it can; from the column where the documents are
+# spread over the words' postings (here: always).
+@pytest.mark.parametrize(("few", "per_block"), [(0, 0), (10_000, 0), (0, 10_000)])
+def test_ranked_filter_scores_as_whoosh_and_maybe(poems: SearchIndex, required: wq.Query, few: int, per_block: int,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(matchers, "FEW_MATCHES", few)
+    monkeypatch.setattr(matchers, "RECORDED_PER_BLOCK", per_block)
     ranked = RankedFilter(required, RANKING_TERMS)
     whoosh = wq.AndMaybe(required, wq.Or([wq.Term(field, word, boost=boost) for field, word, boost in RANKING_TERMS]))
     expected = _scored(poems, whoosh)
@@ -271,4 +274,22 @@ def test_search_answers_the_same_from_the_column_of_words_as_from_postings(monke
     from_column = answers()
     assert any(found is not None for found in used) and all(total for total, _hits in from_column)
     monkeypatch.setattr(matchers, "FEW_MATCHES", 0)
+    monkeypatch.setattr(matchers, "RECORDED_PER_BLOCK", 0)
     assert answers() == from_column
+
+
+def test_the_column_answers_for_documents_spread_over_the_words_postings(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1,200 paragraphs hold the word 春天 (10 postings blocks); 40 of them, one in 30, also hold 鹦鹉.
+    ix = SearchIndex.in_memory()
+    ix.add_articles([Article(id=f"a{n}", title="", paragraphs=["春天来了，鹦鹉叫了。" if n % 30 == 0 else "春天来了。"])
+                     for n in range(1200)], workers=1)
+    searcher = ix.searcher()
+    (leaf, _offset), = searcher.leaf_searchers()
+    terms = [("words", "春天", 1.0)]
+    spread = sorted(searcher.docs_for_query(CharPhrase("grams", list("鹦鹉"))))
+    monkeypatch.setattr(matchers, "FEW_MATCHES", 0)
+    assert len(spread) == 40 and matchers._blocks_to_read(leaf.reader(), spread, terms) == 10
+    assert matchers._recorded_words(leaf, spread, searcher.weighting, terms) is not None  # 40 <= 5 * 10
+    assert matchers._recorded_words(leaf, spread, searcher.weighting, [("text", "春天", 1.0)]) is None  # no recorded part
+    monkeypatch.setattr(matchers, "RECORDED_PER_BLOCK", 3)
+    assert matchers._recorded_words(leaf, spread, searcher.weighting, terms) is None  # 40 > 3 * 10: the postings

@@ -63,6 +63,11 @@ __all__ = [
 # A segment's matches up to which RankedFilter counts their words in the
 # column rather than reading each word's postings.
 FEW_MATCHES = 32
+# Beyond those, the column still answers where the documents are spread over the words'
+# postings: reading one document's words costs about 1/RECORDED_PER_BLOCK of decoding one
+# block of postings (Whoosh's blocks hold POSTINGS_PER_BLOCK postings).
+RECORDED_PER_BLOCK = 5
+POSTINGS_PER_BLOCK = 128
 FILTERS_KEPT = 8  # filters whose documents a segment reader keeps (see DocFilter)
 PHRASES_KEPT = 16  # keywords whose documents a segment reader keeps (see _phrase_hits)
 
@@ -637,7 +642,7 @@ class RankedFilter(_Query):
         weighting = searcher.weighting if context is None else context.weighting
         if weighting is None:  # unscored: which documents match
             return ScoredList(ids, scores)
-        recorded = _recorded_words(searcher, ids, weighting)
+        recorded = _recorded_words(searcher, ids, weighting, self.terms)
         ranking: dict[int, float] = {}  # index in ids -> the ranking terms' sum
         for fieldname, word, boost in self.terms:
             if recorded is None or fieldname not in RANKING_WORDS_PARTS:
@@ -701,14 +706,19 @@ def top_scored(searcher: Any, q: wq.Query, limit: int) -> tuple[list[tuple[float
     return [(score, -negated) for score, negated in best], total
 
 
-def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[list[list[str]]] | None:
+def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any,
+                    terms: Sequence[tuple[str, str, float]]) -> list[list[list[str]]] | None:
     """Per document of ``ids``, its words per field of RANKING_WORDS_PARTS,
-    from the segment's column; None where the postings must answer (many
-    documents, no column, a document without words recorded, a weighting
-    other than BM25F)."""
-    if len(ids) > FEW_MATCHES or type(weighting) is not scoring.BM25F:
+    from the segment's column; None where the postings must answer (no
+    column, a document without words recorded, a weighting other than
+    BM25F) or answer sooner: many documents, and the ``terms``' postings
+    (fieldname, word, boost) in fewer blocks than they would take to read."""
+    if type(weighting) is not scoring.BM25F:
         return None
-    column = ranking_words_column(searcher.reader())
+    reader = searcher.reader()
+    if len(ids) > FEW_MATCHES and len(ids) > RECORDED_PER_BLOCK * _blocks_to_read(reader, ids, terms):
+        return None
+    column = ranking_words_column(reader)
     if column is None:
         return None
     lengths, offsets, get, base = column
@@ -719,6 +729,19 @@ def _recorded_words(searcher: Any, ids: Sequence[int], weighting: Any) -> list[l
             return None
         recorded.append(decode_ranking_words(get(base + offsets[doc], length)))
     return recorded
+
+
+def _blocks_to_read(reader: Any, ids: Sequence[int], terms: Sequence[tuple[str, str, float]]) -> int:
+    """About how many postings blocks the ranking words' cursors would decode to find ``ids``
+    in the segment: a block per document at most, and at most each word's every block."""
+    blocks = 0
+    for fieldname, word, _boost in terms:
+        if fieldname in RANKING_WORDS_PARTS:
+            term = term_bytes(reader.schema, fieldname, word)
+            info = None if term is None else _segment_term_info(reader, fieldname, term)
+            if info is not None:
+                blocks += min(len(ids), -(-info.doc_frequency() // POSTINGS_PER_BLOCK))
+    return blocks
 
 
 def _segment_term_info(leaf: Any, fieldname: str, btext: bytes) -> Any:
