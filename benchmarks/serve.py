@@ -19,6 +19,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -30,6 +31,7 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
@@ -87,45 +89,85 @@ class Server:
         return self.process.wait(timeout=120)
 
 
-async def _client(server: Server, queries: list[str], deadline: float, stop: threading.Event, latencies: list[float],
-                  errors: list[str], offset: int) -> None:
-    reader, writer = await asyncio.open_connection(server.host, server.port)
-    number = offset
-    try:
-        while time.perf_counter() < deadline and not stop.is_set():
-            query = urllib.parse.quote(queries[number % len(queries)])
-            number += 1
-            start = time.perf_counter()
-            writer.write(f"GET /search?q={query}&limit=10 HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode())
-            await writer.drain()
-            status = (await reader.readline()).split(b" ", 2)[1]
-            length = 0
-            while True:
-                header = await reader.readline()
-                if header in (b"\r\n", b""):
-                    break
-                name, _, value = header.partition(b":")
-                if name.strip().lower() == b"content-length":
-                    length = int(value)
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - start)
-            if status != b"200":
-                errors.append(status.decode())
-    except (OSError, asyncio.IncompleteReadError) as error:
-        errors.append(type(error).__name__)
-    finally:
-        writer.close()
+class _Client(asyncio.Protocol):
+    """One keep-alive connection sending the queries in turn, each once the previous one is answered
+    (a protocol, not streams: the client shares the server's 2 cores, so it is kept lean)."""
+
+    def __init__(self, requests: list[bytes], offset: int, deadline: float, stop: threading.Event,
+                 latencies: list[float], errors: list[str], done: asyncio.Future) -> None:
+        self.requests, self.number, self.deadline, self.stop = requests, offset, deadline, stop
+        self.latencies, self.errors, self.done = latencies, errors, done
+        self.buffer = bytearray()
+        self.expected: int | None = None  # the whole answer's length, once its head is in
+        self.status = b""
+        self.waiting = False
+        self.start = 0.0
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self._send()
+
+    def _send(self) -> None:
+        if time.perf_counter() >= self.deadline or self.stop.is_set():
+            self.transport.close()
+            return
+        request = self.requests[self.number % len(self.requests)]
+        self.number += 1
+        self.waiting = True
+        self.start = time.perf_counter()
+        self.transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.expected is None:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(self.buffer[:end])
+            self.status = head[9:12]
+            length = _CONTENT_LENGTH.search(head)
+            self.expected = end + 4 + (int(length.group(1)) if length else 0)
+        if len(self.buffer) >= self.expected:
+            self.latencies.append(time.perf_counter() - self.start)
+            if self.status != b"200":
+                self.errors.append(self.status.decode())
+            del self.buffer[:self.expected]
+            self.expected, self.waiting = None, False
+            self._send()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.waiting:  # the server closed it (or failed) with a request unanswered
+            self.errors.append(type(exc).__name__ if exc else "closed")
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*(\d+)", re.IGNORECASE)
 
 
 def load(server: Server, queries: list[str], clients: int, seconds: float, stop: threading.Event | None = None) -> dict:
     latencies: list[float] = []
     errors: list[str] = []
     stop = stop or threading.Event()
+    requests = [f"GET /search?q={urllib.parse.quote(query)}&limit=10 HTTP/1.1\r\nHost: {server.host}\r\n\r\n".encode()
+                for query in queries]
 
     async def run() -> float:
+        loop = asyncio.get_running_loop()
         start = time.perf_counter()
         deadline = start + seconds
-        await asyncio.gather(*(_client(server, queries, deadline, stop, latencies, errors, n * 97) for n in range(clients)))
+        finished = []
+        for n in range(clients):
+            done = loop.create_future()
+            try:
+                await loop.create_connection(
+                    lambda n=n, done=done: _Client(requests, n * 97, deadline, stop, latencies, errors, done),
+                    server.host, server.port)
+            except OSError as error:
+                errors.append(type(error).__name__)
+                continue
+            finished.append(done)
+        await asyncio.gather(*finished)
         return time.perf_counter() - start
 
     elapsed = asyncio.run(run())
