@@ -34,6 +34,7 @@ from .engine import (
     meta_extras,
     recorded_settings,
     recorded_words,
+    settings_mismatch,
     statistics_searcher,
 )
 from .errors import ArticleNotFoundError, IndexVersionError, SearchkitError
@@ -200,7 +201,7 @@ class SearchIndex:
                     f"give --shards {index.count}, or leave it out")
             if settings is not None and settings != index.settings:
                 index.close()
-                raise IndexVersionError(_settings_mismatch(path, index.settings, settings))
+                raise IndexVersionError(settings_mismatch(path, index.settings.to_dict(), settings))
             return index
         if shards is None:
             return cls(path, create=create, settings=settings, lock_timeout=lock_timeout)
@@ -745,12 +746,3 @@ def analyze(path: str | os.PathLike[str], text: str, *, query: bool = False,
     return analyze_text(text, Segmenter(settings, entries))
 
 
-def _settings_mismatch(path: str | os.PathLike[str], recorded: AnalyzerSettings, wanted: AnalyzerSettings) -> str:
-    """Why a sharded index cannot be opened with ``wanted`` settings, and what to do."""
-    if replace(recorded, grams=wanted.grams) == wanted:
-        return (f"index at {path} was built with grams={recorded.grams}: "
-                f"rebuild it with `searchkit --index {path} reindex --grams {wanted.grams}` to change that")
-    if replace(recorded, pinyin=wanted.pinyin) == wanted and wanted.pinyin:
-        return f"index at {path} was built without pinyin: add it with `searchkit --index {path} reindex --pinyin`"
-    return (f"index at {path} was built with other analyzer settings ({recorded.to_dict()}): "
-            f"open it with those settings or rebuild it with `searchkit --index {path} reindex`")

@@ -14,6 +14,7 @@ import json
 import shutil
 import sys
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from searchkit import Article, IndexVersionError, SearchIndex
+from searchkit.analysis import AnalyzerSettings
 from searchkit.cli import cli
 from searchkit.errors import ShardUnavailableError
 from searchkit.shards import SHARD_MAP_FILE, ShardedIndex, ShardedWriter, shard_of
@@ -181,6 +183,23 @@ def test_open_gives_the_right_kind(built: dict[str, Path]) -> None:
     with pytest.raises(IndexVersionError, match="is sharded: open it with SearchIndex.open"):
         SearchIndex(built["sharded"])
     assert SearchIndex.exists(built["sharded"]) and SearchIndex.is_sharded(built["sharded"])
+
+
+@pytest.mark.parametrize(("other", "said"), [
+    ({"grams": 2}, "was built with grams=1: "),
+    ({"pinyin": True}, "was built without pinyin: "),
+    ({"dictionary": "0123abcd"}, "was segmented with another user dictionary: "),
+    ({"mode": "exact"}, "was built with other analyzer settings ("),
+], ids=["grams", "pinyin", "dictionary", "other"])
+def test_other_settings_are_refused_as_for_one_index(built: dict[str, Path], other: dict[str, Any], said: str) -> None:
+    settings = replace(AnalyzerSettings(), **other)
+    messages = []
+    for kind in ("single", "sharded"):
+        with pytest.raises(IndexVersionError) as refused:
+            SearchIndex.open(built[kind], settings=settings)
+        messages.append(str(refused.value).replace(str(built[kind]), "IX"))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith(f"index at IX {said}")
 
 
 # --------------------------------------------------------------------------

@@ -97,6 +97,7 @@ from .layout import (
     meta_problem,
     no_toc_message,
     recorded_settings,
+    settings_mismatch,
     writing_to,
 )
 from .matchers import CharPhrase, PinyinPhrase, RankedFilter, WordUnion, cached_doc_frequency, searcher_cache, term_bytes
@@ -135,5 +136,5 @@ __all__ = [
     "boosted", "cached_doc_frequency", "check_reindexable", "check_whoosh_version", "collect", "damaged_message",
     "all_matches", "any_term", "article_keys", "column_counts", "column_values", "documents", "encode_ranking_words", "every", "excluding", "existing_directory", "fork_available", "matching", "meta_extras", "meta_problem", "negated", "no_toc_message", "restricted", "value_range",
     "FILTER_FIELDS", "Statistics", "local_statistics", "statistics_searcher",
-    "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "term_bytes", "write_lock", "writing_to",
+    "recorded_settings", "recorded_words", "scan_segments", "searcher_cache", "settings_mismatch", "term_bytes", "write_lock", "writing_to",
 ]

@@ -21,7 +21,7 @@ from ..errors import CorruptIndexError, IndexLockedError, IndexNotFoundError, In
 __all__ = [
     "META_FILE", "META_FORMAT", "READABLE_SCHEMA_VERSIONS", "SCHEMA_VERSION", "check_meta", "check_reindexable",
     "damaged_message", "existing_directory", "locked_error", "meta_extras", "meta_problem", "missing_index_error", "no_toc_message",
-    "recorded_settings", "refuse_other_files", "refused_write", "write_meta", "writing_to",
+    "recorded_settings", "refuse_other_files", "refused_write", "settings_mismatch", "write_meta", "writing_to",
 ]
 
 SCHEMA_VERSION = 4
@@ -166,34 +166,35 @@ def check_meta(path: Path, settings: AnalyzerSettings) -> int:
             f"index at {path} has schema version {version}, this searchkit reads {readable}: "
             f"rebuild it with `searchkit --index {path} reindex`"
         )
-    recorded = meta.get("analyzer")
-    if isinstance(recorded, dict) and recorded.get("grams") != settings.grams and recorded == {**settings.to_dict(), "grams": recorded.get("grams")}:
-        raise IndexVersionError(
-            f"index at {path} was built with grams={recorded.get('grams')}: "
-            f"rebuild it with `searchkit --index {path} reindex --grams {settings.grams}` to change that"
-        )
-    if isinstance(recorded, dict) and bool(recorded.get("pinyin")) != settings.pinyin and {
-            k: v for k, v in recorded.items() if k != "pinyin"} == {k: v for k, v in settings.to_dict().items() if k != "pinyin"}:
-        raise IndexVersionError(
-            f"index at {path} was built {'with' if recorded.get('pinyin') else 'without'} pinyin: "
-            + (f"add it with `searchkit --index {path} reindex --pinyin`" if settings.pinyin else
-               "open it with the settings it records"))
-    if isinstance(recorded, dict) and recorded.get("dictionary", "") != settings.dictionary and _but_dictionary(
-            recorded) == _but_dictionary(settings.to_dict()):
-        raise IndexVersionError(
-            f"index at {path} was segmented with another user dictionary: open it with the settings it records, "
-            f"or change its dictionary with `searchkit --index {path} dictionary FILE`"
-        )
-    if recorded != settings.to_dict():
-        raise IndexVersionError(
-            f"index at {path} was built with other analyzer settings ({meta.get('analyzer')}): "
-            f"open it with those settings or rebuild it with `searchkit --index {path} reindex`"
-        )
+    problem = settings_mismatch(path, meta.get("analyzer"), settings)
+    if problem:
+        raise IndexVersionError(problem)
     return version
 
 
-def _but_dictionary(analyzer: dict[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in analyzer.items() if key != "dictionary"}
+def settings_mismatch(path: Path | str, recorded: Any, settings: AnalyzerSettings) -> str | None:
+    """Why an index whose searchkit.json records the analyzer ``recorded`` (its dict) cannot be
+    opened with ``settings``, and what to do instead; None where it can."""
+    wanted = settings.to_dict()
+    if recorded == wanted:
+        return None
+    if isinstance(recorded, dict):
+        if recorded.get("grams") != settings.grams and recorded == {**wanted, "grams": recorded.get("grams")}:
+            return (f"index at {path} was built with grams={recorded.get('grams')}: "
+                    f"rebuild it with `searchkit --index {path} reindex --grams {settings.grams}` to change that")
+        if bool(recorded.get("pinyin")) != settings.pinyin and _but(recorded, "pinyin") == _but(wanted, "pinyin"):
+            return (f"index at {path} was built {'with' if recorded.get('pinyin') else 'without'} pinyin: "
+                    + (f"add it with `searchkit --index {path} reindex --pinyin`" if settings.pinyin else
+                       "open it with the settings it records"))
+        if recorded.get("dictionary", "") != settings.dictionary and _but(recorded, "dictionary") == _but(wanted, "dictionary"):
+            return (f"index at {path} was segmented with another user dictionary: open it with the settings it records, "
+                    f"or change its dictionary with `searchkit --index {path} dictionary FILE`")
+    return (f"index at {path} was built with other analyzer settings ({recorded}): "
+            f"open it with those settings or rebuild it with `searchkit --index {path} reindex`")
+
+
+def _but(analyzer: dict[str, Any], key: str) -> dict[str, Any]:
+    return {name: value for name, value in analyzer.items() if name != key}
 
 
 def meta_problem(path: Path, settings: AnalyzerSettings) -> str | None:
