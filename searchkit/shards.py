@@ -607,9 +607,8 @@ class ShardedIndex:
     def stats(self) -> Any:
         """The shards' :class:`IndexStats` added up, with the number of shards and their placement."""
         parts = self._each("stats")
-        total = {name: sum(getattr(part, name) for part in parts)
-                 for name in ("articles", "paragraphs", "sources", "segments", "size_bytes", "suffix_segments",
-                              "segments_without_arrays", "segments_without_titles")}
+        total = _summed(parts, ("articles", "paragraphs", "sources", "segments", "size_bytes", "suffix_segments",
+                                "segments_without_arrays", "segments_without_titles"))
         return replace(parts[0], path=str(self.path), shards=self.count, placement=self.map.placement, **total)
 
     def search(self, query: str, *, allow_partial: bool = False, **options: Any) -> SearchResult:
@@ -648,8 +647,7 @@ class ShardedIndex:
         """Set the user dictionary of every shard (each re-analyses its own paragraphs); the reports added up."""
         reports = self._each("set_dictionary", list(lines), where=where)
         self._record_settings()
-        return replace(reports[0], paragraphs=sum(r.paragraphs for r in reports), titles=sum(r.titles for r in reports),
-                       articles=sum(r.articles for r in reports))
+        return replace(reports[0], **_summed(reports, ("paragraphs", "titles", "articles")))
 
     def load_dictionary(self, path: str | os.PathLike[str]) -> Any:
         return self.set_dictionary(readers.read_lines(path), where=os.fspath(path))
@@ -669,21 +667,20 @@ class ShardedIndex:
     def optimize(self, progress: ProgressCallback | None = None) -> Any:
         """Merge each shard into one segment."""
         reports = self._each("optimize")
-        return replace(reports[0], segments_before=sum(r.segments_before for r in reports),
-                       segments_after=sum(r.segments_after for r in reports), dropped=sum(r.dropped for r in reports))
+        return replace(reports[0], **_summed(reports, ("segments_before", "segments_after", "dropped")))
 
     def check(self, postings: bool = True) -> CheckReport:
         """Check every shard, and that each holds only the articles its ids hash to."""
-        report = CheckReport(path=str(self.path))
         found = self._on_disk(functools.partial(self._index_class.check_path, postings=postings, files=False))
+        checked = [part for part in found if not isinstance(part, ShardUnavailableError)]
+        report = CheckReport(path=str(self.path), **_summed(checked, ("segments", "documents", "articles", "paragraphs",
+                                                                      "sources", "terms")))
         for number, part in enumerate(found):
             if isinstance(part, ShardUnavailableError):
                 report.problems.append(str(part))
                 continue
             report.problems.extend(part.problems)
             report.notes.extend(part.notes)
-            for name in ("segments", "documents", "articles", "paragraphs", "sources", "terms"):
-                setattr(report, name, getattr(report, name) + getattr(part, name))
             if part.ok:
                 try:
                     self._check_shard(number, report)
@@ -734,11 +731,7 @@ class ShardedIndex:
             if isinstance(part, ShardUnavailableError):
                 raise part
         self._record_settings()
-        total = ReindexReport(path=str(self.path))
-        for part in parts:
-            for name in ("articles", "paragraphs", "sources", "dropped_paragraphs"):
-                setattr(total, name, getattr(total, name) + getattr(part, name))
-        return total
+        return ReindexReport(path=str(self.path), **_summed(parts, ("articles", "paragraphs", "sources", "dropped_paragraphs")))
 
     def damage_message(self, error: BaseException) -> str | None:
         """After an unexpected ``error``: the first damaged shard's message (shards on shared storage)."""
@@ -750,6 +743,11 @@ class ShardedIndex:
                 if message:
                     return message  # type: ignore[no-any-return]
         return None
+
+
+def _summed(reports: Sequence[Any], names: Sequence[str]) -> dict[str, Any]:
+    """The shards' reports' counts of ``names``, added up."""
+    return {name: sum(getattr(report, name) for report in reports) for name in names}
 
 
 def _address_of(client: Any) -> str | None:
