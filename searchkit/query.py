@@ -16,6 +16,7 @@ hold (idf-weighted words, character bigrams).
 
 from __future__ import annotations
 
+import heapq
 import math
 import re
 from collections.abc import Hashable, Sequence
@@ -819,7 +820,7 @@ def search_part(
     rescored: list[float] | None = None
     if fallback is not True:
         if level == "article" and node is not None:
-            entries, total, matched = _article_page(searcher, node, grams, allowed, words, sort, tie, expanded)
+            entries, total, matched = _article_page(searcher, node, grams, allowed, words, sort, tie, expanded, wanted)
         else:
             if node is None:  # filters only: every paragraph they let through
                 scored = every("kind", "paragraph")
@@ -889,10 +890,12 @@ def search_part(
 
 
 def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, words: list[str],
-                  sort: str, tie: int, expanded: Sequence[Keyword] = ()) -> tuple[list[Entry], int, Query]:
+                  sort: str, tie: int, expanded: Sequence[Keyword] = (), wanted: int | None = None,
+                  ) -> tuple[list[Entry], int, Query]:
     """Articles in which each keyword is in the title or in some paragraph (not
-    necessarily the same one), ranked by their best paragraph, in order; their
-    number; and a query of one paragraph per matched article (for facets).
+    necessarily the same one), ranked by their best paragraph, in order (the
+    first ``wanted`` of them, where given); their number; and a query of one
+    paragraph per matched article (for facets).
 
     A paragraph ranks by the query's words (text and title) and the exact
     keywords it holds; an article whose title alone holds a keyword is
@@ -986,10 +989,14 @@ def _article_page(searcher: Any, node: Node, grams: int, allowed: Query | None, 
         tiers = {docnum: sum(article in held for held in typed) for (docnum, _score), article in zip(best, articles)}
         ordered = sorted(((d, s, (-tiers[d], -s, tie, d)) for d, s in best), key=lambda entry: entry[2])
     elif sort == "relevance":
-        ordered = sorted(((d, s, (-s, tie, d)) for d, s in best), key=lambda entry: entry[2])
+        ranked_first = ((d, s, (-s, tie, d)) for d, s in best)
+        if wanted is not None and wanted < len(best):
+            ordered = heapq.nsmallest(wanted, ranked_first, key=lambda entry: entry[2])
+        else:
+            ordered = sorted(ranked_first, key=lambda entry: entry[2])
     else:
         ordered = _by_date(searcher, best, sort, tie)
-    return ordered, len(ordered), documents([docnum for docnum, _score in best])
+    return ordered, len(best), documents([docnum for docnum, _score in best])
 
 
 def _by_date(searcher: Any, matches: list[tuple[int, float]], sort: str, tie: int) -> list[Entry]:
