@@ -605,9 +605,9 @@ def serve_command(ctx: click.Context, host: str, port: int, api_key: str | None,
                   workers: int | None) -> None:
     """Serve the index over HTTP: the JSON API (/search, /articles, /stats, /health,
     /openapi.json) and a search page at /. Ctrl-C or SIGTERM stops it once the
-    requests in flight are answered. Each worker process searches on threads of
-    its own and sees every commit (made through any of them, or by `index`) on
-    its next search."""
+    requests in flight are answered. Each worker process answers one search at a
+    time (one process alone searches on threads) and sees every commit (made
+    through any of them, or by `index`) on its next search."""
     from . import server  # Starlette and uvicorn load only here
 
     with _errors():
