@@ -187,3 +187,15 @@ def test_a_damaged_title_file_is_one_line_and_check_finds_it(
     assert cli_main(capsys, monkeypatch, "--index", str(path), "check")[0] == 0
     with SearchIndex(path) as rebuilt:
         assert rebuilt.search("江南").total == len({a.id for a in _articles(40, 5) if "江南" in a.title})
+
+
+def test_each_documents_opening_is_its_runs_first(tables: SearchIndex) -> None:
+    # (article_keys reads it: the articles of an article-level search)
+    for leaf in _leaves(tables):
+        table = segment_titles(leaf)
+        assert table is not None and len(table.openings) == leaf.doc_count_all()
+        runs = list(zip(table.firsts, table.ends))
+        for first, end in runs:
+            assert list(table.openings[first:end]) == [first] * (end - first)
+        assert all(table.openings[docnum] == max((f for f, _e in runs if f <= docnum), default=runs[-1][0])
+                   for docnum in range(leaf.doc_count_all()))

@@ -121,6 +121,9 @@ def write_title_file(file: Any, documents: int, runs: TitleRuns) -> None:
     write_suffix_file(file, runs.streams)
 
 
+_OPENING = struct.Struct("=I")  # an entry of TitleTable.openings, in this machine's order (as array's)
+
+
 class TitleTable:
     """A segment's ``.tsx`` file, read in place (see the module doc)."""
 
@@ -149,10 +152,12 @@ class TitleTable:
         """Per document of the segment, the first document of its run (made once, on first use):
         ``firsts[bisect_right(firsts, doc) - 1]`` for every ``doc`` at once."""
         if self._openings is None:
-            firsts = self.firsts
-            openings = array("I", [firsts[-1] if firsts else 0]) * (firsts[0] if firsts else self.documents)
-            for first, following in zip(firsts, [*firsts[1:], self.documents]):
-                openings.extend(array("I", [first]) * (following - first))
+            firsts, pack = self.firsts, _OPENING.pack
+            before = pack(firsts[-1] if firsts else 0) * (firsts[0] if firsts else self.documents)
+            openings = array("I")
+            # (Joined as bytes: a third faster than extending the array run by run.)
+            openings.frombytes(before + b"".join([pack(first) * (following - first)
+                                                  for first, following in zip(firsts, [*firsts[1:], self.documents])]))
             self._openings = openings
         return self._openings
 
