@@ -239,10 +239,14 @@ def test_a_later_record_with_the_same_id_wins_in_every_shard(tmp_path: Path, sch
 def test_a_changed_file_replaces_its_articles_in_every_shard(tmp_path: Path, scheduler: str) -> None:
     folder = tmp_path / "in"
     folder.mkdir()
-    data = write_jsonl(folder / "news.jsonl", [{"title": f"旧闻{i}", "text": f"旧的正文{i}。"} for i in range(12)])
+    # Enough lines that each shard holds some (an article's id is the file's path and its line).
+    count = 12
+    while len({shard_of(f"{(folder / 'news.jsonl').resolve()}:{line}", 3) for line in range(1, count + 1)}) < 3:
+        count += 1
+    data = write_jsonl(folder / "news.jsonl", [{"title": f"旧闻{i}", "text": f"旧的正文{i}。"} for i in range(count)])
     index = tmp_path / "ix"
     assert run("--index", index, "index", "--shards", "3", "--scheduler", scheduler, folder).exit_code == 0
-    assert len(listed(index)) == 12 and all(ids for ids in shard_ids(index).values())
+    assert len(listed(index)) == count and all(ids for ids in shard_ids(index).values())
     unchanged = run("--index", index, "index", "--scheduler", scheduler, folder)
     assert unchanged.stdout.startswith("indexed: 0 added, 0 updated, 1 unchanged")
     write_jsonl(data, [{"title": f"新闻{i}", "text": f"新的正文{i}。"} for i in range(3)])
