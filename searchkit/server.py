@@ -17,8 +17,9 @@ its own searcher and write thread; a worker searches on its event loop's
 thread, one search at a time (no hand-over to a thread and back). A
 searcher checks the index's generation on every search (one directory
 listing), so a commit made through any worker, or by ``searchkit index``,
-is seen by the next search in every other. The parent only supervises: SIGTERM or Ctrl-C stops every worker cleanly, and a
-worker that ends while serving is replaced (see :class:`_Workers`).
+is seen by the next search in every other. The parent only supervises:
+SIGTERM or Ctrl-C stops every worker cleanly, and a worker that ends while
+serving is replaced (see :class:`_Workers`).
 """
 
 from __future__ import annotations
