@@ -1098,7 +1098,7 @@ def _facets(searcher: Any, q: Query, level: str, names: Sequence[str]) -> FacetC
     """How many matches (paragraphs, or articles) hold each value, over every match of ``q``, per spelling."""
     docnums = matching(searcher, q)
     if level == "article":
-        first: dict[str, int] = {}
+        first: dict[Hashable, int] = {}
         for docnum, article in zip(docnums, article_keys(searcher, docnums)):
             first.setdefault(article, docnum)
         docnums = sorted(first.values())

@@ -33,7 +33,7 @@ import pickle
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from itertools import accumulate, repeat
-from typing import Any
+from typing import Any, TypeVar
 
 from whoosh import formats, scoring
 from whoosh import matching as wm
@@ -70,6 +70,8 @@ RECORDED_PER_BLOCK = 5
 POSTINGS_PER_BLOCK = 128
 FILTERS_KEPT = 8  # filters whose documents a segment reader keeps (see DocFilter)
 PHRASES_KEPT = 16  # keywords whose documents a segment reader keeps (see _phrase_hits)
+
+T = TypeVar("T")
 
 
 class _Query(wq.Query):  # type: ignore[misc]
@@ -131,10 +133,7 @@ class DocFilter(_Query):
             if reader.has_deletions():
                 deleted = reader.deleted_docs_set
                 ids = [doc for doc in ids if doc not in deleted]
-            found = Allowed(ids)
-            if len(kept) >= FILTERS_KEPT:
-                kept.pop(next(iter(kept)))
-            kept[key] = found
+            found = _keep(kept, key, Allowed(ids), FILTERS_KEPT)
         return found  # type: ignore[no-any-return]
 
     def estimate_size(self, ixreader: Any) -> int:
@@ -488,9 +487,7 @@ class CharPhrase(_Query):
         phrase = "".join(self.chars)
         runs = kept.get(phrase)
         if runs is None:
-            if len(kept) >= PHRASES_KEPT:
-                kept.pop(next(iter(kept)))
-            runs = kept[phrase] = titles.holding_phrase(phrase)
+            runs = _keep(kept, phrase, titles.holding_phrase(phrase), PHRASES_KEPT)
         deleted = reader.deleted_docs_set if reader.has_deletions() else ()
         ids, streams = runs_within(runs, deleted, None if allowed is None else allowed.set, self.openings)
         if not ids:
@@ -516,10 +513,17 @@ def _phrase_hits(reader: Any, table: Any, phrase: str, allowed: Allowed | None) 
     else:
         deleted = reader.deleted_docs_set if reader.has_deletions() else ()
         found = [(doc, stream) for doc, stream in table.holding_phrase(phrase, within) if doc not in deleted]
-    if len(kept) >= PHRASES_KEPT:
-        kept.pop(next(iter(kept)))
-    kept[key] = (allowed, found)
+    _keep(kept, key, (allowed, found), PHRASES_KEPT)
     return found
+
+
+def _keep(kept: dict[Any, T], key: Any, value: T, bound: int) -> T:
+    """``value``, remembered as ``kept[key]`` in a segment reader's dict of at most ``bound`` entries
+    (the oldest one dropped to make room)."""
+    if len(kept) >= bound:
+        kept.pop(next(iter(kept)))
+    kept[key] = value
+    return value
 
 
 class WordUnion(_Query):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from whoosh import matching as wm
@@ -95,11 +95,7 @@ def matching(searcher: Any, q: Query) -> list[int]:
     """Every document ``q`` matches (the searcher's document numbers), ascending, unscored: as
     Whoosh's ``docs_for_query``, but a segment's list of matches is taken whole."""
     found: list[int] = []
-    for subsearcher, offset in searcher.leaf_searchers():
-        try:
-            matcher = q.matcher(subsearcher, subsearcher.boolean_context())
-        except TermNotFound:  # (as Whoosh's Query.docs)
-            continue
+    for matcher, offset in _segment_matchers(searcher, q, None):
         ids = matcher._ids if isinstance(matcher, ScoredList) and not matcher._i else list(matcher.all_ids())
         found.extend([docnum + offset for docnum in ids] if offset else ids)
     return found
@@ -111,13 +107,8 @@ def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
     As Whoosh's ``search(q, limit=None)``, whose collector makes several
     Python calls per match; a segment's list of matches is taken whole.
     """
-    context = searcher.context()
     found: list[tuple[int, float]] = []
-    for subsearcher, offset in searcher.leaf_searchers():
-        try:
-            matcher = q.matcher(subsearcher, context)
-        except TermNotFound:  # (as Whoosh's Query.docs)
-            continue
+    for matcher, offset in _segment_matchers(searcher, q, searcher.context()):
         if isinstance(matcher, ScoredList) and not matcher._i:
             ids = [docnum + offset for docnum in matcher._ids] if offset else matcher._ids
             found.extend(zip(ids, map(float, matcher._weights)))
@@ -127,6 +118,17 @@ def all_matches(searcher: Any, q: Query) -> list[tuple[int, float]]:
             matcher.next()
     found.sort()
     return found
+
+
+def _segment_matchers(searcher: Any, q: Query, context: Any) -> Iterator[tuple[Any, int]]:
+    """``q``'s matcher in each segment where its terms are, with the segment's first document number;
+    ``context`` None: each segment's unscored (boolean) context."""
+    for subsearcher, offset in searcher.leaf_searchers():
+        try:
+            matcher = q.matcher(subsearcher, subsearcher.boolean_context() if context is None else context)
+        except TermNotFound:  # (as Whoosh's Query.docs)
+            continue
+        yield matcher, offset
 
 
 def _column_reader(reader: Any, fieldname: str, translate: bool = True) -> Any:
